@@ -1,0 +1,256 @@
+package bus
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rtbus/rtbus/aaa"
+)
+
+// Names and topics the broker owns (WIRE.md §6).
+const (
+	BrokerName = ".broker"      // the broker's own in-process client
+	TopicWarn  = ".broker/warn" // every client is subscribed on registration; carries the shutdown warning
+	TopicInfo  = ".broker/info" // registration and unregistration announcements of primaries
+)
+
+// Broker routes frames between registered clients. It is safe for concurrent use. It runs no
+// goroutines of its own: routing happens in the sender's goroutine, and delivered frames wait
+// in each receiver's queue until the receiver reads them.
+type Broker struct {
+	queueSize int
+	policy    *aaa.Map
+	log       *slog.Logger
+	started   time.Time
+
+	mu       sync.RWMutex // guards everything below and every Client's broker-owned fields
+	clients  map[string]*Client
+	names    nameNode
+	subs     topicNode
+	excl     topicNode
+	nexcl    int  // exclusions in excl; publications skip that walk while it is 0
+	closed   bool // no new registrations
+	departed counters
+	self     *Client
+}
+
+type counters struct{ rFrames, rBytes, wFrames, wBytes uint64 }
+
+func (c *counters) add(o counters) {
+	c.rFrames += o.rFrames
+	c.rBytes += o.rBytes
+	c.wFrames += o.wFrames
+	c.wBytes += o.wBytes
+}
+
+// New returns a running broker with its own client ".broker" registered.
+func New(opts ...Option) *Broker {
+	b := &Broker{
+		queueSize: DefaultQueueSize,
+		log:       slog.Default(),
+		started:   time.Now(),
+		clients:   make(map[string]*Client),
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	// Until an RPC server answers for it, .broker accepts and drops what it is sent, so that
+	// its queue can never overflow.
+	b.self = b.newClient(BrokerName, clientConfig{queueSize: 1}, nil, nil)
+	b.self.q.discard = true
+	b.mu.Lock()
+	b.insertLocked(b.self)
+	b.mu.Unlock()
+	return b
+}
+
+// RegisterClient registers an in-process client named name (WIRE.md §6). Errors match, under
+// errors.Is: ErrBadData for an empty or malformed name, or a dot-name from outside the
+// process; ErrBusy for a name already registered; ErrNotRegistered for a secondary
+// "NAME%%X" whose primary NAME is not registered; ErrAccessDenied when the access policy
+// refuses the name or its address; ErrBrokerClosed after Close.
+func (b *Broker) RegisterClient(name string, opts ...ClientOption) (*Client, error) {
+	cfg := clientConfig{queueSize: b.queueSize, policy: b.policy}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := checkName(name, cfg.info); err != nil {
+		return nil, err
+	}
+	primary := PrimaryName(name)
+	secondary := primary != name
+	var rules *aaa.Rules
+	if !secondary && !strings.HasPrefix(name, ".") {
+		var ok bool
+		if rules, ok = cfg.policy.Get(name); !ok {
+			return nil, fmt.Errorf("bus: register %q: name not in the access policy: %w", name, ErrAccessDenied)
+		}
+		if src := cfg.info.Source; src.IsValid() && !rules.AllowHost(src.Addr()) {
+			return nil, fmt.Errorf("bus: register %q: address %s not allowed: %w", name, src.Addr(), ErrAccessDenied)
+		}
+	}
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrBrokerClosed
+	}
+	if _, ok := b.clients[name]; ok {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("bus: register %q: name already registered: %w", name, ErrBusy)
+	}
+	var parent *Client
+	if secondary {
+		if parent = b.clients[primary]; parent == nil {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("bus: register %q: primary %q not registered: %w", name, primary, ErrNotRegistered)
+		}
+		rules = parent.rules // secondaries share their primary's access rules
+	}
+	c := b.newClient(name, cfg, rules, parent)
+	b.insertLocked(c)
+	b.mu.Unlock()
+
+	if !secondary {
+		b.announce("reg", name)
+	}
+	return c, nil
+}
+
+func checkName(name string, info ConnInfo) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("bus: register: name is empty: %w", ErrBadData)
+	case !validText(name):
+		return fmt.Errorf("bus: register %q: name is not valid UTF-8 or contains a zero byte: %w", name, ErrBadData)
+	case name[0] == '.' && !info.internal():
+		return fmt.Errorf("bus: register %q: names starting with \".\" are reserved for in-process clients: %w", name, ErrBadData)
+	}
+	return nil
+}
+
+// validText reports whether s can travel in a frame: valid UTF-8 without zero bytes, which
+// separate the fields of a frame body.
+func validText(s string) bool {
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+}
+
+func (b *Broker) newClient(name string, cfg clientConfig, rules *aaa.Rules, parent *Client) *Client {
+	c := &Client{
+		b:      b,
+		name:   name,
+		rules:  rules,
+		info:   cfg.info,
+		parent: parent,
+		subs:   make(map[string]struct{}),
+	}
+	if c.info.Kind == "" {
+		c.info.Kind = KindInternal
+	}
+	c.q.init(cfg.queueSize, cfg.block, false)
+	return c
+}
+
+func (b *Broker) insertLocked(c *Client) {
+	b.clients[c.name] = c
+	b.names.add(c.name, c)
+	if c.parent != nil {
+		if c.parent.secondaries == nil {
+			c.parent.secondaries = make(map[*Client]struct{})
+		}
+		c.parent.secondaries[c] = struct{}{}
+	}
+	c.subs[TopicWarn] = struct{}{}
+	b.subs.add(TopicWarn, c)
+}
+
+// removeLocked takes c and its secondaries out of every table and returns them.
+func (b *Broker) removeLocked(c *Client, out []*Client) []*Client {
+	if b.clients[c.name] != c {
+		return out
+	}
+	for s := range c.secondaries {
+		out = b.removeLocked(s, out)
+	}
+	delete(b.clients, c.name)
+	b.names.remove(c.name)
+	for t := range c.subs {
+		b.subs.remove(t, c)
+	}
+	for t := range c.excl {
+		b.excl.remove(t, c)
+	}
+	b.nexcl -= len(c.excl)
+	if c.parent != nil {
+		delete(c.parent.secondaries, c)
+	}
+	b.departed.add(c.counters())
+	return append(out, c)
+}
+
+// disconnect unregisters c (and its secondaries) and closes its queue with reason; drop
+// discards the frames it has not read.
+func (b *Broker) disconnect(c *Client, reason error, drop bool) {
+	b.mu.Lock()
+	gone := b.removeLocked(c, nil)
+	closed := b.closed
+	b.mu.Unlock()
+	c.q.close(reason, drop)
+	for _, g := range gone {
+		if g != c {
+			g.q.close(ErrPrimaryGone, true)
+		}
+		if g.parent == nil && !closed {
+			b.announce("unreg", g.name)
+		}
+	}
+}
+
+// ForceDisconnect disconnects the client named name, and its secondaries, at once. Its reader
+// sees ErrDisconnected. This is how a changed access policy is applied to a client already
+// connected. It returns ErrNotRegistered if no such client exists.
+func (b *Broker) ForceDisconnect(name string) error {
+	b.mu.RLock()
+	c := b.clients[name]
+	b.mu.RUnlock()
+	if c == nil || c == b.self {
+		return fmt.Errorf("bus: disconnect %q: %w", name, ErrNotRegistered)
+	}
+	b.log.Info("bus: client disconnected by request", "client", name)
+	b.disconnect(c, ErrDisconnected, true)
+	return nil
+}
+
+// Close shuts the broker down: it publishes the shutdown warning on .broker/warn, refuses new
+// registrations, and disconnects every client with ErrBrokerClosed. Frames already queued to a
+// client stay readable, so readers drain their queues and then see the error. Close is safe to
+// call more than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+
+	b.publish(BrokerName, TopicWarn, "", shutdownPayload(), true)
+
+	b.mu.Lock()
+	all := make([]*Client, 0, len(b.clients))
+	for _, c := range b.clients {
+		all = append(all, c)
+	}
+	for _, c := range all {
+		b.removeLocked(c, nil)
+	}
+	b.mu.Unlock()
+	for _, c := range all {
+		c.q.close(ErrBrokerClosed, false)
+	}
+	return nil
+}

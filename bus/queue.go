@@ -1,0 +1,221 @@
+package bus
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Results of queue.push.
+const (
+	pushOK     = iota
+	pushFull   // the queue was full; a non-blocking queue closed itself with ErrQueueOverflow
+	pushClosed // the queue was closed before
+)
+
+// queue is a client's bounded outgoing queue. Senders append under mu; the receiver swaps the
+// whole pending slice out under mu and then reads its batch without locking, so a receiver
+// that keeps up pays for the lock once per batch rather than once per frame, and the memory a
+// queue holds follows its real depth rather than its limit (a Go channel would allocate the
+// full limit for every client up front).
+type queue struct {
+	mu      sync.Mutex
+	in      []Frame // pending, not yet handed to the receiver
+	limit   int
+	waiting bool          // the receiver sleeps on signal
+	signal  chan struct{} // capacity 1: wakes a sleeping receiver
+	done    chan struct{} // closed with the queue
+	space   chan struct{} // closed when the receiver takes a batch: wakes blocked senders
+	reason  error         // why the queue closed; nil while open
+	dropped bool          // closed with loss: pending frames were discarded
+	block   time.Duration // > 0: senders wait this long for space instead of overflowing
+	discard bool          // accept and drop every frame (a client that never reads)
+	wFrames uint64        // frames queued, guarded by mu
+	wBytes  uint64        // wire body bytes queued, guarded by mu
+
+	rmu  sync.Mutex // the receiver side
+	out  []Frame    // the batch being read
+	pos  int
+	left atomic.Int64 // len(out)-pos, for statistics
+}
+
+func (q *queue) init(limit int, block time.Duration, discard bool) {
+	q.limit = limit
+	q.block = block
+	q.discard = discard
+	q.signal = make(chan struct{}, 1)
+	q.done = make(chan struct{})
+}
+
+// push appends f without waiting. A full queue that does not block its senders closes itself
+// at once, so that no later frame slips in behind the lost one.
+func (q *queue) push(f *Frame, size int) int {
+	q.mu.Lock()
+	if q.reason != nil {
+		q.mu.Unlock()
+		return pushClosed
+	}
+	if len(q.in) >= q.limit && !q.discard {
+		if q.block <= 0 {
+			q.closeLocked(ErrQueueOverflow, true)
+		}
+		q.mu.Unlock()
+		return pushFull
+	}
+	q.appendLocked(f, size)
+	q.mu.Unlock()
+	return pushOK
+}
+
+func (q *queue) appendLocked(f *Frame, size int) {
+	q.wFrames++
+	q.wBytes += uint64(size)
+	if q.discard {
+		return
+	}
+	q.in = append(q.in, *f)
+	if q.waiting {
+		q.waiting = false
+		select {
+		case q.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pushWait appends f, waiting up to q.block for space. It returns pushFull on timeout.
+func (q *queue) pushWait(f *Frame, size int) int {
+	var timer *time.Timer
+	for {
+		q.mu.Lock()
+		if q.reason != nil {
+			q.mu.Unlock()
+			return pushClosed
+		}
+		if len(q.in) < q.limit {
+			q.appendLocked(f, size)
+			q.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return pushOK
+		}
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		q.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(q.block)
+		}
+		select {
+		case <-space:
+		case <-q.done:
+		case <-timer.C:
+			return pushFull
+		}
+	}
+}
+
+// close closes the queue with reason; drop discards what is pending. The first reason wins.
+func (q *queue) close(reason error, drop bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closeLocked(reason, drop)
+}
+
+func (q *queue) closeLocked(reason error, drop bool) bool {
+	if q.reason != nil {
+		return false
+	}
+	q.reason = reason
+	if drop {
+		clear(q.in)
+		q.in = nil
+		q.dropped = true
+	}
+	close(q.done)
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	return true
+}
+
+// err returns why the queue closed, or nil.
+func (q *queue) err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.reason
+}
+
+// recv returns the next frame, waiting for one. After the queue closes it returns what was
+// pending (unless the close dropped it), then the reason.
+func (q *queue) recv(ctx context.Context) (Frame, error) {
+	q.rmu.Lock()
+	defer q.rmu.Unlock()
+	for {
+		if q.pos < len(q.out) {
+			f := q.out[q.pos]
+			q.pos++
+			q.left.Store(int64(len(q.out) - q.pos))
+			return f, nil
+		}
+		q.mu.Lock()
+		if q.dropped {
+			q.mu.Unlock()
+			clear(q.out)
+			q.out, q.pos = nil, 0
+			return Frame{}, q.reason
+		}
+		if len(q.in) > 0 {
+			q.takeLocked()
+			q.mu.Unlock()
+			continue
+		}
+		if q.reason != nil {
+			q.mu.Unlock()
+			return Frame{}, q.reason
+		}
+		q.waiting = true
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-q.done:
+		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiting = false
+			q.mu.Unlock()
+			return Frame{}, ctx.Err()
+		}
+	}
+}
+
+// shrinkAbove is the capacity beyond which a drained batch buffer is let go rather than kept
+// for reuse, so that a burst does not pin its memory for the life of the client.
+const shrinkAbove = 4096
+
+// takeLocked hands the pending frames to the receiver as its next batch.
+func (q *queue) takeLocked() {
+	old := q.out
+	clear(old) // drop references to payloads already read
+	q.out, q.pos = q.in, 0
+	q.left.Store(int64(len(q.out)))
+	if cap(old) > shrinkAbove && len(q.out) < cap(old)/8 {
+		old = nil
+	}
+	q.in = old[:0]
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+}
+
+// len returns the number of frames queued and not yet read.
+func (q *queue) len() int {
+	q.mu.Lock()
+	n := len(q.in)
+	q.mu.Unlock()
+	return n + int(q.left.Load())
+}
