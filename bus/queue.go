@@ -28,6 +28,7 @@ type queue struct {
 	done    chan struct{} // closed with the queue
 	space   chan struct{} // closed when the receiver takes a batch: wakes blocked senders
 	reason  error         // why the queue closed; nil while open
+	closed  atomic.Bool   // reason != nil, readable without the lock
 	dropped bool          // closed with loss: pending frames were discarded
 	block   time.Duration // > 0: senders wait this long for space instead of overflowing
 	discard bool          // accept and drop every frame (a client that never reads)
@@ -37,7 +38,8 @@ type queue struct {
 	rmu  sync.Mutex // the receiver side
 	out  []Frame    // the batch being read
 	pos  int
-	left atomic.Int64 // len(out)-pos, for statistics
+	left atomic.Int64 // about len(out)-pos, for statistics; see recv
+	small int          // consecutive batches far smaller than the buffer that held them
 }
 
 func (q *queue) init(limit int, block time.Duration, discard bool) {
@@ -130,6 +132,7 @@ func (q *queue) closeLocked(reason error, drop bool) bool {
 		return false
 	}
 	q.reason = reason
+	q.closed.Store(true)
 	if drop {
 		clear(q.in)
 		q.in = nil
@@ -159,7 +162,11 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 		if q.pos < len(q.out) {
 			f := q.out[q.pos]
 			q.pos++
-			q.left.Store(int64(len(q.out) - q.pos))
+			// Statistics need not be exact to the frame: publishing the count every 64
+			// frames keeps an atomic store off most reads.
+			if left := len(q.out) - q.pos; left&63 == 0 {
+				q.left.Store(int64(left))
+			}
 			return f, nil
 		}
 		q.mu.Lock()
@@ -167,6 +174,7 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 			q.mu.Unlock()
 			clear(q.out)
 			q.out, q.pos = nil, 0
+			q.left.Store(0)
 			return Frame{}, q.reason
 		}
 		if len(q.in) > 0 {
@@ -192,9 +200,13 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 	}
 }
 
-// shrinkAbove is the capacity beyond which a drained batch buffer is let go rather than kept
-// for reuse, so that a burst does not pin its memory for the life of the client.
-const shrinkAbove = 4096
+// A batch buffer above shrinkAbove frames is let go once shrinkAfter batches in a row have
+// used less than an eighth of it, so that a burst does not pin its memory for the life of the
+// client, while a queue whose depth merely fluctuates keeps its buffers.
+const (
+	shrinkAbove = 4096
+	shrinkAfter = 64
+)
 
 // takeLocked hands the pending frames to the receiver as its next batch.
 func (q *queue) takeLocked() {
@@ -203,7 +215,11 @@ func (q *queue) takeLocked() {
 	q.out, q.pos = q.in, 0
 	q.left.Store(int64(len(q.out)))
 	if cap(old) > shrinkAbove && len(q.out) < cap(old)/8 {
-		old = nil
+		if q.small++; q.small >= shrinkAfter {
+			old, q.small = nil, 0
+		}
+	} else {
+		q.small = 0
 	}
 	q.in = old[:0]
 	if q.space != nil {
