@@ -110,6 +110,10 @@ func (b *Broker) RegisterClient(name string, opts ...ClientOption) (*Client, err
 			return nil, fmt.Errorf("bus: register %q: primary %q not registered: %w", name, primary, ErrNotRegistered)
 		}
 		rules = parent.rules // secondaries share their primary's access rules
+		if src := cfg.info.Source; src.IsValid() && !rules.AllowHost(src.Addr()) {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("bus: register %q: address %s not allowed: %w", name, src.Addr(), ErrAccessDenied)
+		}
 	}
 	c := b.newClient(name, cfg, rules, parent)
 	b.insertLocked(c)
@@ -136,7 +140,13 @@ func checkName(name string, info ConnInfo) error {
 // validText reports whether s can travel in a frame: valid UTF-8 without zero bytes, which
 // separate the fields of a frame body.
 func validText(s string) bool {
-	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	// One pass settles the common case, short ASCII; anything else takes the full check.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+		}
+	}
+	return true
 }
 
 func (b *Broker) newClient(name string, cfg clientConfig, rules *aaa.Rules, parent *Client) *Client {
@@ -188,8 +198,17 @@ func (b *Broker) removeLocked(c *Client, out []*Client) []*Client {
 	if c.parent != nil {
 		delete(c.parent.secondaries, c)
 	}
-	b.departed.add(c.counters())
 	return append(out, c)
+}
+
+// retire closes the queue of a removed client and adds its counters to the broker's totals;
+// closing first means no frame can be queued to it after it is counted.
+func (b *Broker) retire(c *Client, reason error, drop bool) {
+	c.q.close(reason, drop)
+	n := c.counters()
+	b.mu.Lock()
+	b.departed.add(n)
+	b.mu.Unlock()
 }
 
 // disconnect unregisters c (and its secondaries) and closes its queue with reason; drop
@@ -199,10 +218,14 @@ func (b *Broker) disconnect(c *Client, reason error, drop bool) {
 	gone := b.removeLocked(c, nil)
 	closed := b.closed
 	b.mu.Unlock()
-	c.q.close(reason, drop)
+	if len(gone) == 0 {
+		c.q.close(reason, drop) // already removed: only the reason may be news
+	}
 	for _, g := range gone {
-		if g != c {
-			g.q.close(ErrPrimaryGone, true)
+		if g == c {
+			b.retire(g, reason, drop)
+		} else {
+			b.retire(g, ErrPrimaryGone, true)
 		}
 		if g.parent == nil && !closed {
 			b.announce("unreg", g.name)
@@ -238,7 +261,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.mu.Unlock()
 
-	b.publish(BrokerName, TopicWarn, "", shutdownPayload(), true)
+	b.publish(BrokerName, TopicWarn, "", shutdownPayload(), true, false)
 
 	b.mu.Lock()
 	all := make([]*Client, 0, len(b.clients))
@@ -250,7 +273,7 @@ func (b *Broker) Close() error {
 	}
 	b.mu.Unlock()
 	for _, c := range all {
-		c.q.close(ErrBrokerClosed, false)
+		b.retire(c, ErrBrokerClosed, false)
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func (c *Client) Publish(qos QoS, topic string, payload []byte) error {
 	if !c.rules.AllowPublish(topic) {
 		return ack(qos, ErrAccessDenied)
 	}
-	c.b.publish(c.name, topic, "", payload, qos.Realtime())
+	c.b.publish(c.name, topic, "", payload, qos.Realtime(), true)
 	return nil
 }
 
@@ -139,7 +139,10 @@ func (c *Client) PublishFor(qos QoS, topic, receiver string, payload []byte) err
 	if !c.rules.AllowPublish(topic) {
 		return ack(qos, ErrAccessDenied)
 	}
-	c.b.publish(c.name, topic, receiver, payload, qos.Realtime())
+	if receiver == "" {
+		return nil // no client has an empty primary name
+	}
+	c.b.publish(c.name, topic, receiver, payload, qos.Realtime(), true)
 	return nil
 }
 

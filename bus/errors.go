@@ -88,8 +88,8 @@ func (e *DeniedError) Is(target error) bool { return target == ErrAccessDenied }
 // Reasons a client stops. All of them match ErrClosed under errors.Is, so a reader loop can
 // test for the end with one comparison and for the cause with another.
 var (
-	// ErrClosed: the client was closed by its owner (Client.Close or Unregister). Every other
-	// reason below also matches it.
+	// ErrClosed: the client was closed by its owner (Client.Close). Every other reason below
+	// also matches it.
 	ErrClosed error = &closeReason{"client closed"}
 	// ErrDisconnected: the broker disconnected the client (ForceDisconnect).
 	ErrDisconnected error = &closeReason{"client disconnected by the broker"}

@@ -35,10 +35,10 @@ type queue struct {
 	wFrames uint64        // frames queued, guarded by mu
 	wBytes  uint64        // wire body bytes queued, guarded by mu
 
-	rmu  sync.Mutex // the receiver side
-	out  []Frame    // the batch being read
-	pos  int
-	left atomic.Int64 // about len(out)-pos, for statistics; see recv
+	rmu   sync.Mutex // the receiver side
+	out   []Frame    // the batch being read
+	pos   int
+	left  atomic.Int64 // about len(out)-pos, for statistics; see recv
 	small int          // consecutive batches far smaller than the buffer that held them
 }
 
@@ -128,16 +128,17 @@ func (q *queue) close(reason error, drop bool) bool {
 }
 
 func (q *queue) closeLocked(reason error, drop bool) bool {
+	if drop && !q.dropped {
+		// A dropping close also empties a queue that an earlier close kept readable.
+		clear(q.in)
+		q.in = nil
+		q.dropped = true
+	}
 	if q.reason != nil {
 		return false
 	}
 	q.reason = reason
 	q.closed.Store(true)
-	if drop {
-		clear(q.in)
-		q.in = nil
-		q.dropped = true
-	}
 	close(q.done)
 	if q.space != nil {
 		close(q.space)
@@ -159,14 +160,10 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 	q.rmu.Lock()
 	defer q.rmu.Unlock()
 	for {
-		if q.pos < len(q.out) {
+		if q.pos < len(q.out) && !q.closed.Load() {
 			f := q.out[q.pos]
 			q.pos++
-			// Statistics need not be exact to the frame: publishing the count every 64
-			// frames keeps an atomic store off most reads.
-			if left := len(q.out) - q.pos; left&63 == 0 {
-				q.left.Store(int64(left))
-			}
+			q.left.Store(int64(len(q.out) - q.pos))
 			return f, nil
 		}
 		q.mu.Lock()
@@ -176,6 +173,14 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 			q.out, q.pos = nil, 0
 			q.left.Store(0)
 			return Frame{}, q.reason
+		}
+		if q.pos < len(q.out) {
+			// Closed, but what was queued stays readable.
+			q.mu.Unlock()
+			f := q.out[q.pos]
+			q.pos++
+			q.left.Store(int64(len(q.out) - q.pos))
+			return f, nil
 		}
 		if len(q.in) > 0 {
 			q.takeLocked()

@@ -19,15 +19,26 @@ var routePool = sync.Pool{New: func() any {
 }}
 
 func (r *route) release() {
-	clear(r.sets)
-	clear(r.exsets)
-	clear(r.clients)
-	clear(r.wait)
-	clear(r.overflow)
-	r.sets, r.exsets, r.clients = r.sets[:0], r.exsets[:0], r.clients[:0]
-	r.wait, r.overflow = r.wait[:0], r.overflow[:0]
-	if len(r.excluded) > 0 {
+	if len(r.sets) > 0 {
+		clear(r.sets)
+		r.sets = r.sets[:0]
+	}
+	if len(r.exsets) > 0 {
+		clear(r.exsets)
+		r.exsets = r.exsets[:0]
 		clear(r.excluded)
+	}
+	if len(r.clients) > 0 {
+		clear(r.clients)
+		r.clients = r.clients[:0]
+	}
+	if len(r.wait) > 0 {
+		clear(r.wait)
+		r.wait = r.wait[:0]
+	}
+	if len(r.overflow) > 0 {
+		clear(r.overflow)
+		r.overflow = r.overflow[:0]
 	}
 	if len(r.seen) > 0 {
 		clear(r.seen)
@@ -47,11 +58,13 @@ func (r *route) deliverLocked(c *Client, f *Frame, size int) {
 	}
 }
 
-// finish runs after the broker's lock is released: it waits for room in blocking queues and
-// disconnects the receivers that overflowed.
-func (b *Broker) finish(r *route, f *Frame, size int) {
-	for _, c := range r.wait {
-		c.q.pushWait(f, size)
+// finish runs after the broker's lock is released: it waits for room in blocking queues
+// (unless wait is false) and disconnects the receivers that overflowed.
+func (b *Broker) finish(r *route, f *Frame, size int, wait bool) {
+	if wait {
+		for _, c := range r.wait {
+			c.q.pushWait(f, size)
+		}
 	}
 	for _, c := range r.overflow {
 		b.overflowed(c)
@@ -102,8 +115,9 @@ func (b *Broker) send(target string, f *Frame) error {
 }
 
 // publish routes a publication from sender; a non-empty receiver limits it to the subscribers
-// whose primary name is receiver.
-func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtime bool) {
+// whose primary name is receiver. The broker's own publications pass wait=false: an
+// announcement skips a full blocking queue rather than stall a registration or a shutdown.
+func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtime, wait bool) {
 	f := Frame{Kind: KindPublish, Sender: sender, Topic: topic, Payload: payload, Realtime: realtime}
 	size := wireSize(&f)
 	r := routePool.Get().(*route)
@@ -143,7 +157,7 @@ func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtim
 		}
 	}
 	b.mu.RUnlock()
-	b.finish(r, &f, size)
+	b.finish(r, &f, size, wait)
 	r.release()
 }
 
@@ -158,6 +172,6 @@ func (b *Broker) broadcast(sender, mask string, payload []byte, realtime bool) {
 		r.deliverLocked(c, &f, size)
 	}
 	b.mu.RUnlock()
-	b.finish(r, &f, size)
+	b.finish(r, &f, size, true)
 	r.release()
 }
