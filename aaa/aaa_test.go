@@ -666,6 +666,7 @@ func TestLoadErrors(t *testing.T) {
 		{"null", `null`, []string{"want a JSON object"}},
 		{"string", `"x"`, []string{"want a JSON object"}},
 		{"unknown field", `{"test": {"hosts": ["::1"], "publsh": ["a"]}}`, []string{`client "test"`, `unknown field "publsh"`}},
+		{"field in the wrong case", `{"test": {"Hosts": ["::1"]}}`, []string{`client "test"`, `unknown field "Hosts"`}},
 		{"bad CIDR", `{"ok": {}, "test2": {"hosts": ["10.0.0.0/33"]}}`, []string{`client "test2"`, `bad host "10.0.0.0/33"`}},
 		{"bad IP", `{"x": {"hosts": ["10.0.0.256"]}}`, []string{`client "x"`, `bad host "10.0.0.256"`}},
 		{"trailing garbage", `{"a": {}} x`, []string{"trailing"}},

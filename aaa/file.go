@@ -126,10 +126,26 @@ type fileEntry struct {
 	DenyBroadcast json.RawMessage `json:"deny_broadcast"`
 }
 
+var entryKeys = map[string]bool{
+	"hosts": true, "p2p": true, "publish": true, "subscribe": true, "broadcast": true,
+	"deny_p2p": true, "deny_publish": true, "deny_subscribe": true, "deny_broadcast": true,
+}
+
 func parseEntry(raw json.RawMessage) (Policy, error) {
 	var p Policy
 	if b := bytes.TrimLeft(raw, " \t\r\n"); len(b) == 0 || b[0] != '{' {
 		return p, fmt.Errorf("want an object, got %s", truncate(raw))
+	}
+	// encoding/json matches field names case-insensitively; a policy key must be spelled
+	// exactly, so that "Hosts" is reported rather than half-understood.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return p, errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	for k := range keys {
+		if !entryKeys[k] {
+			return p, fmt.Errorf("unknown field %q", k)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
