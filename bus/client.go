@@ -192,15 +192,18 @@ func (c *Client) topicOp(qos QoS, name string, topics []string, op int) error {
 	}
 	var denied []string
 	if op == opSubscribe {
-		allowed := topics[:0:0]
 		for _, t := range topics {
-			if c.rules.AllowSubscribe(t) {
-				allowed = append(allowed, t)
-			} else {
+			if !c.rules.AllowSubscribe(t) {
 				denied = append(denied, t)
 			}
 		}
 		if denied != nil {
+			allowed := make([]string, 0, len(topics)-len(denied))
+			for _, t := range topics {
+				if c.rules.AllowSubscribe(t) {
+					allowed = append(allowed, t)
+				}
+			}
 			topics = allowed
 		}
 	}

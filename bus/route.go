@@ -19,31 +19,21 @@ var routePool = sync.Pool{New: func() any {
 }}
 
 func (r *route) release() {
-	if len(r.sets) > 0 {
-		clear(r.sets)
-		r.sets = r.sets[:0]
-	}
 	if len(r.exsets) > 0 {
-		clear(r.exsets)
-		r.exsets = r.exsets[:0]
 		clear(r.excluded)
-	}
-	if len(r.clients) > 0 {
-		clear(r.clients)
-		r.clients = r.clients[:0]
-	}
-	if len(r.wait) > 0 {
-		clear(r.wait)
-		r.wait = r.wait[:0]
-	}
-	if len(r.overflow) > 0 {
-		clear(r.overflow)
-		r.overflow = r.overflow[:0]
 	}
 	if len(r.seen) > 0 {
 		clear(r.seen)
 	}
+	r.sets, r.exsets, r.clients = reset(r.sets), reset(r.exsets), reset(r.clients)
+	r.wait, r.overflow = reset(r.wait), reset(r.overflow)
 	routePool.Put(r)
+}
+
+// reset empties s for reuse, dropping the pointers it held so that they can be collected.
+func reset[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }
 
 // deliverLocked queues f to c while the broker's read lock is held; what cannot be settled

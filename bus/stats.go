@@ -39,18 +39,22 @@ func (c *Client) counters() counters {
 	return counters{rFrames: c.rFrames.Load(), rBytes: c.rBytes.Load(), wFrames: w, wBytes: wb}
 }
 
-// Info returns the client's statistics. Instances is only filled in by Broker.Clients.
+// Info returns the client's statistics.
 func (c *Client) Info() ClientInfo {
+	c.b.mu.RLock()
+	instances := 1 + len(c.secondaries)
+	c.b.mu.RUnlock()
 	n := c.counters()
 	i := ClientInfo{
-		Name:    c.name,
-		Kind:    c.info.Kind,
-		Port:    c.info.Port,
-		RFrames: n.rFrames,
-		RBytes:  n.rBytes,
-		WFrames: n.wFrames,
-		WBytes:  n.wBytes,
-		Queue:   c.q.len(),
+		Name:      c.name,
+		Kind:      c.info.Kind,
+		Port:      c.info.Port,
+		RFrames:   n.rFrames,
+		RBytes:    n.rBytes,
+		WFrames:   n.wFrames,
+		WBytes:    n.wBytes,
+		Queue:     c.q.len(),
+		Instances: instances,
 	}
 	if c.info.Source.IsValid() {
 		i.Source = c.info.Source.String()
@@ -62,21 +66,16 @@ func (c *Client) Info() ClientInfo {
 // are counted in their primary's Instances.
 func (b *Broker) Clients() []ClientInfo {
 	b.mu.RLock()
-	type entry struct {
-		c         *Client
-		instances int
-	}
-	list := make([]entry, 0, len(b.clients))
+	list := make([]*Client, 0, len(b.clients))
 	for _, c := range b.clients {
 		if c.parent == nil {
-			list = append(list, entry{c, 1 + len(c.secondaries)})
+			list = append(list, c)
 		}
 	}
 	b.mu.RUnlock()
 	out := make([]ClientInfo, len(list))
-	for i, e := range list {
-		out[i] = e.c.Info()
-		out[i].Instances = e.instances
+	for i, c := range list {
+		out[i] = c.Info()
 	}
 	slices.SortFunc(out, func(a, b ClientInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -236,3 +236,18 @@ func TestQueueLengthPartlyRead(t *testing.T) {
 		t.Errorf("4 frames queued, 3 read: Queue %d, want 1", q)
 	}
 }
+
+// TestInfoInstances: a primary's own Info counts its secondaries, as Clients does.
+func TestInfoInstances(t *testing.T) {
+	b := newBroker(t)
+	app := mustRegister(t, b, "app")
+	s1 := mustRegister(t, b, "app%%1")
+	mustRegister(t, b, "app%%2")
+	if got := app.Info().Instances; got != 3 {
+		t.Fatalf("Instances = %d, want 3", got)
+	}
+	s1.Close()
+	if got := app.Info().Instances; got != 2 {
+		t.Fatalf("after a secondary left: Instances = %d, want 2", got)
+	}
+}
