@@ -1,0 +1,186 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// Handshake bytes (WIRE.md §2).
+const (
+	greeting        = 0xEB
+	protocolVersion = 1
+)
+
+// Op codes of client frames (WIRE.md §3).
+const (
+	opPublish     = 0x01
+	opSubscribe   = 0x02
+	opUnsubscribe = 0x03
+	opExclude     = 0x04
+	opUnexclude   = 0x05
+	opPublishFor  = 0x06
+	opMessage     = 0x12
+	opBroadcast   = 0x13
+)
+
+// Kind bytes of broker frames (WIRE.md §4) beyond the bus.Kind values.
+const (
+	kindPing = 0x00
+	kindAck  = 0xFE
+)
+
+const (
+	clientHeaderLen = 9
+	serverHeaderLen = 6
+)
+
+// ErrFrame reports a malformed client frame; the connection that sent it is dropped.
+var ErrFrame = errors.New("transport: malformed frame")
+
+// ErrFrameTooLarge reports a frame body over the listener's payload limit.
+var ErrFrameTooLarge = errors.New("transport: frame body over the payload limit")
+
+// frame is one decoded client frame. Its target, receiver and payload alias the read buffer,
+// so that decoding allocates nothing; detach gives the frame storage of its own before the
+// buffer is reused.
+type frame struct {
+	opID     uint32
+	op       byte
+	qos      bus.QoS
+	ping     bool
+	target   string   // message target, broadcast mask, or publication topic
+	receiver string   // publish-for receiver
+	topics   []string // subscribe, unsubscribe, exclude, unexclude
+	payload  []byte
+}
+
+// readFrame reads one client frame from r. body is a reusable buffer; the returned slice is
+// the buffer to pass next time. A length field over limit is refused before anything is
+// allocated for it, so a 4 GiB length costs nothing.
+func readFrame(r *bufio.Reader, limit int, body []byte) (frame, []byte, error) {
+	var f frame
+	// Peek reads the header in place: a local array would escape through the reader.
+	h, err := r.Peek(clientHeaderLen)
+	if err != nil {
+		if err == io.EOF && len(h) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return f, body, err // io.EOF: a clean end between frames
+	}
+	r.Discard(clientHeaderLen)
+	f.opID = binary.LittleEndian.Uint32(h[0:4])
+	flags := h[4]
+	if flags == 0 {
+		f.ping = true // the length is ignored and no body follows
+		return f, body, nil
+	}
+	f.op, f.qos = flags&0x3F, bus.QoS(flags>>6)
+	n := binary.LittleEndian.Uint32(h[5:9])
+	if uint64(n) > uint64(limit) {
+		return f, body, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
+	}
+	if cap(body) < int(n) {
+		body = make([]byte, n)
+	}
+	body = body[:n]
+	if _, err := io.ReadFull(r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return f, body, err
+	}
+	err = decodeBody(&f, body)
+	return f, body, err
+}
+
+// detach makes f independent of the read buffer with one allocation: the bus keeps topics
+// and payloads beyond the next read.
+func (f *frame) detach(body []byte) {
+	if f.ping || len(body) == 0 {
+		return
+	}
+	decodeBody(f, bytes.Clone(body)) // decoded once already: cannot fail
+}
+
+// decodeBody splits a frame body by its op code (WIRE.md §3).
+func decodeBody(f *frame, body []byte) error {
+	var ok bool
+	switch f.op {
+	case opPublish, opMessage, opBroadcast:
+		if f.target, f.payload, ok = cutText(body); !ok {
+			return fmt.Errorf("%w: op 0x%02x: want name or topic, zero byte, payload", ErrFrame, f.op)
+		}
+	case opPublishFor:
+		var rest []byte
+		if f.target, rest, ok = cutText(body); ok {
+			f.receiver, f.payload, ok = cutText(rest)
+		}
+		if !ok {
+			return fmt.Errorf("%w: publish-for: want topic, zero byte, receiver, zero byte, payload", ErrFrame)
+		}
+	case opSubscribe, opUnsubscribe, opExclude, opUnexclude:
+		if !utf8.Valid(body) {
+			return fmt.Errorf("%w: op 0x%02x: topics not valid UTF-8", ErrFrame, f.op)
+		}
+		f.topics = strings.Split(string(body), "\x00")
+	default:
+		return fmt.Errorf("%w: unknown op code 0x%02x", ErrFrame, f.op)
+	}
+	return nil
+}
+
+// cutText splits b at its first zero byte into valid UTF-8 text and the rest.
+func cutText(b []byte) (string, []byte, bool) {
+	for i, c := range b {
+		if c == 0 {
+			if !utf8.Valid(b[:i]) {
+				return "", nil, false
+			}
+			return unsafe.String(unsafe.SliceData(b), i), b[i+1:], true
+		}
+	}
+	return "", nil, false
+}
+
+// appendFrame appends a delivered frame in the broker's layout (WIRE.md §4).
+func appendFrame(dst []byte, f *bus.Frame) []byte {
+	n := len(f.Sender) + 1 + len(f.Payload)
+	if f.Kind == bus.KindPublish {
+		n += len(f.Topic) + 1
+	}
+	var rt byte
+	if f.Realtime {
+		rt = 1
+	}
+	dst = append(dst, byte(f.Kind))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	dst = append(dst, rt)
+	dst = append(dst, f.Sender...)
+	dst = append(dst, 0)
+	if f.Kind == bus.KindPublish {
+		dst = append(dst, f.Topic...)
+		dst = append(dst, 0)
+	}
+	return append(dst, f.Payload...)
+}
+
+// appendAck appends an acknowledgement: FE, the op id verbatim, the result code.
+func appendAck(dst []byte, opID uint32, code byte) []byte {
+	dst = append(dst, kindAck)
+	dst = binary.LittleEndian.AppendUint32(dst, opID)
+	return append(dst, code)
+}
+
+// appendPing appends a broker ping: six zero bytes.
+func appendPing(dst []byte) []byte {
+	return append(dst, kindPing, 0, 0, 0, 0, 0)
+}

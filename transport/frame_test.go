@@ -1,0 +1,224 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"runtime"
+	"testing"
+	"testing/iotest"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// clientFrame builds a client frame the way WIRE.md §3 lays it out.
+func clientFrame(opID uint32, flags byte, body string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, opID)
+	b = append(b, flags)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(body)))
+	return append(b, body...)
+}
+
+func read(t *testing.T, wire []byte, limit int) (frame, error) {
+	t.Helper()
+	f, _, err := readFrame(bufio.NewReader(bytes.NewReader(wire)), limit, nil)
+	return f, err
+}
+
+func TestReadFrame(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		wire []byte
+		want frame
+	}{
+		{"publish", clientFrame(7, opPublish|1<<6, "news/a\x00hello"),
+			frame{opID: 7, op: opPublish, qos: bus.QoSProcessed, target: "news/a", payload: []byte("hello")}},
+		{"publish empty payload", clientFrame(1, opPublish, "t\x00"),
+			frame{opID: 1, op: opPublish, target: "t", payload: []byte{}}},
+		{"payload with zero bytes", clientFrame(1, opMessage|3<<6, "x\x00a\x00b"),
+			frame{opID: 1, op: opMessage, qos: bus.QoSRealtimeProcessed, target: "x", payload: []byte("a\x00b")}},
+		{"broadcast", clientFrame(2, opBroadcast|2<<6, "worker.*\x00hi"),
+			frame{opID: 2, op: opBroadcast, qos: bus.QoSRealtime, target: "worker.*", payload: []byte("hi")}},
+		{"publish-for", clientFrame(3, opPublishFor, "t/1\x00svc\x00p"),
+			frame{opID: 3, op: opPublishFor, target: "t/1", receiver: "svc", payload: []byte("p")}},
+		{"subscribe list", clientFrame(4, opSubscribe|1<<6, "a/#\x00b/+\x00"),
+			frame{opID: 4, op: opSubscribe, qos: bus.QoSProcessed, topics: []string{"a/#", "b/+", ""}}},
+		{"subscribe one", clientFrame(5, opUnsubscribe, "a"),
+			frame{opID: 5, op: opUnsubscribe, topics: []string{"a"}}},
+		{"exclude empty body", clientFrame(6, opExclude, ""),
+			frame{opID: 6, op: opExclude, topics: []string{""}}},
+		{"unexclude", clientFrame(6, opUnexclude, "x\x00y"),
+			frame{opID: 6, op: opUnexclude, topics: []string{"x", "y"}}},
+		{"ping ignores the length", []byte{1, 2, 3, 4, 0, 0xff, 0xff, 0xff, 0xff},
+			frame{opID: 0x04030201, ping: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := read(t, c.wire, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestReadFrameErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		wire []byte
+		want error
+	}{
+		{"unknown op", clientFrame(1, 0x07, "x\x00y"), ErrFrame},
+		{"publish without zero byte", clientFrame(1, opPublish, "topic"), ErrFrame},
+		{"message without zero byte", clientFrame(1, opMessage, ""), ErrFrame},
+		{"publish-for missing receiver separator", clientFrame(1, opPublishFor, "t\x00r"), ErrFrame},
+		{"topic not UTF-8", clientFrame(1, opPublish, "\xff\x00p"), ErrFrame},
+		{"subscribe not UTF-8", clientFrame(1, opSubscribe, "a\x00\xc3"), ErrFrame},
+		{"over the limit", clientFrame(1, opPublish, "t\x00"+string(make([]byte, 100))), ErrFrameTooLarge},
+		{"short header", []byte{1, 2, 3}, io.ErrUnexpectedEOF},
+		{"short body", clientFrame(1, opPublish, "t\x00abc")[:12], io.ErrUnexpectedEOF},
+		{"nothing", nil, io.EOF},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := read(t, c.wire, 64)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHugeLengthAllocatesNothing: a 4 GiB length field is refused from the header alone.
+func TestHugeLengthAllocatesNothing(t *testing.T) {
+	wire := []byte{1, 0, 0, 0, opPublish, 0xff, 0xff, 0xff, 0xff}
+	r := bytes.NewReader(wire)
+	br := bufio.NewReader(r)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 100 {
+		r.Reset(wire)
+		br.Reset(r)
+		if _, _, err := readFrame(br, 1<<20, nil); !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("got %v, want ErrFrameTooLarge", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// Only the error values are allocated: nothing sized by the length field.
+	if perCall := (after.TotalAlloc - before.TotalAlloc) / 100; perCall > 1024 {
+		t.Fatalf("%d bytes allocated per refused frame", perCall)
+	}
+}
+
+// TestStreamBoundaries: frames split one byte per read, and many frames in one read, decode
+// the same.
+func TestStreamBoundaries(t *testing.T) {
+	var wire []byte
+	var want []frame
+	for i := range 50 {
+		wire = append(wire, clientFrame(uint32(i), opMessage|1<<6, "peer\x00payload")...)
+		want = append(want, frame{opID: uint32(i), op: opMessage, qos: bus.QoSProcessed, target: "peer", payload: []byte("payload")})
+		wire = append(wire, 0, 0, 0, 0, 0, 0, 0, 0, 0) // a ping between frames
+		want = append(want, frame{ping: true})
+	}
+	for name, r := range map[string]io.Reader{
+		"one byte per read": iotest.OneByteReader(bytes.NewReader(wire)),
+		"all in one read":   bytes.NewReader(wire),
+	} {
+		t.Run(name, func(t *testing.T) {
+			br := bufio.NewReader(r)
+			var body []byte
+			for i, w := range want {
+				var f frame
+				var err error
+				f, body, err = readFrame(br, 1024, body)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if !reflect.DeepEqual(f, w) {
+					t.Fatalf("frame %d: got %+v, want %+v", i, f, w)
+				}
+			}
+			if _, _, err := readFrame(br, 1024, body); err != io.EOF {
+				t.Fatalf("after the last frame: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+func TestAppendFrame(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		f    bus.Frame
+		want []byte
+	}{
+		{"message", bus.Frame{Kind: bus.KindMessage, Sender: "a%%1", Payload: []byte("hi")},
+			[]byte("\x12\x07\x00\x00\x00\x00a%%1\x00hi")},
+		{"broadcast realtime", bus.Frame{Kind: bus.KindBroadcast, Sender: "s", Payload: nil, Realtime: true},
+			[]byte("\x13\x02\x00\x00\x00\x01s\x00")},
+		{"publish", bus.Frame{Kind: bus.KindPublish, Sender: "s", Topic: "t/1", Payload: []byte("p")},
+			[]byte("\x01\x07\x00\x00\x00\x00s\x00t/1\x00p")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := appendFrame(nil, &c.f); !bytes.Equal(got, c.want) {
+				t.Fatalf("got % x\nwant % x", got, c.want)
+			}
+		})
+	}
+	if got := appendAck(nil, 0x04030201, 0x79); !bytes.Equal(got, []byte{0xfe, 1, 2, 3, 4, 0x79}) {
+		t.Fatalf("ack: % x", got)
+	}
+	if got := appendPing(nil); !bytes.Equal(got, make([]byte, 6)) {
+		t.Fatalf("ping: % x", got)
+	}
+}
+
+func TestAppendFrameAllocatesNothing(t *testing.T) {
+	f := bus.Frame{Kind: bus.KindPublish, Sender: "sender", Topic: "news/today", Payload: make([]byte, 100)}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(1000, func() { buf = appendFrame(buf[:0], &f) }); n != 0 {
+		t.Fatalf("%v allocations per frame", n)
+	}
+}
+
+func BenchmarkReadFrame(b *testing.B) {
+	one := clientFrame(1, opMessage, "target\x00"+string(make([]byte, 100)))
+	wire := bytes.Repeat(one, 1024)
+	r := bytes.NewReader(wire)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var body []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(one)))
+	for i := 0; i < b.N; i++ {
+		if i%1024 == 0 {
+			r.Reset(wire)
+			br.Reset(r)
+		}
+		var err error
+		if _, body, err = readFrame(br, 1<<20, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// TestDetach: a detached frame survives the reuse of the read buffer.
+func TestDetach(t *testing.T) {
+	wire := append(clientFrame(1, opPublishFor, "t/1\x00svc\x00payload"), clientFrame(2, opPublishFor, "XXX\x00YYY\x00ZZZZZZZ")...)
+	br := bufio.NewReader(bytes.NewReader(wire))
+	f, body, err := readFrame(br, 1024, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.detach(body)
+	if _, _, err := readFrame(br, 1024, body); err != nil {
+		t.Fatal(err)
+	}
+	if f.target != "t/1" || f.receiver != "svc" || string(f.payload) != "payload" {
+		t.Fatalf("detached frame changed: %+v", f)
+	}
+}
