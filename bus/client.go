@@ -64,6 +64,24 @@ func (c *Client) Frames() iter.Seq[Frame] {
 	}
 }
 
+// PushAck queues an acknowledgement (WIRE.md §5) in c's own stream of delivered frames, so
+// that it reaches the client after every frame the acknowledged operation routed to it: a
+// socket transport calls it after each operation that wants an ack. A client whose queue is
+// full is disconnected as a slow receiver, like for any other frame.
+func (c *Client) PushAck(opID uint32, code byte, realtime bool) error {
+	f := Frame{Kind: KindAck, Realtime: realtime, code: code, opID: opID}
+	switch c.q.push(&f, serverHeaderLen) {
+	case pushOK:
+		return nil
+	case pushFull:
+		c.b.overflowed(c)
+	}
+	return c.q.err()
+}
+
+// serverHeaderLen is the size of an ack on the wire: a header without a body.
+const serverHeaderLen = 6
+
 // ack turns a routing result into what the caller sees at its QoS.
 func ack(qos QoS, err error) error {
 	if qos.NeedsAck() {

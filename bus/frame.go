@@ -28,6 +28,9 @@ const (
 	KindPublish   Kind = 0x01
 	KindMessage   Kind = 0x12 // one-to-one
 	KindBroadcast Kind = 0x13
+	// KindAck frames are acknowledgements a transport queued for its own client with
+	// Client.PushAck; in-process clients never receive them otherwise.
+	KindAck Kind = 0xFE
 )
 
 func (k Kind) String() string {
@@ -38,6 +41,8 @@ func (k Kind) String() string {
 		return "message"
 	case KindBroadcast:
 		return "broadcast"
+	case KindAck:
+		return "ack"
 	}
 	return "unknown"
 }
@@ -54,8 +59,13 @@ type Frame struct {
 	Topic    string // the publication topic; empty for messages and broadcasts
 	Payload  []byte
 	Kind     Kind
-	Realtime bool // the originating frame was sent with a realtime QoS
+	Realtime bool   // the originating frame was sent with a realtime QoS
+	code     byte   // KindAck: the result code
+	opID     uint32 // KindAck: the op id being acknowledged
 }
+
+// Ack returns the op id and result code of a KindAck frame.
+func (f *Frame) Ack() (opID uint32, code byte) { return f.opID, f.code }
 
 // PrimarySender returns the sender's primary name: Sender without any "%%X" suffix.
 func (f *Frame) PrimarySender() string { return PrimaryName(f.Sender) }

@@ -151,8 +151,13 @@ func cutText(b []byte) (string, []byte, bool) {
 	return "", nil, false
 }
 
-// appendFrame appends a delivered frame in the broker's layout (WIRE.md §4).
+// appendFrame appends a delivered frame, or an ack the connection queued for itself, in the
+// broker's layout (WIRE.md §4).
 func appendFrame(dst []byte, f *bus.Frame) []byte {
+	if f.Kind == bus.KindAck {
+		opID, code := f.Ack()
+		return appendAck(dst, opID, code)
+	}
 	n := len(f.Sender) + 1 + len(f.Payload)
 	if f.Kind == bus.KindPublish {
 		n += len(f.Topic) + 1

@@ -3,9 +3,11 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"reflect"
 	"runtime"
 	"testing"
@@ -171,6 +173,21 @@ func TestAppendFrame(t *testing.T) {
 	}
 	if got := appendAck(nil, 0x04030201, 0x79); !bytes.Equal(got, []byte{0xfe, 1, 2, 3, 4, 0x79}) {
 		t.Fatalf("ack: % x", got)
+	}
+	// An ack queued through the bus encodes the same way.
+	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer b.Close()
+	c, err := b.RegisterClient("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PushAck(0x04030201, 0x79, true)
+	f, err := c.Recv(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendFrame(nil, &f); !bytes.Equal(got, []byte{0xfe, 1, 2, 3, 4, 0x79}) {
+		t.Fatalf("queued ack: % x", got)
 	}
 	if got := appendPing(nil); !bytes.Equal(got, make([]byte, 6)) {
 		t.Fatalf("ping: % x", got)
