@@ -159,3 +159,30 @@ func BenchmarkBroadcast100(b *testing.B) {
 	wg.Wait()
 	reportRate(b, b.N*100)
 }
+
+// BenchmarkSendRecvBatchQoS0 reads with RecvBatch, as a socket writer does.
+func BenchmarkSendRecvBatchQoS0(b *testing.B) {
+	_, tx, rx := newPair(b, bus.WithBlockingSenders(1e9*60))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var batch []bus.Frame
+		for n := 0; n < b.N; {
+			var err error
+			if batch, err = rx.RecvBatch(context.Background(), batch[:0], 1024); err != nil {
+				panic(err)
+			}
+			n += len(batch)
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := tx.Send(bus.QoSNo, "rx", payload100); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	reportRate(b, b.N)
+}

@@ -52,6 +52,13 @@ func (c *Client) Recv(ctx context.Context) (Frame, error) {
 	return c.q.recv(ctx)
 }
 
+// RecvBatch appends to dst every frame that is waiting, at most max (max < 1: no limit),
+// waiting until there is at least one. A writer that turns frames into one system call per
+// batch uses it in place of Recv. Its errors are Recv's.
+func (c *Client) RecvBatch(ctx context.Context, dst []Frame, max int) ([]Frame, error) {
+	return c.q.recvBatch(ctx, dst, max)
+}
+
 // Frames iterates over delivered frames until the client stops; Err tells why it stopped.
 func (c *Client) Frames() iter.Seq[Frame] {
 	return func(yield func(Frame) bool) {

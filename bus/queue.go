@@ -205,6 +205,46 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 	}
 }
 
+// recvBatch appends to dst every frame available now, waiting for at least one, up to max
+// frames (max < 1: no limit). After the queue closes it behaves as recv.
+func (q *queue) recvBatch(ctx context.Context, dst []Frame, max int) ([]Frame, error) {
+	f, err := q.recv(ctx)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, f)
+	q.rmu.Lock()
+	defer q.rmu.Unlock()
+	for max < 1 || len(dst) < max {
+		if q.closed.Load() && q.isDropped() {
+			break
+		}
+		if q.pos == len(q.out) {
+			q.mu.Lock()
+			if len(q.in) == 0 {
+				q.mu.Unlock()
+				break
+			}
+			q.takeLocked()
+			q.mu.Unlock()
+		}
+		n := len(q.out) - q.pos
+		if max >= 1 && n > max-len(dst) {
+			n = max - len(dst)
+		}
+		dst = append(dst, q.out[q.pos:q.pos+n]...)
+		q.pos += n
+		q.left.Store(int64(len(q.out) - q.pos))
+	}
+	return dst, nil
+}
+
+func (q *queue) isDropped() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
 // A batch buffer above shrinkAbove frames is let go once shrinkAfter batches in a row have
 // used less than an eighth of it, so that a burst does not pin its memory for the life of the
 // client, while a queue whose depth merely fluctuates keeps its buffers.
