@@ -1,7 +1,11 @@
-// Package transport carries the bus over UNIX sockets, TCP and WebSocket in the BUS/RT wire
-// protocol (WIRE.md), byte for byte, so that existing BUS/RT clients work unchanged.
+// Package transport carries the bus over UNIX sockets and TCP in the BUS/RT wire protocol
+// (WIRE.md), byte for byte, so that existing BUS/RT clients work unchanged.
 //
-// This first part holds the frame codec: client frames are decoded from a stream with their
-// length checked before any allocation, and broker frames, acks and pings are appended to a
-// reusable buffer.
+// A Server registers each connection as a bus client. Its reader decodes the client's frames
+// (a length over the payload limit is refused before anything is allocated), routes them, and
+// queues each ack in the client's own bus queue, so that an ack follows the frames its
+// operation routed to the same client. Its writer takes what the bus queued in batches and
+// writes each batch in as few system calls as the write buffer allows, at once when a frame
+// is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout.
+// A malformed frame closes that connection only.
 package transport

@@ -1,0 +1,69 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkUnixSendRecvQoS0: one raw client streams 100-byte one-to-one frames at QoS 0 over a
+// UNIX socket to another, which reads them; frames/s counts frames read. QoS 0 has no flow
+// control, and a receiver that falls a queue behind is dropped (WIRE.md §7), so the sender
+// keeps at most window frames in flight, as a real producer must.
+func BenchmarkUnixSendRecvQoS0(b *testing.B) {
+	_, path := testServerB(b)
+	tx := dialRawB(b, path, "tx")
+	rx := dialRawB(b, path, "rx")
+	one := clientFrame(0, opMessage, "rx\x00"+strings.Repeat("x", 100))
+	const perWrite = 64
+	chunk := make([]byte, 0, len(one)*perWrite)
+	for range perWrite {
+		chunk = append(chunk, one...)
+	}
+	const window = 4096
+	var received atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(rx.nc, 64<<10)
+		var hdr [6]byte
+		for n := 0; n < b.N; {
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				done <- fmt.Errorf("after %d of %d frames, last % x: %w", n, b.N, hdr, err)
+				return
+			}
+			if hdr[0] == kindPing {
+				continue
+			}
+			if _, err := r.Discard(int(binary.LittleEndian.Uint32(hdr[1:5]))); err != nil {
+				done <- err
+				return
+			}
+			n++
+			received.Store(int64(n))
+		}
+		done <- nil
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for sent := 0; sent < b.N; sent += perWrite {
+		for int64(sent)-received.Load() > window {
+			runtime.Gosched()
+		}
+		w := chunk
+		if left := b.N - sent; left < perWrite {
+			w = chunk[:left*len(one)]
+		}
+		if _, err := tx.nc.Write(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}

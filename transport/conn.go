@@ -1,0 +1,239 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// handle runs one connection: the handshake, then a reader that routes the client's frames
+// and a writer that sends it what the bus queues for it.
+func (s *Server) handle(nc net.Conn, kind, port string, cfg Config) {
+	defer nc.Close()
+	c, err := s.handshake(nc, kind, port, cfg)
+	if err != nil {
+		cfg.Logger.Debug("transport: handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
+		return
+	}
+	var writeMu sync.Mutex // the writer and the pinger take turns on the socket
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.write(nc, c, cfg, &writeMu)
+	}()
+	go func() {
+		defer wg.Done()
+		ping(nc, c, cfg, &writeMu)
+	}()
+	if err := s.read(nc, c, cfg); err != nil && !errors.Is(err, bus.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+		cfg.Logger.Info("transport: connection dropped", "client", c.Name(), "err", err)
+	}
+	c.Close()
+	wg.Wait()
+}
+
+// handshake performs WIRE.md §2 and registers the client.
+func (s *Server) handshake(nc net.Conn, kind, port string, cfg Config) (*bus.Client, error) {
+	nc.SetDeadline(time.Now().Add(cfg.Timeout))
+	defer nc.SetDeadline(time.Time{})
+	hello := []byte{greeting, protocolVersion, 0}
+	if _, err := nc.Write(hello); err != nil {
+		return nil, err
+	}
+	var buf [3]byte
+	if _, err := io.ReadFull(nc, buf[:]); err != nil {
+		return nil, err
+	}
+	if buf != [3]byte{greeting, protocolVersion, 0} {
+		nc.Write([]byte{byte(bus.ErrNotSupported)})
+		return nil, errors.New("transport: handshake: bad greeting echo")
+	}
+	if _, err := nc.Write([]byte{bus.CodeOK}); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(nc, buf[:2]); err != nil {
+		return nil, err
+	}
+	name := make([]byte, binary.LittleEndian.Uint16(buf[:2]))
+	if _, err := io.ReadFull(nc, name); err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(name) {
+		return nil, errors.New("transport: handshake: name is not UTF-8") // closed without a byte
+	}
+	c, err := s.b.RegisterClient(string(name),
+		bus.WithConnInfo(bus.ConnInfo{Kind: kind, Source: peerAddr(nc), Port: port}),
+		bus.WithClientPolicy(cfg.Policy))
+	if err != nil {
+		code := bus.CodeOf(err)
+		if code == byte(bus.ErrOther) && errors.Is(err, bus.ErrClosed) {
+			code = byte(bus.ErrNotSupported)
+		}
+		nc.Write([]byte{code})
+		return nil, err
+	}
+	if _, err := nc.Write([]byte{bus.CodeOK}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// read routes the client's frames until the connection or the client ends.
+func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
+	r := bufio.NewReaderSize(nc, cfg.WriteBuffer)
+	idle := cfg.Timeout + cfg.Timeout/4
+	var body []byte
+	for {
+		if r.Buffered() == 0 {
+			// Once per read from the socket, not per frame: a client that has sent
+			// nothing for 1.25 × timeout is gone (it pings about every second).
+			nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		var f frame
+		var err error
+		f, body, err = readFrame(r, cfg.PayloadLimit, body)
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if f.ping {
+			continue
+		}
+		if err := route(c, &f, body); err != nil {
+			return err
+		}
+	}
+}
+
+// route hands one frame to the bus and queues its ack, which thereby follows every frame
+// the operation routed to this very client.
+func route(c *bus.Client, f *frame, body []byte) error {
+	switch f.op {
+	case opPublish, opPublishFor, opMessage, opBroadcast:
+		f.detach(body) // the bus keeps the payload beyond the next read
+	}
+	var err error
+	switch f.op {
+	case opPublish:
+		err = c.Publish(f.qos, f.target, f.payload)
+	case opPublishFor:
+		err = c.PublishFor(f.qos, f.target, f.receiver, f.payload)
+	case opMessage:
+		err = c.Send(f.qos, f.target, f.payload)
+	case opBroadcast:
+		err = c.Broadcast(f.qos, f.target, f.payload)
+	case opSubscribe:
+		err = c.Subscribe(f.qos, f.topics...)
+	case opUnsubscribe:
+		err = c.Unsubscribe(f.qos, f.topics...)
+	case opExclude:
+		err = c.Exclude(f.qos, f.topics...)
+	case opUnexclude:
+		err = c.Unexclude(f.qos, f.topics...)
+	}
+	if errors.Is(err, bus.ErrClosed) {
+		return err
+	}
+	if !f.qos.NeedsAck() {
+		return nil
+	}
+	rt := f.qos.Realtime()
+	var denied *bus.DeniedError
+	if errors.As(err, &denied) {
+		// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
+		for range denied.Topics {
+			if err := c.PushAck(f.opID, byte(bus.ErrAccessDenied), rt); err != nil {
+				return err
+			}
+		}
+		err = nil
+	}
+	return c.PushAck(f.opID, bus.CodeOf(err), rt)
+}
+
+// write sends what the bus queues for c, a batch at a time in writes of up to WriteBuffer
+// bytes. A batch with a realtime frame goes at once; a short one without waits FlushDelay so
+// that what follows shares its write.
+func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
+	defer nc.Close() // a failed write ends the reader too
+	var frames []bus.Frame
+	buf := make([]byte, 0, cfg.WriteBuffer)
+	flush := func() bool {
+		mu.Lock()
+		nc.SetWriteDeadline(time.Now().Add(cfg.Timeout))
+		_, err := nc.Write(buf)
+		mu.Unlock()
+		if cap(buf) > 4*cfg.WriteBuffer {
+			buf = make([]byte, 0, cfg.WriteBuffer) // one huge frame's buffer goes with it
+		}
+		buf = buf[:0]
+		return err == nil
+	}
+	for {
+		var err error
+		if frames, err = c.RecvBatch(context.Background(), frames[:0], 0); err != nil {
+			return
+		}
+		if cfg.FlushDelay > 0 && len(frames) < shortBatch && !anyRealtime(frames) {
+			time.Sleep(cfg.FlushDelay)
+			// What arrived meanwhile, without waiting; an error shows on the next turn.
+			frames, _ = c.RecvBatch(cancelled, frames, 0)
+		}
+		for i := range frames {
+			buf = appendFrame(buf, &frames[i])
+			if len(buf) >= cfg.WriteBuffer && !flush() {
+				return
+			}
+		}
+		clear(frames) // written: let the payloads go
+		if len(buf) > 0 && !flush() {
+			return
+		}
+	}
+}
+
+// shortBatch is the batch size below which the writer waits FlushDelay for company.
+const shortBatch = 16
+
+func anyRealtime(frames []bus.Frame) bool {
+	for i := range frames {
+		if frames[i].Realtime {
+			return true
+		}
+	}
+	return false
+}
+
+// ping sends a broker ping every Timeout/2 until the client stops (WIRE.md §7).
+func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
+	t := time.NewTicker(cfg.Timeout / 2)
+	defer t.Stop()
+	p := appendPing(nil)
+	for {
+		select {
+		case <-c.Done():
+			return
+		case <-t.C:
+			mu.Lock()
+			nc.SetWriteDeadline(time.Now().Add(cfg.Timeout))
+			_, err := nc.Write(p)
+			mu.Unlock()
+			if err != nil {
+				nc.Close()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rtbus/rtbus/aaa"
+	"github.com/rtbus/rtbus/bus"
+)
+
+// testServer starts a broker and a UNIX listener in a temporary directory.
+func testServer(t testing.TB, cfg Config) (*bus.Broker, string) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := bus.New(bus.WithLogger(cfg.Logger))
+	s := NewServer(b)
+	path := filepath.Join(t.TempDir(), "bus.sock")
+	if _, err := s.ListenUnix(path, 0o600, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		b.Close()
+	})
+	return b, path
+}
+
+// raw is a client speaking bytes, as the conformance tests want.
+type raw struct {
+	t  testing.TB
+	nc net.Conn
+}
+
+// testServerB serves benchmarks, whose raw clients do not ping: a long timeout keeps them.
+func testServerB(b *testing.B) (*bus.Broker, string) {
+	return testServer(b, Config{Timeout: time.Minute})
+}
+
+// dialRawB connects and registers a raw client for a benchmark, with no deadline.
+func dialRawB(b *testing.B, path, name string) *raw {
+	r := dialRaw(b, "unix", path)
+	if code := r.register(name); code != 0x01 {
+		b.Fatalf("register %s: %#x", name, code)
+	}
+	r.nc.SetDeadline(time.Time{})
+	return r
+}
+
+func dialRaw(t testing.TB, network, addr string) *raw {
+	t.Helper()
+	nc, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second)) // only keeps a broken test from hanging
+	return &raw{t, nc}
+}
+
+func (r *raw) write(b ...byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *raw) expect(want ...byte) {
+	r.t.Helper()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(r.nc, got); err != nil {
+		r.t.Fatalf("reading % x: %v", want, err)
+	}
+	if !bytes.Equal(got, want) {
+		r.t.Fatalf("got % x, want % x", got, want)
+	}
+}
+
+// skipPings reads the next server frame that is not a ping: its header and body.
+func (r *raw) next() (hdr [6]byte, body []byte) {
+	r.t.Helper()
+	for {
+		if _, err := io.ReadFull(r.nc, hdr[:]); err != nil {
+			r.t.Fatal(err)
+		}
+		if hdr[0] == kindPing {
+			continue
+		}
+		if hdr[0] == kindAck {
+			return hdr, nil
+		}
+		body = make([]byte, binary.LittleEndian.Uint32(hdr[1:5]))
+		if _, err := io.ReadFull(r.nc, body); err != nil {
+			r.t.Fatal(err)
+		}
+		return hdr, body
+	}
+}
+
+func (r *raw) expectAck(opID uint32, code byte) {
+	r.t.Helper()
+	hdr, _ := r.next()
+	want := [6]byte{kindAck}
+	binary.LittleEndian.PutUint32(want[1:5], opID)
+	want[5] = code
+	if hdr != want {
+		r.t.Fatalf("got % x, want ack % x", hdr, want)
+	}
+}
+
+func nameBytes(name string) []byte {
+	return append(binary.LittleEndian.AppendUint16(nil, uint16(len(name))), name...)
+}
+
+// register does the handshake of WIRE.md §2 and returns the final code.
+func (r *raw) register(name string) byte {
+	r.t.Helper()
+	r.expect(0xEB, 0x01, 0x00)
+	r.write(0xEB, 0x01, 0x00)
+	r.expect(0x01)
+	r.write(nameBytes(name)...)
+	var code [1]byte
+	if _, err := io.ReadFull(r.nc, code[:]); err != nil {
+		r.t.Fatal(err)
+	}
+	return code[0]
+}
+
+func TestHandshake(t *testing.T) {
+	_, path := testServer(t, Config{})
+	r := dialRaw(t, "unix", path)
+	if code := r.register("plugin"); code != 0x01 {
+		t.Fatalf("register: %#x", code)
+	}
+	for _, c := range []struct {
+		name string
+		code byte
+	}{
+		{"", 0x72},
+		{".broker", 0x72},
+		{".mine", 0x72},
+		{"plugin", 0x76},
+		{"ghost%%1", 0x71},
+		{"plugin%%1", 0x01},
+	} {
+		r := dialRaw(t, "unix", path)
+		if code := r.register(c.name); code != c.code {
+			t.Errorf("register %q: %#x, want %#x", c.name, code, c.code)
+		}
+	}
+}
+
+func TestHandshakeBadEcho(t *testing.T) {
+	_, path := testServer(t, Config{})
+	r := dialRaw(t, "unix", path)
+	r.expect(0xEB, 0x01, 0x00)
+	r.write(0xEB, 0x02, 0x00)
+	r.expect(0x75)
+	if _, err := r.nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("connection still open after 75")
+	}
+}
+
+func TestHandshakeNotUTF8ClosesWithoutByte(t *testing.T) {
+	_, path := testServer(t, Config{})
+	r := dialRaw(t, "unix", path)
+	r.expect(0xEB, 0x01, 0x00)
+	r.write(0xEB, 0x01, 0x00)
+	r.expect(0x01)
+	r.write(2, 0, 0xff, 0xfe)
+	if n, err := r.nc.Read(make([]byte, 1)); err != io.EOF || n != 0 {
+		t.Fatalf("got %d bytes, %v; want EOF", n, err)
+	}
+}
+
+func TestHandshakeAccessDenied(t *testing.T) {
+	m := aaa.NewMap()
+	m.Set("far", aaa.Policy{Hosts: []string{"10.0.0.0/8"}})
+	m.Set("near", aaa.Policy{Hosts: []string{"127.0.0.0/8"}})
+	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer b.Close()
+	s := NewServer(b)
+	defer s.Close()
+	ln, err := s.ListenTCP("127.0.0.1:0", Config{Policy: m, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]byte{"far": 0x79, "unlisted": 0x79, "near": 0x01} {
+		r := dialRaw(t, "tcp", ln.Addr().String())
+		if code := r.register(name); code != want {
+			t.Errorf("%s: %#x, want %#x", name, code, want)
+		}
+	}
+}
+
+func clientHeader(opID uint32, flags byte, body string) []byte { return clientFrame(opID, flags, body) }
+
+// TestAcks: every ack code of WIRE.md §5, and acks ordered after the frame's effect.
+func TestAcks(t *testing.T) {
+	m := aaa.NewMap()
+	m.Set("p", aaa.Policy{Subscribe: aaa.Rule{Allow: []string{"ok/#"}}, P2P: aaa.Rule{Allow: []string{"p", "ghost"}}})
+	_, path := testServer(t, Config{Policy: m})
+	r := dialRaw(t, "unix", path)
+	if code := r.register("p"); code != 0x01 {
+		t.Fatalf("register: %#x", code)
+	}
+	// Partly refused subscribe: one 79 per refused topic, then 01, same op id.
+	r.write(clientHeader(10, opSubscribe|1<<6, "ok/a\x00no/1\x00no/2")...)
+	r.expectAck(10, 0x79)
+	r.expectAck(10, 0x79)
+	r.expectAck(10, 0x01)
+	// Publishing to itself: the publication arrives before the ack.
+	r.write(clientHeader(11, opPublish|3<<6, "ok/a\x00hello")...)
+	hdr, body := r.next()
+	if hdr[0] != 0x01 || hdr[5] != 1 || string(body) != "p\x00ok/a\x00hello" {
+		t.Fatalf("publication % x %q", hdr, body)
+	}
+	r.expectAck(11, 0x01)
+	r.write(clientHeader(12, opMessage|1<<6, "ghost\x00x")...)
+	r.expectAck(12, 0x71)
+	r.write(clientHeader(13, opMessage|1<<6, "other\x00x")...)
+	r.expectAck(13, 0x79)
+	// QoS 0: no ack; a client ping: no ack. The next ack proves nothing came between.
+	r.write(clientHeader(14, opMessage, "ghost\x00x")...)
+	r.write(0, 0, 0, 0, 0, 0, 0, 0, 0)
+	r.write(clientHeader(15, opUnsubscribe|1<<6, "ok/a")...)
+	r.expectAck(15, 0x01)
+	// A message to itself, realtime off.
+	r.write(clientHeader(16, opMessage|1<<6, "p\x00me")...)
+	hdr, body = r.next()
+	if hdr[0] != 0x12 || hdr[5] != 0 || string(body) != "p\x00me" {
+		t.Fatalf("message % x %q", hdr, body)
+	}
+	r.expectAck(16, 0x01)
+}
+
+// TestOneBytePerWrite: frames dribbled a byte at a time route the same.
+func TestOneBytePerWrite(t *testing.T) {
+	_, path := testServer(t, Config{})
+	r := dialRaw(t, "unix", path)
+	r.register("slow")
+	wire := append(clientHeader(1, opSubscribe|1<<6, "t"), clientHeader(2, opPublish|1<<6, "t\x00x")...)
+	for _, b := range wire {
+		r.write(b)
+	}
+	r.expectAck(1, 0x01)
+	if hdr, body := r.next(); hdr[0] != 0x01 || string(body) != "slow\x00t\x00x" {
+		t.Fatalf("got % x %q", hdr, body)
+	}
+	r.expectAck(2, 0x01)
+}
+
+// TestMalformedFrameClosesOnlyThatConnection.
+func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
+	b, path := testServer(t, Config{PayloadLimit: 1024})
+	good := dialRaw(t, "unix", path)
+	good.register("good")
+	for name, wire := range map[string][]byte{
+		"unknown op":   clientHeader(1, 0x3F, "x"),
+		"no separator": clientHeader(1, opPublish, "topic"),
+		"too large":    {1, 0, 0, 0, opPublish, 0xff, 0xff, 0xff, 0xff},
+	} {
+		bad := dialRaw(t, "unix", path)
+		bad.register("bad")
+		bad.write(wire...)
+		if _, err := io.ReadAll(bad.nc); err != nil {
+			t.Fatalf("%s: %v", name, err) // EOF, not a timeout: the broker closed it
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for registered(b, "bad") && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if registered(b, "bad") {
+			t.Fatalf("%s: bad client still registered", name)
+		}
+	}
+	good.write(clientHeader(7, opMessage|1<<6, "good\x00still here")...)
+	if _, body := good.next(); string(body) != "good\x00still here" {
+		t.Fatalf("good client: %q", body)
+	}
+	good.expectAck(7, 0x01)
+}
+
+func registered(b *bus.Broker, name string) bool {
+	for _, c := range b.Clients() {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPingsAndIdleDrop: the broker pings an idle client every timeout/2 and drops one that
+// sends nothing for 1.25 × timeout.
+func TestPingsAndIdleDrop(t *testing.T) {
+	_, path := testServer(t, Config{Timeout: 200 * time.Millisecond})
+	r := dialRaw(t, "unix", path)
+	r.register("idle")
+	r.expect(0, 0, 0, 0, 0, 0) // a ping
+	pings := 1
+	buf := make([]byte, 6)
+	for {
+		if _, err := io.ReadFull(r.nc, buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // dropped
+			}
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, make([]byte, 6)) {
+			t.Fatalf("unexpected frame % x", buf)
+		}
+		pings++
+	}
+	if pings < 1 {
+		t.Fatal("no pings before the drop")
+	}
+}

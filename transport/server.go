@@ -1,0 +1,178 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rtbus/rtbus/aaa"
+	"github.com/rtbus/rtbus/bus"
+)
+
+// Config configures a listener. The zero Config uses the defaults below.
+type Config struct {
+	WriteBuffer  int           // bytes buffered per connection before a write (default 8192)
+	FlushDelay   time.Duration // how long non-realtime frames may wait to be written together (default 10µs; negative: none)
+	Timeout      time.Duration // handshake and write timeout; pings every Timeout/2, silent clients dropped after 1.25×Timeout (default 1s)
+	PayloadLimit int           // largest frame body accepted, in bytes (default 16 MiB)
+	Policy       *aaa.Map      // access policy for this listener's clients; nil allows everyone
+	Logger       *slog.Logger  // where dropped connections are reported (default slog.Default())
+}
+
+// Defaults of Config.
+const (
+	DefaultWriteBuffer  = 8192
+	DefaultFlushDelay   = 10 * time.Microsecond
+	DefaultTimeout      = time.Second
+	DefaultPayloadLimit = 16 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.WriteBuffer <= 0 {
+		c.WriteBuffer = DefaultWriteBuffer
+	}
+	if c.FlushDelay == 0 {
+		c.FlushDelay = DefaultFlushDelay
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.PayloadLimit <= 0 {
+		c.PayloadLimit = DefaultPayloadLimit
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Server serves bus clients over stream sockets. Close stops its listeners and connections.
+type Server struct {
+	b *bus.Broker
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server that registers its clients with b.
+func NewServer(b *bus.Broker) *Server {
+	return &Server{b: b, listeners: make(map[net.Listener]struct{}), conns: make(map[net.Conn]struct{})}
+}
+
+// ErrServerClosed is returned by the Listen methods after Close.
+var ErrServerClosed = errors.New("transport: server closed")
+
+// ListenUnix serves on a UNIX socket at path, replacing a stale socket file, with the given
+// file mode (0 keeps the umask's).
+func (s *Server) ListenUnix(path string, mode os.FileMode, cfg Config) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path) // a stale socket from an earlier run
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if mode != 0 {
+		if err := os.Chmod(path, mode); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, s.serve(ln, bus.KindLocalIPC, path, cfg)
+}
+
+// ListenTCP serves on a TCP address.
+func (s *Server) ListenTCP(addr string, cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln, s.serve(ln, bus.KindTCP, ln.Addr().String(), cfg)
+}
+
+func (s *Server) serve(ln net.Listener, kind, port string, cfg Config) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	cfg = cfg.withDefaults()
+	go func() {
+		defer s.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !s.track(nc) {
+				nc.Close()
+				return
+			}
+			go func() {
+				defer s.untrack(nc)
+				s.handle(nc, kind, port, cfg)
+			}()
+		}
+	}()
+	return nil
+}
+
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Close stops the listeners, closes every connection and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for nc := range s.conns {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// cancelled is a context that is already done: RecvBatch with it takes what is waiting
+// without blocking and without allocating a context per call.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func peerAddr(nc net.Conn) (ap netip.AddrPort) {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort()
+	}
+	return ap
+}
