@@ -147,6 +147,30 @@ func (s *Server) untrack(nc net.Conn) {
 	s.wg.Done()
 }
 
+// Shutdown stops the listeners and waits for the connections to end by themselves, as they do
+// once the broker is closed and they have written what was queued, until ctx ends; then it
+// closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
 // Close stops the listeners, closes every connection and waits for their goroutines.
 func (s *Server) Close() error {
 	s.mu.Lock()

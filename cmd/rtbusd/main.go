@@ -1,21 +1,26 @@
-// Command rtbusd runs the rtbus broker.
-//
-// For now it hosts the in-process bus only; the socket transports and the HTTP bridge attach
-// to it in later releases. It runs until SIGINT or SIGTERM, then shuts the bus down cleanly:
-// clients get the shutdown warning on .broker/warn before they are disconnected.
+// Command rtbusd runs the rtbus broker and serves it to BUS/RT clients over UNIX sockets and
+// TCP (-B, repeatable; by default one UNIX socket, printed at start). It runs until SIGINT or
+// SIGTERM, then shuts down cleanly: clients get the shutdown warning on .broker/warn, are
+// given a moment to read it, and the listeners close, removing their socket files.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rtbus/rtbus/aaa"
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/transport"
 )
 
 func main() {
@@ -30,16 +35,41 @@ func run(args []string) error {
 	queue := fs.Int("queue-size", bus.DefaultQueueSize, "frames queued per client before it is dropped as a slow receiver (env RTBUS_QUEUE_SIZE)")
 	policy := fs.String("aaa", "", "access policy file (JSON); empty allows every client (env RTBUS_AAA)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (env RTBUS_LOG_LEVEL)")
+	var addrs []string
+	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
+		addrs = append(addrs, v)
+		return nil
+	})
+	timeout := fs.Duration("timeout", 5*time.Second, "handshake and write timeout; clients silent for 1.25× it are dropped (env RTBUS_TIMEOUT)")
+	bufSize := fs.Int("buf-size", transport.DefaultWriteBuffer, "write buffer per connection, bytes (env RTBUS_BUF_SIZE)")
+	flushDelay := fs.Duration("flush-delay", transport.DefaultFlushDelay, "how long non-realtime frames may wait to share a write (env RTBUS_FLUSH_DELAY)")
+	payloadLimit := fs.Int("payload-limit", transport.DefaultPayloadLimit, "largest frame body accepted, bytes (env RTBUS_PAYLOAD_LIMIT)")
+	socketMode := fs.String("socket-mode", "0660", "file mode of UNIX sockets (env RTBUS_SOCKET_MODE)")
+	pidFile := fs.String("pid-file", "", "write the process id to this file (env RTBUS_PID_FILE)")
 	// Environment variables set defaults; flags override them.
-	for flagName, env := range map[string]string{"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL"} {
+	for flagName, env := range map[string]string{
+		"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL",
+		"timeout": "RTBUS_TIMEOUT", "buf-size": "RTBUS_BUF_SIZE", "flush-delay": "RTBUS_FLUSH_DELAY",
+		"payload-limit": "RTBUS_PAYLOAD_LIMIT", "socket-mode": "RTBUS_SOCKET_MODE", "pid-file": "RTBUS_PID_FILE",
+	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
 				return fmt.Errorf("environment %s=%q: %v", env, v, err)
 			}
 		}
 	}
+	if v := os.Getenv("RTBUS_BIND"); v != "" {
+		addrs = strings.Split(v, ",")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(addrs) == 0 {
+		addrs = []string{defaultSocket()}
+	}
+	mode, err := strconv.ParseUint(*socketMode, 8, 32)
+	if err != nil {
+		return fmt.Errorf("bad -socket-mode %q: want an octal file mode", *socketMode)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -50,21 +80,70 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 
-	opts := []bus.Option{bus.WithQueueSize(*queue), bus.WithLogger(log)}
+	cfg := transport.Config{
+		WriteBuffer:  *bufSize,
+		FlushDelay:   *flushDelay,
+		Timeout:      *timeout,
+		PayloadLimit: *payloadLimit,
+		Logger:       log,
+	}
 	if *policy != "" {
 		m, err := aaa.LoadFile(*policy)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, bus.WithPolicy(m))
+		// The policy guards the sockets; the daemon has no in-process clients of its own.
+		cfg.Policy = m
 		log.Info("access policy loaded", "file", *policy, "clients", len(m.Names()))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := bus.New(opts...)
+	b := bus.New(bus.WithQueueSize(*queue), bus.WithLogger(log))
+	srv := transport.NewServer(b)
+	for _, a := range addrs {
+		var err error
+		switch {
+		case strings.HasPrefix(a, "ws://"), strings.HasPrefix(a, "wss://"):
+			err = errors.New("WebSocket listeners are not implemented yet")
+		case isUnixPath(a):
+			_, err = srv.ListenUnix(a, os.FileMode(mode), cfg)
+		default:
+			_, err = srv.ListenTCP(a, cfg)
+		}
+		if err != nil {
+			srv.Close()
+			b.Close()
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		log.Info("listening", "address", a)
+	}
+	if *pidFile != "" {
+		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(*pidFile)
+	}
 	log.Info("rtbusd started", "pid", os.Getpid(), "queue_size", *queue)
 	<-ctx.Done()
 	log.Info("rtbusd shutting down")
-	return b.Close()
+	b.Close() // the shutdown warning, then every client is disconnected
+	grace, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	srv.Shutdown(grace) // writers flush the warning, listeners remove their socket files
+	return nil
+}
+
+// isUnixPath follows the BUS/RT address convention (WIRE.md §1).
+func isUnixPath(a string) bool {
+	return strings.HasPrefix(a, "/") || strings.HasSuffix(a, ".sock") ||
+		strings.HasSuffix(a, ".socket") || strings.HasSuffix(a, ".ipc")
+}
+
+// defaultSocket is a per-user runtime directory's socket where there is one, else /tmp's.
+func defaultSocket() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "rtbus.sock")
+	}
+	return filepath.Join(os.TempDir(), "rtbus.sock")
 }

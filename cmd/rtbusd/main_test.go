@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +63,7 @@ func TestDaemonStopsCleanlyOnSignal(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "-aaa", policy)
+			cmd := exec.Command(bin, "-aaa", policy, "-B", filepath.Join(t.TempDir(), "bus.sock"))
 			logs := &syncBuffer{}
 			cmd.Stderr = logs
 			if err := cmd.Start(); err != nil {
@@ -95,6 +98,9 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 		{"bad log level", []string{"-log-level", "loud"}, nil, "log-level"},
 		{"bad env", nil, []string{"RTBUS_QUEUE_SIZE=many"}, "RTBUS_QUEUE_SIZE"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
+		{"bad socket mode", []string{"-socket-mode", "rw"}, nil, "socket-mode"},
+		{"websocket not yet", []string{"-B", "ws://127.0.0.1:0"}, nil, "WebSocket"},
+		{"unusable address", []string{"-B", "256.0.0.1:1"}, nil, "listen 256.0.0.1:1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, c.args...)
@@ -107,5 +113,67 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 				t.Errorf("output does not name %q:\n%s", c.want, out)
 			}
 		})
+	}
+}
+
+// TestDaemonServesAndWarnsOnShutdown: a BUS/RT client connects over the UNIX socket, and on
+// SIGTERM receives the shutdown warning before the connection closes; the socket file goes.
+func TestDaemonServesAndWarnsOnShutdown(t *testing.T) {
+	bin := buildDaemon(t)
+	sock := filepath.Join(t.TempDir(), "bus.sock")
+	cmd := exec.Command(bin, "-B", sock, "-B", "127.0.0.1:0")
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, "the start message", func() bool { return strings.Contains(logs.String(), "rtbusd started") })
+
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second)) // only keeps a broken test from hanging
+	expect := func(want ...byte) {
+		t.Helper()
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(nc, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("got % x (%v), want % x", got, err, want)
+		}
+	}
+	expect(0xEB, 0x01, 0x00)
+	nc.Write([]byte{0xEB, 0x01, 0x00})
+	expect(0x01)
+	nc.Write([]byte{6, 0, 'p', 'l', 'u', 'g', 'i', 'n'})
+	expect(0x01)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Pings may come first; then the publication on .broker/warn, then the end.
+	var warned bool
+	for {
+		var hdr [6]byte
+		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+			break
+		}
+		body := make([]byte, binary.LittleEndian.Uint32(hdr[1:5]))
+		if _, err := io.ReadFull(nc, body); err != nil {
+			t.Fatal(err)
+		}
+		if hdr[0] == 0x01 && bytes.HasPrefix(body, []byte(".broker\x00.broker/warn\x00")) {
+			warned = bytes.Contains(body, []byte("shutdown"))
+		}
+	}
+	if !warned {
+		t.Error("no shutdown warning before the connection closed")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, logs)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind: %v", err)
 	}
 }
