@@ -323,3 +323,72 @@ func TestPingsAndIdleDrop(t *testing.T) {
 		t.Fatal("no pings before the drop")
 	}
 }
+
+// TestManyFramesInOneWrite, over TCP: a burst of frames in one write, with realtime and
+// non-realtime ones, arrives whole and flagged as sent.
+func TestManyFramesInOneWrite(t *testing.T) {
+	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer b.Close()
+	s := NewServer(b)
+	defer s.Close()
+	ln, err := s.ListenTCP("127.0.0.1:0", Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, "tcp", ln.Addr().String())
+	if code := r.register("burst"); code != 0x01 {
+		t.Fatalf("register: %#x", code)
+	}
+	var wire []byte
+	for i := range 100 {
+		qos := byte(i%2) << 7 // alternate QoS 0 and QoS 2 (realtime)
+		wire = append(wire, clientHeader(uint32(i), opMessage|qos, "burst\x00"+string(rune('a'+i%26)))...)
+	}
+	wire = append(wire, clientHeader(1000, opMessage|1<<6, "burst\x00end")...)
+	r.write(wire...)
+	for i := range 100 {
+		hdr, body := r.next()
+		if want := "burst\x00" + string(rune('a'+i%26)); hdr[0] != 0x12 || string(body) != want || hdr[5] != byte(i%2) {
+			t.Fatalf("frame %d: % x %q, want realtime %d %q", i, hdr, body, i%2, want)
+		}
+	}
+	r.next() // "end"
+	r.expectAck(1000, 0x01)
+}
+
+// TestSecondariesAndAnnouncements: a secondary connection registers beside its primary,
+// frames carry the full sender name, and .broker/info announces primaries only.
+func TestSecondariesAndAnnouncements(t *testing.T) {
+	_, path := testServer(t, Config{})
+	watch := dialRaw(t, "unix", path)
+	watch.register("watch")
+	watch.write(clientHeader(1, opSubscribe|1<<6, ".broker/info")...)
+	watch.expectAck(1, 0x01)
+
+	app := dialRaw(t, "unix", path)
+	if code := app.register("app"); code != 0x01 {
+		t.Fatalf("app: %#x", code)
+	}
+	hdr, body := watch.next()
+	if hdr[0] != 0x01 || !bytes.HasPrefix(body, []byte(".broker\x00.broker/info\x00\x83\xa1s\xa3reg\xa1d\xa3app\xa1t")) {
+		t.Fatalf("announcement % x %q", hdr, body)
+	}
+	sec := dialRaw(t, "unix", path)
+	if code := sec.register("app%%2"); code != 0x01 {
+		t.Fatalf("secondary: %#x", code)
+	}
+	sec.write(clientHeader(2, opMessage|1<<6, "watch\x00from a secondary")...)
+	sec.expectAck(2, 0x01)
+	// The secondary's registration was not announced: the next frame is its message.
+	if _, body := watch.next(); string(body) != "app%%2\x00from a secondary" {
+		t.Fatalf("got %q", body)
+	}
+	// The primary goes, its secondary with it, and the unreg is announced.
+	app.nc.Close()
+	if _, err := io.ReadAll(sec.nc); err != nil {
+		t.Fatalf("secondary: %v", err)
+	}
+	if _, body := watch.next(); !bytes.Contains(body, []byte("\xa5unreg\xa1d\xa3app")) {
+		t.Fatalf("unreg announcement %q", body)
+	}
+}
