@@ -24,8 +24,9 @@ type Conn interface {
 	Publish(qos QoS, topic string, payload []byte) error
 	// PublishFor publishes to the subscribers of topic whose primary name is receiver (op 0x06).
 	PublishFor(qos QoS, topic, receiver string, payload []byte) error
-	// Subscribe adds topic subscriptions. Topics the access policy refuses are reported as a
-	// *DeniedError; the others are subscribed.
+	// Subscribe adds topic subscriptions. Topics the access policy refuses are reported as an
+	// error matching ErrAccessDenied (in-process, a *DeniedError naming them; the wire tells
+	// a socket client only how many); the others are subscribed.
 	Subscribe(qos QoS, topics ...string) error
 	// Unsubscribe removes topic subscriptions.
 	Unsubscribe(qos QoS, topics ...string) error

@@ -1,0 +1,376 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"iter"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// DialOptions configure Dial. The zero value uses the defaults.
+type DialOptions struct {
+	Timeout   time.Duration // connect, handshake and ack timeout (default 1s); pings every second
+	QueueSize int           // delivered frames buffered before the reader stops reading (default 8192)
+}
+
+// Client is a bus client over a socket: the remote counterpart of *bus.Client, with the same
+// methods (bus.Conn). Reconnecting is left to the caller.
+type Client struct {
+	name    string
+	nc      net.Conn
+	timeout time.Duration
+
+	wmu sync.Mutex // guards writes and buf
+	buf []byte
+
+	nextID  atomic.Uint32
+	mu      sync.Mutex
+	pending map[uint32]*waiter
+
+	frames chan bus.Frame
+	done   chan struct{}
+	err    error // why the client stopped; set before done closes
+	once   sync.Once
+}
+
+type waiter struct {
+	denied int       // 79s seen before the final code of a subscribe
+	multi  bool      // a subscribe: 79s precede the final 01
+	result chan byte // the final code
+}
+
+var _ bus.Conn = (*Client)(nil)
+
+// Dial connects to a broker at addr (a path ending in .sock, .socket or .ipc or starting
+// with / is a UNIX socket, else host:port TCP) and registers as name. A refusal is returned as
+// the bus error of its code (ErrBusy, ErrAccessDenied, …).
+func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = bus.DefaultQueueSize
+	}
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") || strings.HasSuffix(addr, ".sock") ||
+		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc") {
+		network = "unix"
+	}
+	d := net.Dialer{Timeout: opts.Timeout}
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := clientHandshake(nc, name, opts.Timeout); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := &Client{
+		name:    name,
+		nc:      nc,
+		timeout: opts.Timeout,
+		pending: make(map[uint32]*waiter),
+		frames:  make(chan bus.Frame, opts.QueueSize),
+		done:    make(chan struct{}),
+	}
+	go c.read()
+	go c.ping()
+	return c, nil
+}
+
+func clientHandshake(nc net.Conn, name string, timeout time.Duration) error {
+	nc.SetDeadline(time.Now().Add(timeout))
+	defer nc.SetDeadline(time.Time{})
+	var b [3]byte
+	if _, err := io.ReadFull(nc, b[:]); err != nil {
+		return fmt.Errorf("transport: handshake: %w", err)
+	}
+	if b != [3]byte{greeting, protocolVersion, 0} {
+		return fmt.Errorf("transport: handshake: unsupported greeting % x: %w", b, bus.ErrNotSupported)
+	}
+	if _, err := nc.Write(b[:]); err != nil {
+		return err
+	}
+	hello := binary.LittleEndian.AppendUint16(nil, uint16(len(name)))
+	hello = append(hello, name...)
+	for _, step := range [][]byte{nil, hello} {
+		if step != nil {
+			if _, err := nc.Write(step); err != nil {
+				return err
+			}
+		}
+		if _, err := io.ReadFull(nc, b[:1]); err != nil {
+			return fmt.Errorf("transport: register %q: %w", name, err)
+		}
+		if err := bus.ErrorFromCode(b[0]); err != nil {
+			return fmt.Errorf("transport: register %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Name returns the client's name.
+func (c *Client) Name() string { return c.name }
+
+// Err returns why the client stopped, or nil while it is connected.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// stop ends the client once, failing what waits on it with err.
+func (c *Client) stop(err error) {
+	c.once.Do(func() {
+		c.err = err
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// Close disconnects from the broker.
+func (c *Client) Close() error {
+	c.stop(bus.ErrClosed)
+	return nil
+}
+
+// read delivers frames and acks until the connection ends.
+func (c *Client) read() {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	var h [serverHeaderLen]byte
+	for {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
+			return
+		}
+		switch h[0] {
+		case kindPing:
+			continue
+		case kindAck:
+			c.ack(binary.LittleEndian.Uint32(h[1:5]), h[5])
+			continue
+		}
+		body := make([]byte, binary.LittleEndian.Uint32(h[1:5]))
+		if _, err := io.ReadFull(r, body); err != nil {
+			c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
+			return
+		}
+		f, ok := parseDelivery(bus.Kind(h[0]), body, h[5] != 0)
+		if !ok {
+			c.stop(fmt.Errorf("transport: malformed frame from the broker: %w", bus.ErrBadData))
+			return
+		}
+		select {
+		case c.frames <- f:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func parseDelivery(kind bus.Kind, body []byte, realtime bool) (bus.Frame, bool) {
+	f := bus.Frame{Kind: kind, Realtime: realtime}
+	var ok bool
+	if f.Sender, body, ok = cutText(body); !ok {
+		return f, false
+	}
+	switch kind {
+	case bus.KindPublish:
+		if f.Topic, body, ok = cutText(body); !ok {
+			return f, false
+		}
+	case bus.KindMessage, bus.KindBroadcast:
+	default:
+		return f, false
+	}
+	f.Payload = body
+	return f, true
+}
+
+func (c *Client) ack(id uint32, code byte) {
+	c.mu.Lock()
+	w := c.pending[id]
+	if w != nil && w.multi && code == byte(bus.ErrAccessDenied) {
+		w.denied++
+		c.mu.Unlock()
+		return
+	}
+	delete(c.pending, id)
+	c.mu.Unlock()
+	if w != nil {
+		w.result <- code
+	}
+}
+
+// ping keeps the broker from taking the client for dead (WIRE.md §7).
+func (c *Client) ping() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var p [clientHeaderLen]byte
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			c.wmu.Lock()
+			c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+			_, err := c.nc.Write(p[:])
+			c.wmu.Unlock()
+			if err != nil {
+				c.stop(fmt.Errorf("transport: ping: %v: %w", err, bus.ErrDisconnected))
+				return
+			}
+		}
+	}
+}
+
+// op writes one frame and, at an acknowledging QoS, waits for its result.
+func (c *Client) op(qos bus.QoS, op byte, parts ...[]byte) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	var w *waiter
+	id := c.nextID.Add(1)
+	if qos.NeedsAck() {
+		w = &waiter{multi: op == opSubscribe, result: make(chan byte, 1)}
+		c.mu.Lock()
+		c.pending[id] = w
+		c.mu.Unlock()
+	}
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	c.wmu.Lock()
+	c.buf = binary.LittleEndian.AppendUint32(c.buf[:0], id)
+	c.buf = append(c.buf, op|byte(qos)<<6)
+	c.buf = binary.LittleEndian.AppendUint32(c.buf, uint32(n))
+	for i, p := range parts {
+		if i > 0 {
+			c.buf = append(c.buf, 0)
+		}
+		c.buf = append(c.buf, p...)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.nc.Write(c.buf)
+	c.wmu.Unlock()
+	if err != nil {
+		c.stop(fmt.Errorf("transport: write: %v: %w", err, bus.ErrDisconnected))
+		return c.err
+	}
+	if w == nil {
+		return nil
+	}
+	t := time.NewTimer(c.timeout)
+	defer t.Stop()
+	select {
+	case code := <-w.result:
+		if w.denied > 0 && code == bus.CodeOK {
+			return fmt.Errorf("transport: %d topic(s) refused: %w", w.denied, bus.ErrAccessDenied)
+		}
+		return bus.ErrorFromCode(code)
+	case <-c.done:
+		return c.err
+	case <-t.C:
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return bus.ErrTimeout
+	}
+}
+
+// Send sends payload to the client named target.
+func (c *Client) Send(qos bus.QoS, target string, payload []byte) error {
+	return c.op(qos, opMessage, []byte(target), payload)
+}
+
+// Broadcast sends payload to every client whose name matches mask.
+func (c *Client) Broadcast(qos bus.QoS, mask string, payload []byte) error {
+	return c.op(qos, opBroadcast, []byte(mask), payload)
+}
+
+// Publish publishes payload on topic.
+func (c *Client) Publish(qos bus.QoS, topic string, payload []byte) error {
+	return c.op(qos, opPublish, []byte(topic), payload)
+}
+
+// PublishFor publishes to the subscribers of topic whose primary name is receiver.
+func (c *Client) PublishFor(qos bus.QoS, topic, receiver string, payload []byte) error {
+	return c.op(qos, opPublishFor, []byte(topic), []byte(receiver), payload)
+}
+
+func topicList(topics []string) [][]byte {
+	parts := make([][]byte, len(topics))
+	for i, t := range topics {
+		parts[i] = []byte(t)
+	}
+	return parts
+}
+
+// Subscribe subscribes to topic patterns. Refused topics make it return an error matching
+// bus.ErrAccessDenied; the wire tells how many, not which.
+func (c *Client) Subscribe(qos bus.QoS, topics ...string) error {
+	return c.op(qos, opSubscribe, topicList(topics)...)
+}
+
+// Unsubscribe removes subscriptions.
+func (c *Client) Unsubscribe(qos bus.QoS, topics ...string) error {
+	return c.op(qos, opUnsubscribe, topicList(topics)...)
+}
+
+// Exclude excludes topics from this client's deliveries.
+func (c *Client) Exclude(qos bus.QoS, topics ...string) error {
+	return c.op(qos, opExclude, topicList(topics)...)
+}
+
+// Unexclude removes exclusions.
+func (c *Client) Unexclude(qos bus.QoS, topics ...string) error {
+	return c.op(qos, opUnexclude, topicList(topics)...)
+}
+
+// Recv returns the next delivered frame. Frames already received stay readable after the
+// connection ends; then it returns why it ended (an error matching bus.ErrClosed).
+func (c *Client) Recv(ctx context.Context) (bus.Frame, error) {
+	select {
+	case f := <-c.frames:
+		return f, nil
+	default:
+	}
+	select {
+	case f := <-c.frames:
+		return f, nil
+	case <-c.done:
+		select {
+		case f := <-c.frames:
+			return f, nil
+		default:
+			return bus.Frame{}, c.err
+		}
+	case <-ctx.Done():
+		return bus.Frame{}, ctx.Err()
+	}
+}
+
+// Frames iterates over delivered frames until the client stops.
+func (c *Client) Frames() iter.Seq[bus.Frame] {
+	return func(yield func(bus.Frame) bool) {
+		for {
+			f, err := c.Recv(context.Background())
+			if err != nil || !yield(f) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/rtbus/rtbus/aaa"
+	"github.com/rtbus/rtbus/bus"
+)
+
+func dialTest(t *testing.T, addr, name string) *Client {
+	t.Helper()
+	c, err := Dial(context.Background(), addr, name, DialOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("Dial %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func recvOne(t *testing.T, c bus.Conn) bus.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := c.Recv(ctx)
+	if err != nil {
+		t.Fatalf("%s: Recv: %v", c.Name(), err)
+	}
+	return f
+}
+
+// TestInProcessAndSocketClients: an in-process client and a socket client exchange every
+// frame kind both ways, through the one bus.Conn interface.
+func TestInProcessAndSocketClients(t *testing.T) {
+	b, path := testServer(t, Config{})
+	local, err := b.RegisterClient("local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := dialTest(t, path, "remote")
+	conns := []bus.Conn{local, remote}
+	for _, c := range conns {
+		if err := c.Subscribe(bus.QoSProcessed, "news/#"); err != nil {
+			t.Fatalf("%s: %v", c.Name(), err)
+		}
+	}
+	for i, from := range conns {
+		to := conns[1-i]
+		if err := from.Send(bus.QoSProcessed, to.Name(), []byte("p2p")); err != nil {
+			t.Fatal(err)
+		}
+		if f := recvOne(t, to); f.Kind != bus.KindMessage || f.Sender != from.Name() || string(f.Payload) != "p2p" {
+			t.Fatalf("message to %s: %+v", to.Name(), f)
+		}
+		if err := from.Broadcast(bus.QoSRealtimeProcessed, to.Name(), []byte("bc")); err != nil {
+			t.Fatal(err)
+		}
+		if f := recvOne(t, to); f.Kind != bus.KindBroadcast || !f.Realtime || string(f.Payload) != "bc" {
+			t.Fatalf("broadcast to %s: %+v", to.Name(), f)
+		}
+		if err := from.PublishFor(bus.QoSProcessed, "news/x", to.Name(), []byte("pf")); err != nil {
+			t.Fatal(err)
+		}
+		if f := recvOne(t, to); f.Kind != bus.KindPublish || f.Topic != "news/x" || string(f.Payload) != "pf" {
+			t.Fatalf("publish-for to %s: %+v", to.Name(), f)
+		}
+	}
+	// A publication reaches both, the publisher included.
+	if err := remote.Publish(bus.QoSProcessed, "news/all", []byte("all")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if f := recvOne(t, c); f.Topic != "news/all" || f.Sender != "remote" {
+			t.Fatalf("%s: %+v", c.Name(), f)
+		}
+	}
+	// Exclusions and unsubscribing work remotely too: nothing more reaches remote.
+	remote.Exclude(bus.QoSProcessed, "news/excluded")
+	remote.Unsubscribe(bus.QoSProcessed, "news/#")
+	local.Publish(bus.QoSProcessed, "news/excluded", nil)
+	local.Send(bus.QoSProcessed, "remote", []byte("last"))
+	if f := recvOne(t, remote); string(f.Payload) != "last" {
+		t.Fatalf("remote got %+v before the last message", f)
+	}
+}
+
+func TestSocketClientAcks(t *testing.T) {
+	m := aaa.NewMap()
+	m.Set("c", aaa.Policy{Subscribe: aaa.Rule{Allow: []string{"ok/#"}}, Publish: aaa.Rule{Allow: []string{"ok/#"}}})
+	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer b.Close()
+	s := NewServer(b)
+	defer s.Close()
+	ln, err := s.ListenTCP("127.0.0.1:0", Config{Policy: m, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dialTest(t, ln.Addr().String(), "c")
+	if err := c.Send(bus.QoSProcessed, "nobody", nil); !errors.Is(err, bus.ErrNotRegistered) {
+		t.Errorf("send to nobody: %v", err)
+	}
+	if err := c.Send(bus.QoSNo, "nobody", nil); err != nil {
+		t.Errorf("QoS 0 send to nobody: %v", err)
+	}
+	if err := c.Publish(bus.QoSProcessed, "no/x", nil); !errors.Is(err, bus.ErrAccessDenied) {
+		t.Errorf("refused publish: %v", err)
+	}
+	if err := c.Subscribe(bus.QoSProcessed, "ok/a", "no/a", "no/b"); !errors.Is(err, bus.ErrAccessDenied) {
+		t.Errorf("partly refused subscribe: %v", err)
+	}
+	// The allowed topic was subscribed.
+	if err := c.Publish(bus.QoSProcessed, "ok/a", []byte("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recvOne(t, c); string(f.Payload) != "mine" {
+		t.Fatalf("got %+v", f)
+	}
+	if _, err := Dial(context.Background(), ln.Addr().String(), "c", DialOptions{}); !errors.Is(err, bus.ErrBusy) {
+		t.Errorf("second c: %v, want ErrBusy", err)
+	}
+	if _, err := Dial(context.Background(), ln.Addr().String(), "stranger", DialOptions{}); !errors.Is(err, bus.ErrAccessDenied) {
+		t.Errorf("stranger: %v, want ErrAccessDenied", err)
+	}
+	c.Close()
+	if err := c.Send(bus.QoSProcessed, "c", nil); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("send after Close: %v", err)
+	}
+}
+
+// TestSocketClientSeesBrokerShutdown: the shutdown warning arrives, then the end.
+func TestSocketClientSeesBrokerShutdown(t *testing.T) {
+	b, path := testServer(t, Config{})
+	c := dialTest(t, path, "c")
+	b.Close()
+	if f := recvOne(t, c); f.Topic != bus.TopicWarn {
+		t.Fatalf("got %+v, want the shutdown warning", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Recv(ctx); !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("after shutdown: %v", err)
+	}
+}
