@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -16,9 +17,9 @@ import (
 
 // handle runs one connection: the handshake, then a reader that routes the client's frames
 // and a writer that sends it what the bus queues for it.
-func (s *Server) handle(nc net.Conn, kind, port string, cfg Config) {
+func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) {
 	defer nc.Close()
-	c, err := s.handshake(nc, kind, port, cfg)
+	c, err := s.handshake(nc, kind, port, src, cfg)
 	if err != nil {
 		cfg.Logger.Debug("transport: handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
 		return
@@ -42,7 +43,7 @@ func (s *Server) handle(nc net.Conn, kind, port string, cfg Config) {
 }
 
 // handshake performs WIRE.md §2 and registers the client.
-func (s *Server) handshake(nc net.Conn, kind, port string, cfg Config) (*bus.Client, error) {
+func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) (*bus.Client, error) {
 	nc.SetDeadline(time.Now().Add(cfg.Timeout))
 	defer nc.SetDeadline(time.Time{})
 	hello := []byte{greeting, protocolVersion, 0}
@@ -71,7 +72,7 @@ func (s *Server) handshake(nc net.Conn, kind, port string, cfg Config) (*bus.Cli
 		return nil, errors.New("transport: handshake: name is not UTF-8") // closed without a byte
 	}
 	c, err := s.b.RegisterClient(string(name),
-		bus.WithConnInfo(bus.ConnInfo{Kind: kind, Source: peerAddr(nc), Port: port}),
+		bus.WithConnInfo(bus.ConnInfo{Kind: kind, Source: src, Port: port}),
 		bus.WithClientPolicy(cfg.Policy))
 	if err != nil {
 		code := bus.CodeOf(err)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/rtbus/rtbus/bus"
 )
 
@@ -51,7 +53,7 @@ type waiter struct {
 var _ bus.Conn = (*Client)(nil)
 
 // Dial connects to a broker at addr (a path ending in .sock, .socket or .ipc or starting
-// with / is a UNIX socket, else host:port TCP) and registers as name. A refusal is returned as
+// with / is a UNIX socket, ws:// or wss:// a WebSocket, else host:port TCP) and registers as name. A refusal is returned as
 // the bus error of its code (ErrBusy, ErrAccessDenied, …).
 func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
@@ -60,13 +62,7 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = bus.DefaultQueueSize
 	}
-	network := "tcp"
-	if strings.HasPrefix(addr, "/") || strings.HasSuffix(addr, ".sock") ||
-		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc") {
-		network = "unix"
-	}
-	d := net.Dialer{Timeout: opts.Timeout}
-	nc, err := d.DialContext(ctx, network, addr)
+	nc, err := dialNet(ctx, addr, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +81,27 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	go c.read()
 	go c.ping()
 	return c, nil
+}
+
+// dialNet connects by the BUS/RT address convention (WIRE.md §1).
+func dialNet(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	if strings.HasPrefix(addr, "ws://") || strings.HasPrefix(addr, "wss://") {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		wc, _, err := websocket.Dial(ctx, addr, nil)
+		if err != nil {
+			return nil, err
+		}
+		wc.SetReadLimit(-1)
+		return websocket.NetConn(context.Background(), wc, websocket.MessageBinary), nil
+	}
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") || strings.HasSuffix(addr, ".sock") ||
+		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc") {
+		network = "unix"
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, network, addr)
 }
 
 func clientHandshake(nc net.Conn, name string, timeout time.Duration) error {

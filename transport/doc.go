@@ -1,5 +1,7 @@
-// Package transport carries the bus over UNIX sockets and TCP in the BUS/RT wire protocol
-// (WIRE.md), byte for byte, so that existing BUS/RT clients work unchanged.
+// Package transport carries the bus over UNIX sockets, TCP and WebSocket (the same byte
+// stream in binary messages) in the BUS/RT wire protocol (WIRE.md), byte for byte, so that
+// existing BUS/RT clients work unchanged. Dial is the Go client, with the methods of an
+// in-process client (bus.Conn).
 //
 // A Server registers each connection as a bus client. Its reader decodes the client's frames
 // (a length over the payload limit is refused before anything is allocated), routes them, and

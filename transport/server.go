@@ -5,10 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/rtbus/rtbus/aaa"
 	"github.com/rtbus/rtbus/bus"
@@ -98,16 +101,63 @@ func (s *Server) ListenTCP(addr string, cfg Config) (net.Listener, error) {
 	return ln, s.serve(ln, bus.KindTCP, ln.Addr().String(), cfg)
 }
 
-func (s *Server) serve(ln net.Listener, kind, port string, cfg Config) error {
+// ListenWebSocket serves on a TCP address where BUS/RT clients connect by WebSocket (any
+// path), tunnelling the same byte stream in binary messages. Browsers' cross-origin requests
+// are refused, as coder/websocket does by default.
+func (s *Server) ListenWebSocket(addr string, cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.addListener(ln); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	port := ln.Addr().String()
+	hs := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			wc, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return // Accept has answered the request
+			}
+			// Message boundaries mean nothing here and NetConn streams, so the
+			// payload limit applies to frames, not to messages.
+			wc.SetReadLimit(-1)
+			nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+			if !s.track(nc) {
+				nc.Close()
+				return
+			}
+			defer s.untrack(nc)
+			src, _ := netip.ParseAddrPort(r.RemoteAddr)
+			s.handle(nc, bus.KindWebSocket, port, src, cfg)
+		}),
+		ReadHeaderTimeout: cfg.Timeout,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		defer s.wg.Done()
+		hs.Serve(ln)
+	}()
+	return ln, nil
+}
+
+func (s *Server) addListener(ln net.Listener) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
 	s.wg.Add(1)
-	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) serve(ln net.Listener, kind, port string, cfg Config) error {
+	if err := s.addListener(ln); err != nil {
+		return err
+	}
 	cfg = cfg.withDefaults()
 	go func() {
 		defer s.wg.Done()
@@ -122,7 +172,7 @@ func (s *Server) serve(ln net.Listener, kind, port string, cfg Config) error {
 			}
 			go func() {
 				defer s.untrack(nc)
-				s.handle(nc, kind, port, cfg)
+				s.handle(nc, kind, port, peerAddr(nc), cfg)
 			}()
 		}
 	}()

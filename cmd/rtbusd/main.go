@@ -1,5 +1,5 @@
-// Command rtbusd runs the rtbus broker and serves it to BUS/RT clients over UNIX sockets and
-// TCP (-B, repeatable; by default one UNIX socket, printed at start). It runs until SIGINT or
+// Command rtbusd runs the rtbus broker and serves it to BUS/RT clients over UNIX sockets, TCP
+// and WebSocket (-B, repeatable; by default one UNIX socket, printed at start). It runs until SIGINT or
 // SIGTERM, then shuts down cleanly: clients get the shutdown warning on .broker/warn, are
 // given a moment to read it, and the listeners close, removing their socket files.
 package main
@@ -36,7 +36,7 @@ func run(args []string) error {
 	policy := fs.String("aaa", "", "access policy file (JSON); empty allows every client (env RTBUS_AAA)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (env RTBUS_LOG_LEVEL)")
 	var addrs []string
-	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
+	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, ws://host:port for WebSocket, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
 		addrs = append(addrs, v)
 		return nil
 	})
@@ -104,8 +104,10 @@ func run(args []string) error {
 	for _, a := range addrs {
 		var err error
 		switch {
-		case strings.HasPrefix(a, "ws://"), strings.HasPrefix(a, "wss://"):
-			err = errors.New("WebSocket listeners are not implemented yet")
+		case strings.HasPrefix(a, "wss://"):
+			err = errors.New("TLS (wss://) is not implemented yet; use ws:// behind a TLS proxy")
+		case strings.HasPrefix(a, "ws://"):
+			_, err = srv.ListenWebSocket(strings.TrimSuffix(strings.TrimPrefix(a, "ws://"), "/"), cfg)
 		case isUnixPath(a):
 			_, err = srv.ListenUnix(a, os.FileMode(mode), cfg)
 		default:

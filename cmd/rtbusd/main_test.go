@@ -99,7 +99,7 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 		{"bad env", nil, []string{"RTBUS_QUEUE_SIZE=many"}, "RTBUS_QUEUE_SIZE"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
 		{"bad socket mode", []string{"-socket-mode", "rw"}, nil, "socket-mode"},
-		{"websocket not yet", []string{"-B", "ws://127.0.0.1:0"}, nil, "WebSocket"},
+		{"tls not yet", []string{"-B", "wss://127.0.0.1:0"}, nil, "TLS"},
 		{"unusable address", []string{"-B", "256.0.0.1:1"}, nil, "listen 256.0.0.1:1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -121,7 +121,7 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 func TestDaemonServesAndWarnsOnShutdown(t *testing.T) {
 	bin := buildDaemon(t)
 	sock := filepath.Join(t.TempDir(), "bus.sock")
-	cmd := exec.Command(bin, "-B", sock, "-B", "127.0.0.1:0")
+	cmd := exec.Command(bin, "-B", sock, "-B", "127.0.0.1:0", "-B", "ws://127.0.0.1:0")
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,60 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// TestWebSocket: a socket client over WebSocket and one over TCP exchange frames through the
+// same broker, and client.list reports the WebSocket peer.
+func TestWebSocket(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	b := bus.New(bus.WithLogger(quiet))
+	defer b.Close()
+	s := NewServer(b)
+	defer s.Close()
+	wsln, err := s.ListenWebSocket("127.0.0.1:0", Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpln, err := s.ListenTCP("127.0.0.1:0", Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := dialTest(t, "ws://"+wsln.Addr().String()+"/", "web")
+	tcp := dialTest(t, tcpln.Addr().String(), "tcp")
+	if err := ws.Subscribe(bus.QoSProcessed, "t/#"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tcp.Publish(bus.QoSProcessed, "t/1", []byte("to web")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recvOne(t, ws); f.Sender != "tcp" || f.Topic != "t/1" || string(f.Payload) != "to web" {
+		t.Fatalf("web got %+v", f)
+	}
+	big := make([]byte, 200<<10) // several WebSocket messages' worth, one frame
+	if err := ws.Send(bus.QoSProcessed, "tcp", big); err != nil {
+		t.Fatal(err)
+	}
+	if f := recvOne(t, tcp); f.Sender != "web" || len(f.Payload) != len(big) {
+		t.Fatalf("tcp got %d bytes from %s", len(f.Payload), f.Sender)
+	}
+	var found bool
+	for _, ci := range b.Clients() {
+		if ci.Name == "web" {
+			found = ci.Kind == bus.KindWebSocket && ci.Source != "" && ci.Port == wsln.Addr().String()
+		}
+	}
+	if !found {
+		t.Fatalf("web client not listed as a WebSocket peer: %+v", b.Clients())
+	}
+	ws.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ws.Recv(ctx); err == nil {
+		t.Fatal("Recv after Close returned a frame")
+	}
+}
