@@ -2,13 +2,17 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/rtbus/rtbus/bus"
 )
 
 // BenchmarkUnixSendRecvQoS0: one raw client streams 100-byte one-to-one frames at QoS 0 over a
@@ -66,4 +70,68 @@ func BenchmarkUnixSendRecvQoS0(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// BenchmarkDialSendRecvQoS0: the Go socket client on both ends, over UNIX sockets, 100-byte
+// one-to-one frames at QoS 0, at most window in flight.
+func BenchmarkDialSendRecvQoS0(b *testing.B) {
+	_, path := testServerB(b)
+	tx, err := Dial(context.Background(), path, "tx", DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	rx, err := Dial(context.Background(), path, "rx", DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rx.Close()
+	payload := make([]byte, 100)
+	const window = 4096
+	var received atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for n := 1; n <= b.N; n++ {
+			if _, err := rx.Recv(context.Background()); err != nil {
+				done <- err
+				return
+			}
+			received.Store(int64(n))
+		}
+		done <- nil
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for int64(i)-received.Load() > window {
+			runtime.Gosched()
+		}
+		if err := tx.Send(bus.QoSNo, "rx", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// BenchmarkDialSendQoS1Missing: acks per second for QoS 1 sends to a client that does not
+// exist, one at a time (the BUS/RT benchmark's send.qos.processed stage with one worker).
+func BenchmarkDialSendQoS1Missing(b *testing.B) {
+	_, path := testServerB(b)
+	tx, err := Dial(context.Background(), path, "tx", DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Close()
+	payload := make([]byte, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := tx.Send(bus.QoSProcessed, "nobody", payload); !errors.Is(err, bus.ErrNotRegistered) {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -188,7 +189,7 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			return
 		}
 		if cfg.FlushDelay > 0 && len(frames) < shortBatch && !anyRealtime(frames) {
-			time.Sleep(cfg.FlushDelay)
+			pause(cfg.FlushDelay)
 			// What arrived meanwhile, without waiting; an error shows on the next turn.
 			frames, _ = c.RecvBatch(cancelled, frames, 0)
 		}
@@ -202,6 +203,15 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 		if len(buf) > 0 && !flush() {
 			return
 		}
+	}
+}
+
+// pause waits d by yielding rather than sleeping: a timer sleep of a few microseconds lasts
+// from tens of microseconds to a millisecond, which would put that much latency on every
+// non-realtime ack, while yielding lets the goroutines that produce frames run meanwhile.
+func pause(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		runtime.Gosched()
 	}
 }
 

@@ -20,8 +20,10 @@ import (
 
 // DialOptions configure Dial. The zero value uses the defaults.
 type DialOptions struct {
-	Timeout   time.Duration // connect, handshake and ack timeout (default 1s); pings every second
-	QueueSize int           // delivered frames buffered before the reader stops reading (default 8192)
+	Timeout     time.Duration // connect, handshake and ack timeout (default 1s); pings every second
+	QueueSize   int           // delivered frames buffered before the reader stops reading (default 8192)
+	FlushDelay  time.Duration // how long QoS 0 frames may wait to share a write (default 10µs; negative: none)
+	WriteBuffer int           // bytes gathered before a write regardless of the delay (default 8192)
 }
 
 // Client is a bus client over a socket: the remote counterpart of *bus.Client, with the same
@@ -31,8 +33,12 @@ type Client struct {
 	nc      net.Conn
 	timeout time.Duration
 
-	wmu sync.Mutex // guards writes and buf
-	buf []byte
+	wmu        sync.Mutex // guards writes, buf and armed
+	buf        []byte     // frames not yet written
+	armed      bool       // the flusher will write buf
+	kick       chan struct{}
+	flushDelay time.Duration
+	writeBuf   int
 
 	nextID  atomic.Uint32
 	mu      sync.Mutex
@@ -62,6 +68,12 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = bus.DefaultQueueSize
 	}
+	if opts.FlushDelay == 0 {
+		opts.FlushDelay = DefaultFlushDelay
+	}
+	if opts.WriteBuffer <= 0 {
+		opts.WriteBuffer = DefaultWriteBuffer
+	}
 	nc, err := dialNet(ctx, addr, opts.Timeout)
 	if err != nil {
 		return nil, err
@@ -77,9 +89,14 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 		pending: make(map[uint32]*waiter),
 		frames:  make(chan bus.Frame, opts.QueueSize),
 		done:    make(chan struct{}),
+
+		kick:       make(chan struct{}, 1),
+		flushDelay: opts.FlushDelay,
+		writeBuf:   opts.WriteBuffer,
 	}
 	go c.read()
 	go c.ping()
+	go c.flusher()
 	return c, nil
 }
 
@@ -157,8 +174,13 @@ func (c *Client) stop(err error) {
 	})
 }
 
-// Close disconnects from the broker.
+// Close writes what is still buffered and disconnects from the broker.
 func (c *Client) Close() error {
+	if c.Err() == nil {
+		c.wmu.Lock()
+		c.flushLocked()
+		c.wmu.Unlock()
+	}
 	c.stop(bus.ErrClosed)
 	return nil
 }
@@ -231,6 +253,39 @@ func (c *Client) ack(id uint32, code byte) {
 	}
 }
 
+func (c *Client) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.nc.Write(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > 4*c.writeBuf {
+		c.buf = nil
+	}
+	return err
+}
+
+// flusher writes QoS 0 frames FlushDelay after the first of them was queued.
+func (c *Client) flusher() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.kick:
+		}
+		pause(c.flushDelay)
+		c.wmu.Lock()
+		c.armed = false
+		err := c.flushLocked()
+		c.wmu.Unlock()
+		if err != nil {
+			c.stop(fmt.Errorf("transport: write: %v: %w", err, bus.ErrDisconnected))
+			return
+		}
+	}
+}
+
 // ping keeps the broker from taking the client for dead (WIRE.md §7).
 func (c *Client) ping() {
 	t := time.NewTicker(time.Second)
@@ -242,8 +297,8 @@ func (c *Client) ping() {
 			return
 		case <-t.C:
 			c.wmu.Lock()
-			c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-			_, err := c.nc.Write(p[:])
+			c.buf = append(c.buf, p[:]...)
+			err := c.flushLocked()
 			c.wmu.Unlock()
 			if err != nil {
 				c.stop(fmt.Errorf("transport: ping: %v: %w", err, bus.ErrDisconnected))
@@ -271,7 +326,7 @@ func (c *Client) op(qos bus.QoS, op byte, parts ...[]byte) error {
 		n += len(p)
 	}
 	c.wmu.Lock()
-	c.buf = binary.LittleEndian.AppendUint32(c.buf[:0], id)
+	c.buf = binary.LittleEndian.AppendUint32(c.buf, id)
 	c.buf = append(c.buf, op|byte(qos)<<6)
 	c.buf = binary.LittleEndian.AppendUint32(c.buf, uint32(n))
 	for i, p := range parts {
@@ -280,8 +335,18 @@ func (c *Client) op(qos bus.QoS, op byte, parts ...[]byte) error {
 		}
 		c.buf = append(c.buf, p...)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
-	_, err := c.nc.Write(c.buf)
+	var err error
+	// QoS 0 frames wait a moment to share a write; anything realtime or acknowledged goes
+	// at once, taking what waits with it.
+	if qos != bus.QoSNo || c.flushDelay < 0 || len(c.buf) >= c.writeBuf {
+		err = c.flushLocked()
+	} else if !c.armed {
+		c.armed = true
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
 	c.wmu.Unlock()
 	if err != nil {
 		c.stop(fmt.Errorf("transport: write: %v: %w", err, bus.ErrDisconnected))
