@@ -1,0 +1,138 @@
+// Command natscmp measures one publisher → one subscriber, 128-byte messages, through a
+// running rtbusd (UNIX socket and TCP) and a running nats-server, in the same run. Both
+// publishers keep at most -window messages in flight, since neither protocol has flow
+// control at QoS 0 and a subscriber that falls too far behind is dropped by either broker.
+// bench/nats.sh builds and starts both brokers on loopback and runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/transport"
+)
+
+func main() {
+	unixAddr := flag.String("unix", "/tmp/rtbus-bench.sock", "rtbusd UNIX socket")
+	tcpAddr := flag.String("tcp", "127.0.0.1:7777", "rtbusd TCP address")
+	natsURL := flag.String("nats", "nats://127.0.0.1:4222", "nats-server URL")
+	n := flag.Int("n", 2_000_000, "messages per run")
+	size := flag.Int("size", 128, "payload bytes")
+	window := flag.Int64("window", 4096, "messages in flight at most")
+	runs := flag.Int("runs", 3, "runs per broker; the best is reported")
+	flag.Parse()
+
+	payload := make([]byte, *size)
+	fmt.Printf("%-22s %14s\n", "broker", "msgs/s (best)")
+	for _, b := range []struct {
+		name string
+		run  func() (float64, error)
+	}{
+		{"rtbus UNIX socket", func() (float64, error) { return rtbus(*unixAddr, *n, payload, *window) }},
+		{"rtbus TCP", func() (float64, error) { return rtbus(*tcpAddr, *n, payload, *window) }},
+		{"NATS TCP", func() (float64, error) { return natsRun(*natsURL, *n, payload, *window) }},
+	} {
+		best := 0.0
+		for range *runs {
+			rate, err := b.run()
+			if err != nil {
+				log.Fatalf("%s: %v", b.name, err)
+			}
+			best = max(best, rate)
+		}
+		fmt.Printf("%-22s %14.0f\n", b.name, best)
+	}
+}
+
+func waitWindow(sent int, got *atomic.Int64, window int64) {
+	for int64(sent)-got.Load() > window {
+		runtime.Gosched()
+	}
+}
+
+var runID atomic.Int64
+
+func rtbus(addr string, n int, payload []byte, window int64) (float64, error) {
+	ctx := context.Background()
+	id := runID.Add(1) // fresh names: the last run's clients may still be leaving
+	sub, err := transport.Dial(ctx, addr, fmt.Sprintf("bench.sub.%d", id), transport.DialOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(bus.QoSProcessed, "bench"); err != nil {
+		return 0, err
+	}
+	pub, err := transport.Dial(ctx, addr, fmt.Sprintf("bench.pub.%d", id), transport.DialOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer pub.Close()
+	var got atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i <= n; i++ {
+			if _, err := sub.Recv(ctx); err != nil {
+				done <- err
+				return
+			}
+			got.Store(int64(i))
+		}
+		done <- nil
+	}()
+	start := time.Now()
+	for i := range n {
+		waitWindow(i, &got, window)
+		if err := pub.Publish(bus.QoSNo, "bench", payload); err != nil {
+			return 0, err
+		}
+	}
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func natsRun(url string, n int, payload []byte, window int64) (float64, error) {
+	sc, err := nats.Connect(url)
+	if err != nil {
+		return 0, err
+	}
+	defer sc.Close()
+	var got atomic.Int64
+	done := make(chan struct{})
+	_, err = sc.Subscribe("bench", func(*nats.Msg) {
+		if got.Add(1) == int64(n) {
+			close(done)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := sc.Flush(); err != nil {
+		return 0, err
+	}
+	pc, err := nats.Connect(url)
+	if err != nil {
+		return 0, err
+	}
+	defer pc.Close()
+	start := time.Now()
+	for i := range n {
+		waitWindow(i, &got, window)
+		if err := pc.Publish("bench", payload); err != nil {
+			return 0, err
+		}
+	}
+	pc.Flush()
+	<-done
+	return float64(n) / time.Since(start).Seconds(), nil
+}
