@@ -113,8 +113,7 @@ func dialNet(ctx context.Context, addr string, timeout time.Duration) (net.Conn,
 		return websocket.NetConn(context.Background(), wc, websocket.MessageBinary), nil
 	}
 	network := "tcp"
-	if strings.HasPrefix(addr, "/") || strings.HasSuffix(addr, ".sock") ||
-		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc") {
+	if isUnixAddr(addr) {
 		network = "unix"
 	}
 	d := net.Dialer{Timeout: timeout}

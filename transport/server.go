@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,27 @@ func NewServer(b *bus.Broker) *Server {
 
 // ErrServerClosed is returned by the Listen methods after Close.
 var ErrServerClosed = errors.New("transport: server closed")
+
+// Listen serves on addr by the BUS/RT address convention (WIRE.md §1): a path starting with
+// "/" or ending in .sock, .socket or .ipc is a UNIX socket (with file mode mode), ws://host:port
+// a WebSocket, anything else host:port TCP. wss:// is refused until TLS is supported.
+func (s *Server) Listen(addr string, mode os.FileMode, cfg Config) (net.Listener, error) {
+	switch {
+	case strings.HasPrefix(addr, "wss://"):
+		return nil, errors.New("transport: TLS (wss://) is not supported yet; use ws:// behind a TLS proxy")
+	case strings.HasPrefix(addr, "ws://"):
+		return s.ListenWebSocket(strings.TrimSuffix(strings.TrimPrefix(addr, "ws://"), "/"), cfg)
+	case isUnixAddr(addr):
+		return s.ListenUnix(addr, mode, cfg)
+	}
+	return s.ListenTCP(addr, cfg)
+}
+
+// isUnixAddr reports whether addr names a UNIX socket by the address convention.
+func isUnixAddr(addr string) bool {
+	return strings.HasPrefix(addr, "/") || strings.HasSuffix(addr, ".sock") ||
+		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc")
+}
 
 // ListenUnix serves on a UNIX socket at path, replacing a stale socket file, with the given
 // file mode (0 keeps the umask's).

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -102,18 +101,7 @@ func run(args []string) error {
 	b := bus.New(bus.WithQueueSize(*queue), bus.WithLogger(log))
 	srv := transport.NewServer(b)
 	for _, a := range addrs {
-		var err error
-		switch {
-		case strings.HasPrefix(a, "wss://"):
-			err = errors.New("TLS (wss://) is not implemented yet; use ws:// behind a TLS proxy")
-		case strings.HasPrefix(a, "ws://"):
-			_, err = srv.ListenWebSocket(strings.TrimSuffix(strings.TrimPrefix(a, "ws://"), "/"), cfg)
-		case isUnixPath(a):
-			_, err = srv.ListenUnix(a, os.FileMode(mode), cfg)
-		default:
-			_, err = srv.ListenTCP(a, cfg)
-		}
-		if err != nil {
+		if _, err := srv.Listen(a, os.FileMode(mode), cfg); err != nil {
 			srv.Close()
 			b.Close()
 			return fmt.Errorf("listen %s: %w", a, err)
@@ -134,12 +122,6 @@ func run(args []string) error {
 	defer cancel()
 	srv.Shutdown(grace) // writers flush the warning, listeners remove their socket files
 	return nil
-}
-
-// isUnixPath follows the BUS/RT address convention (WIRE.md §1).
-func isUnixPath(a string) bool {
-	return strings.HasPrefix(a, "/") || strings.HasSuffix(a, ".sock") ||
-		strings.HasSuffix(a, ".socket") || strings.HasSuffix(a, ".ipc")
 }
 
 // defaultSocket is a per-user runtime directory's socket where there is one, else /tmp's.
