@@ -76,11 +76,7 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 		bus.WithConnInfo(bus.ConnInfo{Kind: kind, Source: src, Port: port}),
 		bus.WithClientPolicy(cfg.Policy))
 	if err != nil {
-		code := bus.CodeOf(err)
-		if code == byte(bus.ErrOther) && errors.Is(err, bus.ErrClosed) {
-			code = byte(bus.ErrNotSupported)
-		}
-		nc.Write([]byte{code})
+		nc.Write([]byte{bus.CodeOf(err)}) // a closed broker has no code of its own: 74, other
 		return nil, err
 	}
 	if _, err := nc.Write([]byte{bus.CodeOK}); err != nil {
@@ -92,15 +88,9 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 
 // read routes the client's frames until the connection or the client ends.
 func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
-	r := bufio.NewReaderSize(nc, cfg.WriteBuffer)
-	idle := cfg.Timeout + cfg.Timeout/4
+	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, cfg.WriteBuffer)
 	var body []byte
 	for {
-		if r.Buffered() == 0 {
-			// Once per read from the socket, not per frame: a client that has sent
-			// nothing for 1.25 × timeout is gone (it pings about every second).
-			nc.SetReadDeadline(time.Now().Add(idle))
-		}
 		var f frame
 		var err error
 		f, body, err = readFrame(r, cfg.PayloadLimit, body)
@@ -117,6 +107,26 @@ func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 			return err
 		}
 	}
+}
+
+// idleReader drops a client that has sent nothing for idle (1.25 × timeout; clients ping
+// about every second). Silence is measured from the last read from the socket, not from a
+// frame boundary, so a client streaming frames that straddle reads is never taken for idle.
+// Moving a deadline costs more than reading the clock, so the deadline is set a quarter of
+// idle long and moved only once that quarter has passed: every read still has at least idle
+// ahead of it, and a silent client goes within 1.25 × idle.
+type idleReader struct {
+	nc      net.Conn
+	idle    time.Duration
+	renewed time.Time
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(r.renewed) > r.idle/4 {
+		r.renewed = now
+		r.nc.SetReadDeadline(now.Add(r.idle + r.idle/4))
+	}
+	return r.nc.Read(p)
 }
 
 // route hands one frame to the bus and queues its ack, which thereby follows every frame

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -390,5 +391,30 @@ func TestSecondariesAndAnnouncements(t *testing.T) {
 	}
 	if _, body := watch.next(); !bytes.Contains(body, []byte("\xa5unreg\xa1d\xa3app")) {
 		t.Fatalf("unreg announcement %q", body)
+	}
+}
+
+// TestBusyClientIsNotIdle: a client that streams without pause for longer than 1.25 ×
+// timeout, with frames straddling its writes, is active, not idle, and stays connected.
+func TestBusyClientIsNotIdle(t *testing.T) {
+	b, path := testServer(t, Config{Timeout: 100 * time.Millisecond})
+	r := dialRaw(t, "unix", path)
+	r.register("busy")
+	go io.Copy(io.Discard, r.nc) // drain pings so the broker's writes never block
+	one := clientHeader(0, opMessage, "nobody\x00"+strings.Repeat("x", 1000))
+	// Writes one byte longer than a frame: a write ends on a frame boundary only once
+	// per len(one) writes, far apart in time, so the read buffer is rarely empty.
+	chunk := len(one) + 1
+	var pending []byte
+	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); {
+		for len(pending) < chunk {
+			pending = append(pending, one...)
+		}
+		r.write(pending[:chunk]...)
+		pending = pending[chunk:]
+		time.Sleep(time.Millisecond)
+	}
+	if !registered(b, "busy") {
+		t.Fatal("a client streaming frames was dropped as idle")
 	}
 }

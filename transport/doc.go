@@ -8,6 +8,7 @@
 // queues each ack in the client's own bus queue, so that an ack follows the frames its
 // operation routed to the same client. Its writer takes what the bus queued in batches and
 // writes each batch in as few system calls as the write buffer allows, at once when a frame
-// is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout.
+// is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout
+// (at most a quarter of that longer: see idleReader).
 // A malformed frame closes that connection only.
 package transport
