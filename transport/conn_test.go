@@ -19,20 +19,39 @@ import (
 // testServer starts a broker and a UNIX listener in a temporary directory.
 func testServer(t testing.TB, cfg Config) (*bus.Broker, string) {
 	t.Helper()
+	b, addrs := testListen(t, cfg, filepath.Join(t.TempDir(), "bus.sock"))
+	return b, addrs[0]
+}
+
+// testListen starts a broker listening on each address (the BUS/RT convention, port 0 for
+// TCP and WebSocket) and returns the addresses to dial.
+func testListen(t testing.TB, cfg Config, addrs ...string) (*bus.Broker, []string) {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	b := bus.New(bus.WithLogger(cfg.Logger))
 	s := NewServer(b)
-	path := filepath.Join(t.TempDir(), "bus.sock")
-	if _, err := s.ListenUnix(path, 0o600, cfg); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		s.Close()
 		b.Close()
 	})
-	return b, path
+	dial := make([]string, len(addrs))
+	for i, a := range addrs {
+		ln, err := s.Listen(a, 0o600, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case isUnixAddr(a):
+			dial[i] = a
+		case strings.HasPrefix(a, "ws://"):
+			dial[i] = "ws://" + ln.Addr().String()
+		default:
+			dial[i] = ln.Addr().String()
+		}
+	}
+	return b, dial
 }
 
 // raw is a client speaking bytes, as the conformance tests want.
@@ -186,16 +205,9 @@ func TestHandshakeAccessDenied(t *testing.T) {
 	m := aaa.NewMap()
 	m.Set("far", aaa.Policy{Hosts: []string{"10.0.0.0/8"}})
 	m.Set("near", aaa.Policy{Hosts: []string{"127.0.0.0/8"}})
-	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
-	defer b.Close()
-	s := NewServer(b)
-	defer s.Close()
-	ln, err := s.ListenTCP("127.0.0.1:0", Config{Policy: m, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, addrs := testListen(t, Config{Policy: m}, "127.0.0.1:0")
 	for name, want := range map[string]byte{"far": 0x79, "unlisted": 0x79, "near": 0x01} {
-		r := dialRaw(t, "tcp", ln.Addr().String())
+		r := dialRaw(t, "tcp", addrs[0])
 		if code := r.register(name); code != want {
 			t.Errorf("%s: %#x, want %#x", name, code, want)
 		}
@@ -328,15 +340,8 @@ func TestPingsAndIdleDrop(t *testing.T) {
 // TestManyFramesInOneWrite, over TCP: a burst of frames in one write, with realtime and
 // non-realtime ones, arrives whole and flagged as sent.
 func TestManyFramesInOneWrite(t *testing.T) {
-	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
-	defer b.Close()
-	s := NewServer(b)
-	defer s.Close()
-	ln, err := s.ListenTCP("127.0.0.1:0", Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := dialRaw(t, "tcp", ln.Addr().String())
+	_, addrs := testListen(t, Config{}, "127.0.0.1:0")
+	r := dialRaw(t, "tcp", addrs[0])
 	if code := r.register("burst"); code != 0x01 {
 		t.Fatalf("register: %#x", code)
 	}

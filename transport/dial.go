@@ -28,6 +28,11 @@ type DialOptions struct {
 
 // Client is a bus client over a socket: the remote counterpart of *bus.Client, with the same
 // methods (bus.Conn). Reconnecting is left to the caller.
+//
+// Delivered frames must be read (Recv, Frames) as they come: once QueueSize of them wait
+// unread, the client stops reading its socket, and acks stop with the frames, so an
+// acknowledged call then waits until its Timeout. Meanwhile the broker, finding this
+// client's queue full in turn, disconnects it as a slow receiver.
 type Client struct {
 	name    string
 	nc      net.Conn

@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -90,15 +89,9 @@ func TestInProcessAndSocketClients(t *testing.T) {
 func TestSocketClientAcks(t *testing.T) {
 	m := aaa.NewMap()
 	m.Set("c", aaa.Policy{Subscribe: aaa.Rule{Allow: []string{"ok/#"}}, Publish: aaa.Rule{Allow: []string{"ok/#"}}})
-	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
-	defer b.Close()
-	s := NewServer(b)
-	defer s.Close()
-	ln, err := s.ListenTCP("127.0.0.1:0", Config{Policy: m, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dialTest(t, ln.Addr().String(), "c")
+	_, addrs := testListen(t, Config{Policy: m}, "127.0.0.1:0")
+	addr := addrs[0]
+	c := dialTest(t, addr, "c")
 	if err := c.Send(bus.QoSProcessed, "nobody", nil); !errors.Is(err, bus.ErrNotRegistered) {
 		t.Errorf("send to nobody: %v", err)
 	}
@@ -118,10 +111,10 @@ func TestSocketClientAcks(t *testing.T) {
 	if f := recvOne(t, c); string(f.Payload) != "mine" {
 		t.Fatalf("got %+v", f)
 	}
-	if _, err := Dial(context.Background(), ln.Addr().String(), "c", DialOptions{}); !errors.Is(err, bus.ErrBusy) {
+	if _, err := Dial(context.Background(), addr, "c", DialOptions{}); !errors.Is(err, bus.ErrBusy) {
 		t.Errorf("second c: %v, want ErrBusy", err)
 	}
-	if _, err := Dial(context.Background(), ln.Addr().String(), "stranger", DialOptions{}); !errors.Is(err, bus.ErrAccessDenied) {
+	if _, err := Dial(context.Background(), addr, "stranger", DialOptions{}); !errors.Is(err, bus.ErrAccessDenied) {
 		t.Errorf("stranger: %v, want ErrAccessDenied", err)
 	}
 	c.Close()

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/rtbus/rtbus/bus"
@@ -11,21 +10,9 @@ import (
 // TestWebSocket: a socket client over WebSocket and one over TCP exchange frames through the
 // same broker, and client.list reports the WebSocket peer.
 func TestWebSocket(t *testing.T) {
-	quiet := slog.New(slog.DiscardHandler)
-	b := bus.New(bus.WithLogger(quiet))
-	defer b.Close()
-	s := NewServer(b)
-	defer s.Close()
-	wsln, err := s.ListenWebSocket("127.0.0.1:0", Config{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcpln, err := s.ListenTCP("127.0.0.1:0", Config{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws := dialTest(t, "ws://"+wsln.Addr().String()+"/", "web")
-	tcp := dialTest(t, tcpln.Addr().String(), "tcp")
+	b, addrs := testListen(t, Config{}, "ws://127.0.0.1:0", "127.0.0.1:0")
+	ws := dialTest(t, addrs[0]+"/", "web")
+	tcp := dialTest(t, addrs[1], "tcp")
 	if err := ws.Subscribe(bus.QoSProcessed, "t/#"); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +32,7 @@ func TestWebSocket(t *testing.T) {
 	var found bool
 	for _, ci := range b.Clients() {
 		if ci.Name == "web" {
-			found = ci.Kind == bus.KindWebSocket && ci.Source != "" && ci.Port == wsln.Addr().String()
+			found = ci.Kind == bus.KindWebSocket && ci.Source != "" && "ws://"+ci.Port == addrs[0]
 		}
 	}
 	if !found {
