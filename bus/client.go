@@ -77,7 +77,7 @@ func (c *Client) Frames() iter.Seq[Frame] {
 // full is disconnected as a slow receiver, like for any other frame.
 func (c *Client) PushAck(opID uint32, code byte, realtime bool) error {
 	f := Frame{Kind: KindAck, Realtime: realtime, code: code, opID: opID}
-	switch c.q.push(&f, serverHeaderLen) {
+	switch c.q.push(&f, ackWireSize) {
 	case pushOK:
 		return nil
 	case pushFull:
@@ -86,8 +86,8 @@ func (c *Client) PushAck(opID uint32, code byte, realtime bool) error {
 	return c.q.err()
 }
 
-// serverHeaderLen is the size of an ack on the wire: a header without a body.
-const serverHeaderLen = 6
+// ackWireSize is the size of an ack on the wire, counted in the statistics: a header alone.
+const ackWireSize = 6
 
 // ack turns a routing result into what the caller sees at its QoS.
 func ack(qos QoS, err error) error {
@@ -217,18 +217,20 @@ func (c *Client) topicOp(qos QoS, name string, topics []string, op int) error {
 	}
 	var denied []string
 	if op == opSubscribe {
-		for _, t := range topics {
-			if !c.rules.AllowSubscribe(t) {
+		// One pass; the list of allowed topics is only built once a topic is refused.
+		var allowed []string
+		for i, t := range topics {
+			switch {
+			case !c.rules.AllowSubscribe(t):
+				if denied == nil {
+					allowed = append(allowed, topics[:i]...)
+				}
 				denied = append(denied, t)
+			case denied != nil:
+				allowed = append(allowed, t)
 			}
 		}
 		if denied != nil {
-			allowed := make([]string, 0, len(topics)-len(denied))
-			for _, t := range topics {
-				if c.rules.AllowSubscribe(t) {
-					allowed = append(allowed, t)
-				}
-			}
 			topics = allowed
 		}
 	}

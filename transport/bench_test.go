@@ -76,16 +76,7 @@ func BenchmarkUnixSendRecvQoS0(b *testing.B) {
 // one-to-one frames at QoS 0, at most window in flight.
 func BenchmarkDialSendRecvQoS0(b *testing.B) {
 	_, path := testServerB(b)
-	tx, err := Dial(context.Background(), path, "tx", DialOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
-	rx, err := Dial(context.Background(), path, "rx", DialOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rx.Close()
+	tx, rx := dialB(b, path, "tx"), dialB(b, path, "rx")
 	payload := make([]byte, 100)
 	const window = 4096
 	var received atomic.Int64
@@ -120,11 +111,7 @@ func BenchmarkDialSendRecvQoS0(b *testing.B) {
 // exist, one at a time (the BUS/RT benchmark's send.qos.processed stage with one worker).
 func BenchmarkDialSendQoS1Missing(b *testing.B) {
 	_, path := testServerB(b)
-	tx, err := Dial(context.Background(), path, "tx", DialOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Close()
+	tx := dialB(b, path, "tx")
 	payload := make([]byte, 100)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -134,4 +121,15 @@ func BenchmarkDialSendQoS1Missing(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
+}
+
+// dialB connects a Go client for a benchmark; it closes with the benchmark.
+func dialB(b *testing.B, path, name string) *Client {
+	b.Helper()
+	c, err := Dial(context.Background(), path, name, DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
 }
