@@ -161,10 +161,7 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 	defer q.rmu.Unlock()
 	for {
 		if q.pos < len(q.out) && !q.closed.Load() {
-			f := q.out[q.pos]
-			q.pos++
-			q.left.Store(int64(len(q.out) - q.pos))
-			return f, nil
+			return q.pop(), nil
 		}
 		q.mu.Lock()
 		if q.dropped {
@@ -175,12 +172,8 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 			return Frame{}, q.reason
 		}
 		if q.pos < len(q.out) {
-			// Closed, but what was queued stays readable.
 			q.mu.Unlock()
-			f := q.out[q.pos]
-			q.pos++
-			q.left.Store(int64(len(q.out) - q.pos))
-			return f, nil
+			return q.pop(), nil // closed, but what was queued stays readable
 		}
 		if len(q.in) > 0 {
 			q.takeLocked()
@@ -203,6 +196,15 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 			return Frame{}, ctx.Err()
 		}
 	}
+}
+
+// pop takes the next frame of the reader's batch; the caller holds rmu and has checked that
+// there is one.
+func (q *queue) pop() Frame {
+	f := q.out[q.pos]
+	q.pos++
+	q.left.Store(int64(len(q.out) - q.pos))
+	return f
 }
 
 // recvBatch appends to dst every frame available now, waiting for at least one, up to max
