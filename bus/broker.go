@@ -36,6 +36,7 @@ type Broker struct {
 	closed   bool // no new registrations
 	departed counters
 	self     *Client
+	served   bool // ServeSelf has handed .broker to a reader
 }
 
 type counters struct{ rFrames, rBytes, wFrames, wBytes uint64 }
@@ -66,6 +67,35 @@ func New(opts ...Option) *Broker {
 	b.insertLocked(b.self)
 	b.mu.Unlock()
 	return b
+}
+
+// ServeSelf hands the broker's own client, .broker, to one reader that answers what it is sent:
+// rpc.ServeBroker uses it to answer the core methods of WIRE.md §9. Until then .broker accepts
+// and drops every frame. The returned client queues frames like any other, with senders
+// waiting up to a second for room rather than disconnecting it (as BUS/RT's internal
+// clients), so its reader must keep reading; closing it unregisters .broker. A second call
+// returns ErrBusy, a call after Close ErrBrokerClosed.
+func (b *Broker) ServeSelf() (*Client, error) {
+	// Queue settings are read without locks on the routing path, so the dropping client is
+	// replaced by a new one rather than changed in place. A frame routed to the old one in
+	// the instant of the swap is dropped, as it would have been a moment before.
+	c := b.newClient(BrokerName, clientConfig{queueSize: b.queueSize, block: time.Second}, nil, nil)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrBrokerClosed
+	}
+	if b.served {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("bus: %s is already served: %w", BrokerName, ErrBusy)
+	}
+	old := b.self
+	b.removeLocked(old, nil)
+	b.insertLocked(c)
+	b.self, b.served = c, true
+	b.mu.Unlock()
+	b.retire(old, ErrClosed, true)
+	return c, nil
 }
 
 // RegisterClient registers an in-process client named name (WIRE.md §6). Errors match, under

@@ -1,0 +1,175 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// Identity that .broker reports to the info method.
+const (
+	BrokerAuthor  = "rtbus"
+	BrokerVersion = "0.1.0"
+)
+
+// ServeBroker makes .broker of b answer the core methods of WIRE.md §9: test, info, stats,
+// client.list (with an optional regex filter) and benchmark.test; other methods get
+// CodeMethodNotFound. It returns the RPC client serving them: close it to stop (which
+// unregisters .broker). Without ServeBroker, .broker silently drops what it is sent. It
+// fails if b is closed or .broker is already served.
+//
+// Replies are MessagePack maps with the field order of the reference broker and integers in
+// their shortest encoding, as the reference broker's encoder writes them.
+func ServeBroker(b *bus.Broker) (*Client, error) {
+	self, err := b.ServeSelf()
+	if err != nil {
+		return nil, err
+	}
+	c := New(self, Options{})
+	c.Handle("test", func(_ context.Context, r Request) ([]byte, error) {
+		if len(r.Params) > 0 {
+			return nil, &Error{Code: CodeInvalidParams}
+		}
+		return []byte{0x81, 0xa2, 'o', 'k', 0xc3}, nil
+	})
+	c.Handle("info", func(_ context.Context, r Request) ([]byte, error) {
+		if len(r.Params) > 0 {
+			return nil, &Error{Code: CodeInvalidParams}
+		}
+		return encodeInfo(), nil
+	})
+	c.Handle("stats", func(_ context.Context, r Request) ([]byte, error) {
+		if len(r.Params) > 0 {
+			return nil, &Error{Code: CodeInvalidParams}
+		}
+		return encodeStats(b.Stats()), nil
+	})
+	c.Handle("client.list", func(_ context.Context, r Request) ([]byte, error) {
+		filter, err := listFilter(r.Params)
+		if err != nil {
+			return nil, err
+		}
+		return encodeClients(b.Clients(), filter), nil
+	})
+	c.Handle("benchmark.test", func(_ context.Context, r Request) ([]byte, error) {
+		return r.Params, nil
+	})
+	return c, nil
+}
+
+// listFilter reads client.list's params: none, or {"filter": regex}.
+func listFilter(p []byte) (*regexp.Regexp, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	var params map[string]any
+	if err := msgpack.Unmarshal(p, &params); err != nil {
+		return nil, Errorf(CodeInvalidParams, "params: %v", err)
+	}
+	var expr string
+	for k, v := range params {
+		s, ok := v.(string)
+		if k != "filter" || !ok {
+			return nil, Errorf(CodeInvalidParams, "params: want {\"filter\": regex}")
+		}
+		expr = s
+	}
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, Errorf(CodeParse, "filter: %v", err)
+	}
+	return re, nil
+}
+
+func newEncoder(buf *bytes.Buffer) *msgpack.Encoder {
+	e := msgpack.NewEncoder(buf)
+	e.UseCompactInts(true)
+	return e
+}
+
+// Writes to a bytes.Buffer do not fail, so the encoders' errors are not checked below.
+
+func encodeInfo() []byte {
+	var buf bytes.Buffer
+	e := newEncoder(&buf)
+	e.EncodeMapLen(2)
+	e.EncodeString("author")
+	e.EncodeString(BrokerAuthor)
+	e.EncodeString("version")
+	e.EncodeString(BrokerVersion)
+	return buf.Bytes()
+}
+
+func encodeStats(s bus.Stats) []byte {
+	var buf bytes.Buffer
+	e := newEncoder(&buf)
+	e.EncodeMapLen(5)
+	for _, kv := range []struct {
+		k string
+		v uint64
+	}{
+		{"uptime", uint64(s.Uptime.Seconds())},
+		{"r_frames", s.RFrames},
+		{"r_bytes", s.RBytes},
+		{"w_frames", s.WFrames},
+		{"w_bytes", s.WBytes},
+	} {
+		e.EncodeString(kv.k)
+		e.EncodeUint(kv.v)
+	}
+	return buf.Bytes()
+}
+
+func encodeClients(list []bus.ClientInfo, filter *regexp.Regexp) []byte {
+	if filter != nil {
+		kept := list[:0]
+		for _, ci := range list {
+			if filter.MatchString(ci.Name) {
+				kept = append(kept, ci)
+			}
+		}
+		list = kept
+	}
+	var buf bytes.Buffer
+	e := newEncoder(&buf)
+	e.EncodeMapLen(1)
+	e.EncodeString("clients")
+	e.EncodeArrayLen(len(list))
+	optional := func(s string) {
+		if s == "" {
+			e.EncodeNil()
+		} else {
+			e.EncodeString(s)
+		}
+	}
+	for _, ci := range list {
+		e.EncodeMapLen(10)
+		e.EncodeString("name")
+		e.EncodeString(ci.Name)
+		e.EncodeString("kind")
+		e.EncodeString(ci.Kind)
+		e.EncodeString("source")
+		optional(ci.Source)
+		e.EncodeString("port")
+		optional(ci.Port)
+		for _, kv := range []struct {
+			k string
+			v uint64
+		}{
+			{"r_frames", ci.RFrames}, {"r_bytes", ci.RBytes},
+			{"w_frames", ci.WFrames}, {"w_bytes", ci.WBytes},
+			{"queue", uint64(ci.Queue)}, {"instances", uint64(ci.Instances)},
+		} {
+			e.EncodeString(kv.k)
+			e.EncodeUint(kv.v)
+		}
+	}
+	return buf.Bytes()
+}

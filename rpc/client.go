@@ -1,0 +1,457 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rtbus/rtbus/bus"
+)
+
+// DefaultMaxHandlers is how many requests a client handles at once unless Options says
+// otherwise.
+const DefaultMaxHandlers = 64
+
+// Options configure New. The zero value uses the defaults.
+type Options struct {
+	// MaxHandlers bounds the requests handled at once, each in its own goroutine (default
+	// DefaultMaxHandlers). When all are busy the client stops reading until one finishes,
+	// which holds back replies to its own calls too, so keep it above the number of handlers
+	// that may wait on something slow.
+	MaxHandlers int
+	// Realtime sends requests and notifications with bus.QoSRealtimeProcessed rather than
+	// bus.QoSProcessed: flushed at once rather than batched, and answered the same way.
+	Realtime bool
+}
+
+// Request is one incoming call, as a handler sees it. Params alias the received frame:
+// read-only, and valid after the handler returns only if the handler keeps no reference to
+// a buffer it will modify.
+type Request struct {
+	Sender   string // the caller's full name ("NAME%%X" for a secondary); the reply goes there
+	Method   string
+	Params   []byte
+	Realtime bool // the request came with a realtime QoS; the reply goes back with QoS 3
+	NoReply  bool // a call0 (call id 0): the result is discarded
+}
+
+// HandlerFunc answers a request with a result (raw bytes, by convention MessagePack) or an
+// error: an *Error travels with its code and data, a bus error as -32000 - its code, any
+// other error as CodeInternal with its text as data. ctx ends when the client stops.
+type HandlerFunc func(ctx context.Context, r Request) ([]byte, error)
+
+// Notification is one incoming notification.
+type Notification struct {
+	Sender   string
+	Data     []byte // read-only
+	Realtime bool
+}
+
+// Client is an RPC client and server on one bus connection. It owns every one-to-one
+// message the connection receives: replies complete its calls, requests go to the handlers
+// registered with Handle, notifications to HandleNotification. Publications and broadcasts
+// go to HandleFrame. Its methods are safe for concurrent use.
+type Client struct {
+	conn   bus.Conn
+	qos    bus.QoS
+	max    int
+	ctx    context.Context // handlers' context, cancelled when the client stops
+	cancel context.CancelFunc
+
+	handlers atomic.Pointer[handlers]
+	hmu      sync.Mutex // serialises handler registration
+
+	mu      sync.Mutex
+	next    uint32 // the next call id; never 0
+	pending map[uint32]*call
+	err     error // why the client stopped; nil while running
+	done    chan struct{}
+
+	work    chan job
+	workers int // goroutines serving work; only the reader changes it
+}
+
+type handlers struct {
+	methods  map[string]*entry
+	fallback HandlerFunc
+	notify   func(Notification)
+	frame    func(bus.Frame)
+}
+
+// entry keeps the method name so that a request's Method costs no allocation.
+type entry struct {
+	name string
+	h    HandlerFunc
+}
+
+type job struct {
+	m        message
+	sender   string
+	realtime bool
+}
+
+type call struct{ ch chan result }
+
+type result struct {
+	data []byte
+	err  error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
+
+// New makes conn an RPC client and starts reading it. From then on the RPC client owns
+// conn's received frames: do not call conn.Recv or conn.Frames elsewhere. Close closes
+// conn.
+func New(conn bus.Conn, opts Options) *Client {
+	if opts.MaxHandlers <= 0 {
+		opts.MaxHandlers = DefaultMaxHandlers
+	}
+	c := &Client{
+		conn:    conn,
+		qos:     bus.QoSProcessed,
+		max:     opts.MaxHandlers,
+		next:    1,
+		pending: make(map[uint32]*call),
+		done:    make(chan struct{}),
+		work:    make(chan job),
+	}
+	if opts.Realtime {
+		c.qos = bus.QoSRealtimeProcessed
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.handlers.Store(&handlers{methods: map[string]*entry{}})
+	go c.read()
+	return c
+}
+
+// Conn returns the connection the client runs on, for publishing and subscribing.
+func (c *Client) Conn() bus.Conn { return c.conn }
+
+// Name returns the connection's name.
+func (c *Client) Name() string { return c.conn.Name() }
+
+// Done is closed when the client stops: closed, or its connection lost.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the client stopped, or nil while it runs. The error matches
+// ErrClientClosed and the connection's reason (bus.ErrClosed and the like).
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection, fails the calls still waiting, and cancels the handlers'
+// context.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	c.stop(bus.ErrClosed)
+	return err
+}
+
+func (c *Client) update(f func(h *handlers)) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	old := c.handlers.Load()
+	h := *old
+	h.methods = make(map[string]*entry, len(old.methods)+1)
+	for k, v := range old.methods {
+		h.methods[k] = v
+	}
+	f(&h)
+	c.handlers.Store(&h)
+}
+
+// Handle registers h for method, replacing any earlier handler; a nil h removes it.
+func (c *Client) Handle(method string, h HandlerFunc) {
+	c.update(func(hs *handlers) {
+		if h == nil {
+			delete(hs.methods, method)
+		} else {
+			hs.methods[method] = &entry{name: method, h: h}
+		}
+	})
+}
+
+// HandleFallback registers h for methods without a handler of their own. Without one,
+// they are answered with CodeMethodNotFound.
+func (c *Client) HandleFallback(h HandlerFunc) {
+	c.update(func(hs *handlers) { hs.fallback = h })
+}
+
+// HandleNotification registers f for notifications. It runs in the reading goroutine, in
+// the order notifications arrive, so it must return quickly and must not wait for a call
+// of this client (hand the work to another goroutine instead). Without it notifications are
+// dropped.
+func (c *Client) HandleNotification(f func(Notification)) {
+	c.update(func(hs *handlers) { hs.notify = f })
+}
+
+// HandleFrame registers f for publications and broadcasts, with the same rules as
+// HandleNotification. Without it they are dropped.
+func (c *Client) HandleFrame(f func(bus.Frame)) {
+	c.update(func(hs *handlers) { hs.frame = f })
+}
+
+// Call calls method on target with params and waits for the result, until ctx ends or the
+// client stops. The result aliases the received reply: read-only. Errors: an *Error with the
+// target's code and data (CodeNotRegistered, matching bus.ErrNotRegistered, at once when no
+// client named target exists); ctx's error; ErrClientClosed when the client stops, with the
+// reason. A cancelled call frees its slot and a reply arriving later is dropped.
+func (c *Client) Call(ctx context.Context, target, method string, params []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cl := callPool.Get().(*call)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		callPool.Put(cl)
+		return nil, err
+	}
+	id := c.nextIDLocked()
+	c.pending[id] = cl
+	c.mu.Unlock()
+
+	frame := appendRequest(make([]byte, 0, 6+len(method)+len(params)), id, method, params)
+	if err := c.conn.Send(c.qos, target, frame); err != nil {
+		if r, taken := c.forget(id, cl); taken {
+			return r.data, r.err // the client stopped meanwhile: its reason says more
+		}
+		callPool.Put(cl)
+		return nil, c.sendErr(err)
+	}
+	select {
+	case r := <-cl.ch:
+		callPool.Put(cl)
+		return r.data, r.err
+	case <-ctx.Done():
+		if r, taken := c.forget(id, cl); taken {
+			return r.data, r.err // the answer raced the cancellation: keep it
+		}
+		callPool.Put(cl)
+		return nil, ctx.Err()
+	}
+}
+
+// forget removes a pending call. If the reader or stop took it first, it waits for the
+// result they are handing over (it is on its way: they removed it under the lock) and
+// returns it with taken set.
+func (c *Client) forget(id uint32, cl *call) (result, bool) {
+	c.mu.Lock()
+	_, ok := c.pending[id]
+	if ok {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	if ok {
+		return result{}, false
+	}
+	r := <-cl.ch
+	callPool.Put(cl)
+	return r, true
+}
+
+// nextIDLocked returns a free call id: 1…2^32-1, then 1 again (WIRE.md §8).
+func (c *Client) nextIDLocked() uint32 {
+	for {
+		id := c.next
+		c.next++
+		if c.next == 0 {
+			c.next = 1
+		}
+		if _, busy := c.pending[id]; !busy {
+			return id
+		}
+	}
+}
+
+func (c *Client) sendErr(err error) error {
+	if errors.Is(err, bus.ErrClosed) {
+		if e := c.Err(); e != nil {
+			return e
+		}
+		return fmt.Errorf("%w: %w", ErrClientClosed, err)
+	}
+	return busErr(err)
+}
+
+// Call0 sends a request that wants no reply (call id 0). It returns once the bus has routed
+// it: an *Error for a bus refusal (CodeNotRegistered when target does not exist).
+func (c *Client) Call0(target, method string, params []byte) error {
+	frame := appendRequest(make([]byte, 0, 6+len(method)+len(params)), 0, method, params)
+	if err := c.conn.Send(c.qos, target, frame); err != nil {
+		return c.sendErr(err)
+	}
+	return nil
+}
+
+// Notify sends a notification to target. Its errors are Call0's.
+func (c *Client) Notify(target string, data []byte) error {
+	if err := c.conn.Send(c.qos, target, appendNotification(make([]byte, 0, 1+len(data)), data)); err != nil {
+		return c.sendErr(err)
+	}
+	return nil
+}
+
+// stop ends the client once: every waiting call fails with reason.
+func (c *Client) stop(reason error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = fmt.Errorf("%w: %w", ErrClientClosed, reason)
+	failed := c.pending
+	c.pending = make(map[uint32]*call)
+	c.mu.Unlock()
+	close(c.done)
+	c.cancel()
+	for _, cl := range failed {
+		cl.ch <- result{err: c.err}
+	}
+}
+
+// complete hands a reply or an error frame to the call waiting for it; one for a call that
+// is no longer waiting is dropped.
+func (c *Client) complete(m *message) {
+	c.mu.Lock()
+	cl := c.pending[m.id]
+	if cl != nil {
+		delete(c.pending, m.id)
+	}
+	c.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	if m.kind == kindReply {
+		cl.ch <- result{data: m.data}
+	} else {
+		cl.ch <- result{err: &Error{Code: m.code, Data: m.data}}
+	}
+}
+
+type batchReader interface {
+	RecvBatch(ctx context.Context, dst []bus.Frame, max int) ([]bus.Frame, error)
+}
+
+// read dispatches received frames until the connection ends.
+func (c *Client) read() {
+	var err error
+	if br, ok := c.conn.(batchReader); ok {
+		var batch []bus.Frame
+		for err == nil {
+			batch, err = br.RecvBatch(context.Background(), batch[:0], 256)
+			for i := range batch {
+				c.dispatch(&batch[i])
+			}
+			clear(batch)
+		}
+	} else {
+		for {
+			var f bus.Frame
+			if f, err = c.conn.Recv(context.Background()); err != nil {
+				break
+			}
+			c.dispatch(&f)
+		}
+	}
+	c.stop(err)
+}
+
+func (c *Client) dispatch(f *bus.Frame) {
+	if f.Kind != bus.KindMessage {
+		if h := c.handlers.Load().frame; h != nil && (f.Kind == bus.KindPublish || f.Kind == bus.KindBroadcast) {
+			h(*f)
+		}
+		return
+	}
+	m, ok := parse(f.Payload)
+	if !ok {
+		return // not an RPC frame; nothing to answer it with
+	}
+	switch m.kind {
+	case kindReply, kindError:
+		c.complete(&m)
+	case kindNotification:
+		if h := c.handlers.Load().notify; h != nil {
+			h(Notification{Sender: f.Sender, Data: m.data, Realtime: f.Realtime})
+		}
+	case kindRequest:
+		j := job{m: m, sender: f.Sender, realtime: f.Realtime}
+		select {
+		case c.work <- j: // an idle worker takes it
+			return
+		default:
+		}
+		if c.workers < c.max {
+			c.workers++
+			go c.worker(j)
+			return
+		}
+		select {
+		case c.work <- j:
+		case <-c.done:
+		}
+	}
+}
+
+// worker serves requests until the client stops.
+func (c *Client) worker(j job) {
+	for {
+		c.serve(&j)
+		select {
+		case j = <-c.work:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *Client) serve(j *job) {
+	hs := c.handlers.Load()
+	r := Request{Sender: j.sender, Params: j.m.data, Realtime: j.realtime, NoReply: j.m.id == 0}
+	var h HandlerFunc
+	if e := hs.methods[string(j.m.method)]; e != nil {
+		r.Method, h = e.name, e.h
+	} else {
+		r.Method, h = string(j.m.method), hs.fallback
+	}
+	var res []byte
+	var err error
+	if h == nil {
+		err = &Error{Code: CodeMethodNotFound}
+	} else {
+		res, err = c.run(h, r)
+	}
+	if r.NoReply {
+		return
+	}
+	var frame []byte
+	if err != nil {
+		code, data := errorOf(err)
+		frame = appendError(make([]byte, 0, 7+len(data)), j.m.id, code, data)
+	} else {
+		frame = appendReply(make([]byte, 0, 5+len(res)), j.m.id, res)
+	}
+	qos := bus.QoSProcessed
+	if j.realtime {
+		qos = bus.QoSRealtimeProcessed
+	}
+	// A caller gone meanwhile is no error of ours: its reply has nowhere to go.
+	_ = c.conn.Send(qos, j.sender, frame)
+}
+
+// run calls h, turning a panic into CodeInternal so that one bad handler does not bring the
+// process down.
+func (c *Client) run(h HandlerFunc, r Request) (res []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, Errorf(CodeInternal, "handler panicked: %v", p)
+		}
+	}()
+	return h(c.ctx, r)
+}

@@ -1,0 +1,46 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Marshal encodes v as MessagePack, the conventional encoding of params and results
+// (structs as maps keyed by field name or msgpack tag).
+func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+
+// Unmarshal decodes MessagePack data into v. A failure is an *Error with CodeInvalidParams,
+// so that a handler can return it as is:
+//
+//	var p struct{ Name string `msgpack:"name"` }
+//	if err := rpc.Unmarshal(r.Params, &p); err != nil {
+//		return nil, err
+//	}
+func Unmarshal(data []byte, v any) error {
+	if err := msgpack.Unmarshal(data, v); err != nil {
+		return Errorf(CodeInvalidParams, "%v", err)
+	}
+	return nil
+}
+
+// CallValue calls method on target with params encoded as MessagePack (nil params send
+// none) and decodes the result into a T.
+func CallValue[T any](ctx context.Context, c *Client, target, method string, params any) (T, error) {
+	var out T
+	var p []byte
+	if params != nil {
+		var err error
+		if p, err = msgpack.Marshal(params); err != nil {
+			return out, err
+		}
+	}
+	res, err := c.Call(ctx, target, method, p)
+	if err != nil {
+		return out, err
+	}
+	if err := msgpack.Unmarshal(res, &out); err != nil {
+		return out, err
+	}
+	return out, nil
+}
