@@ -19,6 +19,7 @@ import (
 
 	"github.com/rtbus/rtbus/aaa"
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/rpc"
 	"github.com/rtbus/rtbus/transport"
 )
 
@@ -99,6 +100,10 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := bus.New(bus.WithQueueSize(*queue), bus.WithLogger(log))
+	if _, err := rpc.ServeBroker(b); err != nil { // .broker answers the core methods (WIRE.md §9)
+		b.Close()
+		return err
+	}
 	srv := transport.NewServer(b)
 	for _, a := range addrs {
 		if _, err := srv.Listen(a, os.FileMode(mode), cfg); err != nil {
