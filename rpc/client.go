@@ -70,7 +70,8 @@ type Client struct {
 	done    chan struct{}
 
 	work    chan job
-	workers int // goroutines serving work; only the reader changes it
+	workers int  // goroutines serving work; only the reader changes it
+	inline  bool // serve requests in the reading goroutine: for handlers that never wait
 }
 
 type handlers struct {
@@ -382,6 +383,10 @@ func (c *Client) dispatch(f *bus.Frame) {
 		}
 	case kindRequest:
 		j := job{m: m, sender: f.Sender, realtime: f.Realtime}
+		if c.inline {
+			c.serve(&j)
+			return
+		}
 		select {
 		case c.work <- j: // an idle worker takes it
 			return

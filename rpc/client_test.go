@@ -409,3 +409,38 @@ func TestTypedHelpers(t *testing.T) {
 		}
 	})
 }
+
+func TestMaxHandlersBoundsConcurrency(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		s := rpc.New(e.conn(t, "server"), rpc.Options{MaxHandlers: 3})
+		defer s.Close()
+		var mu sync.Mutex
+		running, peak := 0, 0
+		s.Handle("work", func(context.Context, rpc.Request) ([]byte, error) {
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return nil, nil
+		})
+		c := e.rpc(t, "caller")
+		var wg sync.WaitGroup
+		for range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Call(ctxT(t), "server", "work", nil); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if peak > 3 || peak < 1 {
+			t.Errorf("peak concurrent handlers %d, want at most 3", peak)
+		}
+	})
+}
