@@ -70,8 +70,8 @@ func listFilter(p []byte) (*regexp.Regexp, error) {
 		return nil, nil
 	}
 	var params map[string]any
-	if err := msgpack.Unmarshal(p, &params); err != nil {
-		return nil, Errorf(CodeInvalidParams, "params: %v", err)
+	if err := Unmarshal(p, &params); err != nil {
+		return nil, err
 	}
 	var expr string
 	for k, v := range params {

@@ -162,3 +162,19 @@ func TestServeBrokerTwice(t *testing.T) {
 		t.Errorf("second ServeBroker: %v", err)
 	}
 }
+
+// A peer cannot make .broker allocate what a few bytes declare.
+func TestBrokerRefusesHugeDeclaredLengths(t *testing.T) {
+	e := inProcess(t)
+	serveBroker(t, e)
+	c := e.rpc(t, "caller")
+	for _, p := range [][]byte{
+		append(mp(0x81, "filter"), 0xdd, 0xdd, 0xdd, 0xdd, 0xdd),
+		{0xde, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd, 0xdd},
+	} {
+		_, err := c.Call(ctxT(t), bus.BrokerName, "client.list", p)
+		if !errors.Is(err, &rpc.Error{Code: rpc.CodeInvalidParams}) {
+			t.Errorf("% x: %v", p, err)
+		}
+	}
+}

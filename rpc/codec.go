@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/rtbus/rtbus/internal/mpcheck"
 )
 
 // Marshal encodes v as MessagePack, the conventional encoding of params and results
@@ -17,7 +20,13 @@ func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 //	if err := rpc.Unmarshal(r.Params, &p); err != nil {
 //		return nil, err
 //	}
+//
+// The structure of data is checked first (declared lengths fit, nesting at most 100 deep),
+// so that a peer cannot make the decoder allocate gigabytes with a few bytes.
 func Unmarshal(data []byte, v any) error {
+	if !mpcheck.Valid(data) {
+		return Errorf(CodeInvalidParams, "malformed MessagePack")
+	}
 	if err := msgpack.Unmarshal(data, v); err != nil {
 		return Errorf(CodeInvalidParams, "%v", err)
 	}
@@ -39,8 +48,8 @@ func CallValue[T any](ctx context.Context, c *Client, target, method string, par
 	if err != nil {
 		return out, err
 	}
-	if err := msgpack.Unmarshal(res, &out); err != nil {
-		return out, err
+	if err := Unmarshal(res, &out); err != nil {
+		return out, fmt.Errorf("rpc: %s %s: bad result: %w", target, method, err)
 	}
 	return out, nil
 }

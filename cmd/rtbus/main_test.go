@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,28 +19,45 @@ import (
 // The tests build rtbus and rtbusd and run them as an operator would, against a daemon on a
 // temporary socket.
 
-var bins struct{ rtbus, rtbusd string }
+var bins struct {
+	once          sync.Once
+	dir           string
+	rtbus, rtbusd string
+	err           error
+}
+
+// build builds both binaries once, when a test first needs them (the fuzz target does not).
+func build(t *testing.T) {
+	t.Helper()
+	bins.once.Do(func() {
+		if bins.dir, bins.err = os.MkdirTemp("", "rtbuscli"); bins.err != nil {
+			return
+		}
+		bins.rtbus, bins.rtbusd = filepath.Join(bins.dir, "rtbus"), filepath.Join(bins.dir, "rtbusd")
+		for bin, pkg := range map[string]string{bins.rtbus: ".", bins.rtbusd: "../rtbusd"} {
+			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+				bins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if bins.err != nil {
+		t.Fatal(bins.err)
+	}
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rtbuscli")
-	if err != nil {
-		panic(err)
-	}
-	bins.rtbus, bins.rtbusd = filepath.Join(dir, "rtbus"), filepath.Join(dir, "rtbusd")
-	for bin, pkg := range map[string]string{bins.rtbus: ".", bins.rtbusd: "../rtbusd"} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			panic("go build " + pkg + ": " + err.Error() + "\n" + string(out))
-		}
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
 	os.Exit(code)
 }
 
 // daemon starts rtbusd on a fresh socket and returns its address.
 func daemon(t *testing.T) string {
 	t.Helper()
+	build(t)
 	dir, err := os.MkdirTemp("", "rtbusd") // short: socket paths are limited to ~100 bytes
 	if err != nil {
 		t.Fatal(err)

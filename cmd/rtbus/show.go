@@ -12,12 +12,14 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"github.com/rtbus/rtbus/internal/mpcheck"
 )
 
 // msgpackJSON renders one MessagePack value that spans all of p as JSON, keeping the order
 // of map keys. ok is false when p is not exactly one MessagePack value.
 func msgpackJSON(p []byte) (string, bool) {
-	if len(p) == 0 {
+	if !mpcheck.Valid(p) { // lengths a peer declared must fit before the decoder trusts them
 		return "", false
 	}
 	r := bytes.NewReader(p)
