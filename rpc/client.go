@@ -24,6 +24,12 @@ type Options struct {
 	// Realtime sends requests and notifications with bus.QoSRealtimeProcessed rather than
 	// bus.QoSProcessed: flushed at once rather than batched, and answered the same way.
 	Realtime bool
+	// WatchTargets subscribes the connection to .broker/info and fails a waiting call with
+	// CodeNotRegistered as soon as the broker announces that its target's primary name
+	// unregistered. Without it nothing tells a caller that its target went away and the call
+	// ends with its context. (Secondaries are not announced: a call to NAME%%X is failed when
+	// NAME goes.)
+	WatchTargets bool
 }
 
 // Request is one incoming call, as a handler sees it. Params alias the received frame:
@@ -72,6 +78,7 @@ type Client struct {
 	work    chan job
 	workers int  // goroutines serving work; only the reader changes it
 	inline  bool // serve requests in the reading goroutine: for handlers that never wait
+	watch   bool // Options.WatchTargets
 }
 
 type handlers struct {
@@ -93,7 +100,10 @@ type job struct {
 	realtime bool
 }
 
-type call struct{ ch chan result }
+type call struct {
+	ch     chan result
+	target string // primary name, for WatchTargets
+}
 
 type result struct {
 	data []byte
@@ -123,7 +133,12 @@ func New(conn bus.Conn, opts Options) *Client {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.handlers.Store(&handlers{methods: map[string]*entry{}})
+	c.watch = opts.WatchTargets
 	go c.read()
+	if c.watch {
+		// A failure here means the connection is gone, which the reader reports.
+		_ = conn.Subscribe(bus.QoSProcessed, bus.TopicInfo)
+	}
 	return c
 }
 
@@ -214,6 +229,9 @@ func (c *Client) Call(ctx context.Context, target, method string, params []byte)
 		return nil, err
 	}
 	id := c.nextIDLocked()
+	if c.watch {
+		cl.target = bus.PrimaryName(target)
+	}
 	c.pending[id] = cl
 	c.mu.Unlock()
 
@@ -364,6 +382,9 @@ func (c *Client) read() {
 }
 
 func (c *Client) dispatch(f *bus.Frame) {
+	if c.watch && f.Kind == bus.KindPublish && f.Topic == bus.TopicInfo && f.Sender == bus.BrokerName {
+		c.targetGone(f.Payload)
+	}
 	if f.Kind != bus.KindMessage {
 		if h := c.handlers.Load().frame; h != nil && (f.Kind == bus.KindPublish || f.Kind == bus.KindBroadcast) {
 			h(*f)
@@ -459,4 +480,28 @@ func (c *Client) run(h HandlerFunc, r Request) (res []byte, err error) {
 		}
 	}()
 	return h(c.ctx, r)
+}
+
+// targetGone fails the calls waiting on a client whose unregistration .broker announced
+// (WIRE.md §6: {"s":"unreg","d":NAME,"t":…}).
+func (c *Client) targetGone(p []byte) {
+	var a struct {
+		S string `msgpack:"s"`
+		D string `msgpack:"d"`
+	}
+	if Unmarshal(p, &a) != nil || a.S != "unreg" || a.D == "" {
+		return
+	}
+	var gone []*call
+	c.mu.Lock()
+	for id, cl := range c.pending {
+		if cl.target == a.D {
+			delete(c.pending, id)
+			gone = append(gone, cl)
+		}
+	}
+	c.mu.Unlock()
+	for _, cl := range gone {
+		cl.ch <- result{err: &Error{Code: CodeNotRegistered, Data: []byte("target unregistered during the call")}}
+	}
 }

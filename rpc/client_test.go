@@ -444,3 +444,42 @@ func TestMaxHandlersBoundsConcurrency(t *testing.T) {
 		}
 	})
 }
+
+func TestWatchTargetsFailsCallsAtOnce(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		s := echoServer(t, e, "server")
+		started := make(chan struct{}, 2)
+		s.Handle("hang", func(ctx context.Context, r rpc.Request) ([]byte, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		c := rpc.New(e.conn(t, "caller"), rpc.Options{WatchTargets: true})
+		defer c.Close()
+		other := echoServer(t, e, "other")
+		done := make(chan error, 2)
+		for _, target := range []string{"server", "server"} {
+			go func() {
+				_, err := c.Call(ctxT(t), target, "hang", nil)
+				done <- err
+			}()
+		}
+		<-started
+		<-started
+		s.Close()
+		for range 2 {
+			select {
+			case err := <-done:
+				if !errors.Is(err, bus.ErrNotRegistered) {
+					t.Errorf("call to a target that left: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("call not failed when its target unregistered")
+			}
+		}
+		// Calls to others are not affected.
+		if res, err := c.Call(ctxT(t), other.Name(), "echo", []byte("x")); err != nil || string(res) != "x" {
+			t.Errorf("call to another target: %q %v", res, err)
+		}
+	})
+}
