@@ -85,7 +85,7 @@ func TestCall(t *testing.T) {
 func TestCallUnregisteredTarget(t *testing.T) {
 	both(t, func(t *testing.T, e *env) {
 		c := e.rpc(t, "caller")
-		start := time.Now()
+		// The routing result fails the call, not its context (which would say it waited).
 		_, err := c.Call(ctxT(t), "nobody", "x", nil)
 		var re *rpc.Error
 		if !errors.As(err, &re) || re.Code != -32113 {
@@ -93,9 +93,6 @@ func TestCallUnregisteredTarget(t *testing.T) {
 		}
 		if !errors.Is(err, bus.ErrNotRegistered) {
 			t.Errorf("%v does not match bus.ErrNotRegistered", err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("took %v: should fail at once", d)
 		}
 		if err := c.Call0("nobody", "x", nil); !errors.Is(err, bus.ErrNotRegistered) {
 			t.Errorf("call0: %v", err)
@@ -285,8 +282,18 @@ func TestTargetDisconnectsMidCall(t *testing.T) {
 		if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v", err)
 		}
-		if _, err := c.Call(ctxT(t), "server", "echo", nil); !errors.Is(err, bus.ErrNotRegistered) {
-			t.Errorf("call after the target left: %v", err)
+		// A socket client's departure reaches the broker a moment later.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			_, err := c.Call(ctx, "server", "echo", nil)
+			cancel()
+			if errors.Is(err, bus.ErrNotRegistered) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("call after the target left: %v", err)
+			}
 		}
 	})
 }
