@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -90,11 +91,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
-	defAddr := os.Getenv("RTBUS_BIND")
+	// rtbusd's RTBUS_BIND may list several addresses; any of them reaches the broker.
+	defAddr, _, _ := strings.Cut(os.Getenv("RTBUS_BIND"), ",")
 	if defAddr == "" {
 		defAddr = defaultSocket()
 	}
-	fs.StringVar(&c.addr, "b", defAddr, "broker address: a UNIX socket path, host:port, or ws://host:port (env RTBUS_BIND)")
+	fs.StringVar(&c.addr, "b", defAddr, "broker address: a UNIX socket path, host:port, or ws://host:port (env RTBUS_BIND, its first address)")
 	fs.StringVar(&c.name, "n", fmt.Sprintf("rtbus.cli.%d", os.Getpid()), "client name")
 	fs.DurationVar(&c.timeout, "t", 5*time.Second, "connect, ack and call timeout")
 	if err := fs.Parse(args); err != nil {
