@@ -244,3 +244,13 @@ func TestBenchmark(t *testing.T) {
 	r = rtbus(t, sock, "", "benchmark", "-s", "rpc.call,nope")
 	want(t, r, 2, "")
 }
+
+func TestAddressFromEnvironment(t *testing.T) {
+	sock := daemon(t)
+	cmd := exec.Command(bins.rtbus, "rpc", "call", ".broker", "test")
+	cmd.Env = append(os.Environ(), "RTBUS_BIND="+sock+",127.0.0.1:1")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "{\"ok\": true}\n" {
+		t.Fatalf("%q %v", out, err)
+	}
+}
