@@ -90,6 +90,7 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, cfg.WriteBuffer)
 	var body []byte
+	var bodies slab
 	for {
 		var f frame
 		var err error
@@ -103,7 +104,7 @@ func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 		if f.ping {
 			continue
 		}
-		if err := route(c, &f, body); err != nil {
+		if err := route(c, &f, body, &bodies); err != nil {
 			return err
 		}
 	}
@@ -131,10 +132,10 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // route hands one frame to the bus and queues its ack, which thereby follows every frame
 // the operation routed to this very client.
-func route(c *bus.Client, f *frame, body []byte) error {
+func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
 	switch f.op {
 	case opPublish, opPublishFor, opMessage, opBroadcast:
-		f.detach(body) // the bus keeps the payload beyond the next read
+		f.detach(body, bodies) // the bus keeps the payload beyond the next read
 	}
 	var err error
 	switch f.op {
@@ -162,6 +163,12 @@ func route(c *bus.Client, f *frame, body []byte) error {
 		return nil
 	}
 	rt := f.qos.Realtime()
+	if err == nil {
+		return c.PushAck(f.opID, bus.CodeOK, rt)
+	}
+	if e, ok := err.(bus.Error); ok { // the common case, without errors.As's allocation
+		return c.PushAck(f.opID, byte(e), rt)
+	}
 	var denied *bus.DeniedError
 	if errors.As(err, &denied) {
 		// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
@@ -199,9 +206,14 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			return
 		}
 		if cfg.FlushDelay > 0 && len(frames) < shortBatch && !anyRealtime(frames) {
-			pause(cfg.FlushDelay)
-			// What arrived meanwhile, without waiting; an error shows on the next turn.
-			frames, _ = c.RecvBatch(cancelled, frames, 0)
+			// Wait for company, but no longer than needed: until a full batch or a realtime
+			// frame is there. What arrives is taken without waiting; an error shows on the
+			// next turn.
+			pause(cfg.FlushDelay, func() (int, bool) {
+				n := len(frames)
+				frames, _ = c.RecvBatch(cancelled, frames, 0)
+				return len(frames), len(frames) >= shortBatch || anyRealtime(frames[n:])
+			})
 		}
 		for i := range frames {
 			buf = appendFrame(buf, &frames[i])
@@ -216,12 +228,30 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 	}
 }
 
-// pause waits d by yielding rather than sleeping: a timer sleep of a few microseconds lasts
-// from tens of microseconds to a millisecond, which would put that much latency on every
-// non-realtime ack, while yielding lets the goroutines that produce frames run meanwhile.
-func pause(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
+// pause waits up to d for company for a short batch, by yielding rather than sleeping: a
+// timer sleep of a few microseconds lasts from tens of microseconds to a millisecond, which
+// would put that much latency on every non-realtime ack, while yielding lets the goroutines
+// that produce frames run meanwhile. poll reports how many frames wait and whether that is
+// enough. The wait ends early once enough have come, or once nothing more has come for an
+// eighth of d: then the producers have had their turn and are idle, and waiting longer would
+// only spin (with one connection per sequential caller, eight such spinning writers would
+// take the CPU from the work they wait for).
+func pause(d time.Duration, poll func() (n int, enough bool)) {
+	now := time.Now()
+	end, quiet, grown := now.Add(d), d/8, now
+	last, _ := poll()
+	for {
 		runtime.Gosched()
+		n, enough := poll()
+		now = time.Now()
+		if enough || !now.Before(end) {
+			return
+		}
+		if n != last {
+			last, grown = n, now
+		} else if now.Sub(grown) >= quiet {
+			return
+		}
 	}
 }
 
