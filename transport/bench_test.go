@@ -166,6 +166,28 @@ func BenchmarkPublish10(b *testing.B) {
 	}
 }
 
+// BenchmarkPubSub1: one publisher, one subscriber, 128-byte payloads at QoS 0: the case
+// bench/nats.sh compares with NATS, here against a broker in the same process.
+func BenchmarkPubSub1(b *testing.B) {
+	_, path := testServerB(b)
+	sub, pub := dialB(b, path, "sub"), dialB(b, path, "pub")
+	if err := sub.Subscribe(bus.QoSProcessed, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	runConns(b, []*Client{pub}, func(c *Client, frames int, cr credits) error {
+		payload := make([]byte, 128)
+		for i := range frames {
+			cr.sent(i)
+			if err := c.Publish(bus.QoSNo, "bench", payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(_ *Client, frames int, cr credits) error {
+		return recvN(sub, frames, cr)
+	})
+}
+
 // BenchmarkSendQoS1Missing: acks per second for QoS 1 sends to a client that does not exist,
 // each connection one at a time (BUS/RT's send.qos.processed stage).
 func BenchmarkSendQoS1Missing(b *testing.B) {

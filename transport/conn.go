@@ -88,7 +88,7 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 
 // read routes the client's frames until the connection or the client ends.
 func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
-	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, cfg.WriteBuffer)
+	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, readBuffer)
 	var body []byte
 	var bodies slab
 	for {
@@ -288,3 +288,6 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 		}
 	}
 }
+
+// readBuffer is the size of a connection's read buffer.
+const readBuffer = 64 << 10
