@@ -2,12 +2,13 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"iter"
 	"net"
-	"strings"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,9 @@ type DialOptions struct {
 	FlushDelay  time.Duration // how long QoS 0 frames may wait to share a write (default 10µs; negative: none)
 	WriteBuffer int           // bytes gathered before a write regardless of the delay (default 64 KiB)
 	MaxFrame    int           // largest delivered frame body accepted; a larger one ends the connection (default 64 MiB)
+	// TLS configures TLS for tls:// and wss:// addresses (nil: the system's roots and the
+	// address's host name), and, when set, asks for TLS on a plain host:port too.
+	TLS *tls.Config
 }
 
 // DefaultDialWriteBuffer is the default of DialOptions.WriteBuffer. A client streaming at QoS
@@ -84,8 +88,9 @@ var waiters = sync.Pool{New: func() any { return &waiter{result: make(chan byte,
 var _ bus.Conn = (*Client)(nil)
 
 // Dial connects to a broker at addr (a path ending in .sock, .socket or .ipc or starting
-// with / is a UNIX socket, ws:// or wss:// a WebSocket, else host:port TCP) and registers as name. A refusal is returned as
-// the bus error of its code (ErrBusy, ErrAccessDenied, …).
+// with / is a UNIX socket, ws:// or wss:// a WebSocket, tls://host:port TCP over TLS, else
+// host:port TCP) and registers as name. A refusal is returned as the bus error of its code
+// (ErrBusy, ErrAccessDenied, …).
 func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -102,7 +107,7 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = DefaultMaxFrame
 	}
-	nc, err := dialNet(ctx, addr, opts.Timeout)
+	nc, err := dialNet(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -129,24 +134,40 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	return c, nil
 }
 
-// dialNet connects by the BUS/RT address convention (WIRE.md §1).
-func dialNet(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-	if strings.HasPrefix(addr, "ws://") || strings.HasPrefix(addr, "wss://") {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+// dialNet connects by the BUS/RT address convention (WIRE.md §1), with the rtbus extension
+// tls://host:port for TCP over TLS.
+func dialNet(ctx context.Context, addr string, opts DialOptions) (net.Conn, error) {
+	scheme, hostport, tlsWanted := splitScheme(addr)
+	tc := opts.TLS
+	if tlsWanted && tc == nil {
+		tc = &tls.Config{}
+	}
+	if scheme == "ws" || scheme == "wss" {
+		ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
-		wc, _, err := websocket.Dial(ctx, addr, nil)
+		var wo websocket.DialOptions
+		if scheme == "wss" {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = tc
+			wo.HTTPClient = &http.Client{Transport: tr}
+		}
+		wc, _, err := websocket.Dial(ctx, addr, &wo)
 		if err != nil {
 			return nil, err
 		}
 		wc.SetReadLimit(-1)
 		return websocket.NetConn(context.Background(), wc, websocket.MessageBinary), nil
 	}
-	network := "tcp"
-	if isUnixAddr(addr) {
-		network = "unix"
+	if scheme == "" && isUnixAddr(addr) {
+		d := net.Dialer{Timeout: opts.Timeout}
+		return d.DialContext(ctx, "unix", addr)
 	}
-	d := net.Dialer{Timeout: timeout}
-	return d.DialContext(ctx, network, addr)
+	if tc != nil {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: opts.Timeout}, Config: tc}
+		return d.DialContext(ctx, "tcp", hostport)
+	}
+	d := net.Dialer{Timeout: opts.Timeout}
+	return d.DialContext(ctx, "tcp", hostport)
 }
 
 func clientHandshake(nc net.Conn, name string, timeout time.Duration) error {
