@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -17,30 +20,96 @@ import (
 )
 
 // handle runs one connection: the handshake, then a reader that routes the client's frames
-// and a writer that sends it what the bus queues for it.
+// and a writer that sends it what the bus queues for it. When it ends, it logs why, once.
 func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) {
 	defer nc.Close()
+	peer := nc.RemoteAddr().String()
 	c, err := s.handshake(nc, kind, port, src, cfg)
 	if err != nil {
-		cfg.Logger.Debug("transport: handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
+		cfg.Logger.Info("transport: connection dropped", "peer", peer, "reason", fmt.Sprintf("handshake: %v", err))
 		return
 	}
+	var cause writeCause
 	var writeMu sync.Mutex // the writer and the pinger take turns on the socket
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		s.write(nc, c, cfg, &writeMu)
+		s.write(nc, c, cfg, &writeMu, &cause)
 	}()
 	go func() {
 		defer wg.Done()
-		ping(nc, c, cfg, &writeMu)
+		ping(nc, c, cfg, &writeMu, &cause)
 	}()
-	if err := s.read(nc, c, cfg); err != nil && !errors.Is(err, bus.ErrClosed) && !errors.Is(err, net.ErrClosed) {
-		cfg.Logger.Info("transport: connection dropped", "client", c.Name(), "err", err)
-	}
+	rerr := s.read(nc, c, cfg)
+	busErr := c.Err() // why the bus stopped the client, if it did: before Close says "closed"
 	c.Close()
+	nc.Close()
 	wg.Wait()
+	logEnd(cfg.Logger, c.Name(), peer, dropReason(rerr, busErr, cause.get(), cfg.Timeout))
+}
+
+// dropReason names why a registered connection ended, or returns nil for an orderly end (the
+// client hung up, the broker shut down, the server closed). A client's hang-up explains a
+// write failing at the same moment; otherwise a failed write is the cause of whatever the
+// reader saw next, and the bus's reason for stopping a client comes after it.
+func dropReason(rerr, busErr, werr error, timeout time.Duration) error {
+	switch {
+	case rerr == nil && busErr == nil:
+		return nil // the client hung up between frames
+	case werr != nil:
+		return werr
+	case errors.Is(busErr, bus.ErrBrokerClosed):
+		return nil
+	case busErr != nil:
+		return busErr
+	case errors.Is(rerr, net.ErrClosed):
+		return nil
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		return fmt.Errorf("idle: nothing received for %v", timeout+timeout/4)
+	}
+	return rerr
+}
+
+// logEnd logs a dropped connection once. Queue overflows and forced disconnects are logged by
+// the bus itself, which knows them first.
+func logEnd(log *slog.Logger, name, peer string, reason error) {
+	switch {
+	case reason == nil:
+		log.Debug("transport: connection closed", "client", name, "peer", peer)
+	case errors.Is(reason, bus.ErrQueueOverflow), errors.Is(reason, bus.ErrDisconnected):
+	default:
+		log.Info("transport: connection dropped", "client", name, "peer", peer, "reason", reason.Error())
+	}
+}
+
+// writeCause keeps the first write failure of a connection, whose writer and pinger both
+// write.
+type writeCause struct {
+	mu  sync.Mutex
+	err error
+}
+
+// fail records err, unless a failure is recorded already, and closes nc, which ends the
+// reader too.
+func (w *writeCause) fail(nc net.Conn, err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("write timeout: %w", err)
+		} else {
+			err = fmt.Errorf("write: %w", err)
+		}
+		w.err = err
+	}
+	w.mu.Unlock()
+	nc.Close()
+}
+
+func (w *writeCause) get() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // handshake performs WIRE.md §2 and registers the client.
@@ -185,8 +254,8 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
 // write sends what the bus queues for c, a batch at a time in writes of up to WriteBuffer
 // bytes. A batch with a realtime frame goes at once; a short one without waits FlushDelay so
 // that what follows shares its write.
-func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
-	defer nc.Close() // a failed write ends the reader too
+func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
+	defer nc.Close() // the client stopped or a write failed: either ends the reader too
 	var frames []bus.Frame
 	buf := make([]byte, 0, cfg.WriteBuffer)
 	flush := func() bool {
@@ -198,6 +267,9 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			buf = make([]byte, 0, cfg.WriteBuffer) // one huge frame's buffer goes with it
 		}
 		buf = buf[:0]
+		if err != nil {
+			cause.fail(nc, err)
+		}
 		return err == nil
 	}
 	for {
@@ -268,7 +340,7 @@ func anyRealtime(frames []bus.Frame) bool {
 }
 
 // ping sends a broker ping every Timeout/2 until the client stops (WIRE.md §7).
-func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
+func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
 	t := time.NewTicker(cfg.Timeout / 2)
 	defer t.Stop()
 	p := appendPing(nil)
@@ -282,7 +354,7 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			_, err := nc.Write(p)
 			mu.Unlock()
 			if err != nil {
-				nc.Close()
+				cause.fail(nc, err)
 				return
 			}
 		}

@@ -5,9 +5,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/rtbus/rtbus/bus"
 )
 
 // FuzzReadFrame: any byte stream decodes to frames or a clean error, never a panic, never a
@@ -53,6 +59,49 @@ func FuzzReadFrame(f *testing.F) {
 			if !utf8.ValidString(fr.target) || !utf8.ValidString(fr.receiver) {
 				t.Fatalf("invalid UTF-8 let through: %+v", fr)
 			}
+		}
+	})
+}
+
+// FuzzHandshake: any bytes from a client, as the start of a connection, run through the real
+// server code (handshake, then frames) over a synchronous in-memory pipe: no panic, the
+// connection ends once the client hangs up, and it leaves no client registered. Lengths are
+// bounded by the protocol (a name is at most 64 KiB) and by the payload limit.
+func FuzzHandshake(f *testing.F) {
+	ok := []byte{0xEB, 0x01, 0x00}
+	f.Add(ok)
+	f.Add(append(append([]byte{}, ok...), nameBytes("plugin")...))
+	f.Add(append(append(append([]byte{}, ok...), nameBytes("plugin")...), clientFrame(1, opSubscribe|1<<6, "a/#")...))
+	f.Add(append(append([]byte{}, ok...), nameBytes(".broker")...))
+	f.Add(append(append([]byte{}, ok...), nameBytes("x%%1")...))
+	f.Add(append(append([]byte{}, ok...), 0, 0))
+	f.Add(append(append([]byte{}, ok...), 2, 0, 0xff, 0xfe))
+	f.Add(append(append([]byte{}, ok...), 0xff, 0xff, 'a'))
+	f.Add([]byte{0xEB, 0x02, 0x00})
+	f.Add([]byte{})
+	b := bus.New(bus.WithLogger(slog.New(slog.DiscardHandler)))
+	defer b.Close()
+	s := NewServer(b)
+	cfg := Config{Timeout: 5 * time.Second, PayloadLimit: 4096, FlushDelay: -1,
+		Logger: slog.New(slog.DiscardHandler)}.withDefaults()
+	src := netip.MustParseAddrPort("127.0.0.1:1")
+	f.Fuzz(func(t *testing.T, in []byte) {
+		srv, cli := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.handle(srv, bus.KindTCP, "fuzz", src, cfg)
+		}()
+		go io.Copy(io.Discard, cli) // the greeting, answers, acks
+		cli.Write(in)               // an error: the server closed first
+		cli.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("connection still served after the client hung up")
+		}
+		if n := len(b.Clients()); n != 1 { // .broker alone
+			t.Fatalf("%d clients registered after the connection ended", n)
 		}
 	})
 }
