@@ -111,6 +111,11 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	if err != nil {
 		return nil, err
 	}
+	return newClient(nc, name, opts)
+}
+
+// newClient registers as name over nc, with opts' defaults filled in, and starts the client.
+func newClient(nc net.Conn, name string, opts DialOptions) (*Client, error) {
 	if err := clientHandshake(nc, name, opts.Timeout); err != nil {
 		nc.Close()
 		return nil, err

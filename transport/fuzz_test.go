@@ -3,6 +3,8 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -102,6 +104,61 @@ func FuzzHandshake(f *testing.F) {
 		}
 		if n := len(b.Clients()); n != 1 { // .broker alone
 			t.Fatalf("%d clients registered after the connection ended", n)
+		}
+	})
+}
+
+// FuzzClientRead: any bytes from a broker, from the greeting on, make the Go client either
+// refuse the handshake or deliver frames whose fields are well-formed, until the stream
+// ends; never a panic, and no body over MaxFrame is allocated.
+func FuzzClientRead(f *testing.F) {
+	hello := []byte{0xEB, 0x01, 0x00, 0x01, 0x01}
+	frame := func(kind byte, body string) []byte {
+		b := append([]byte{kind}, binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+		return append(append(b, 1), body...)
+	}
+	f.Add(hello)
+	f.Add(append(append([]byte{}, hello...), frame(0x12, "a\x00hi")...))
+	f.Add(append(append([]byte{}, hello...), frame(0x01, "a\x00t/1\x00x")...))
+	f.Add(append(append([]byte{}, hello...), 0xFE, 1, 0, 0, 0, 0x71, 0, 0, 0, 0, 0, 0))
+	f.Add(append(append([]byte{}, hello...), 0x12, 0xff, 0xff, 0xff, 0xff, 0))
+	f.Add([]byte{0xEB, 0x01, 0x00, 0x76})
+	const maxFrame = 1 << 12
+	opts := DialOptions{Timeout: 5 * time.Second, QueueSize: 16, FlushDelay: -1, WriteBuffer: 512, MaxFrame: maxFrame}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		broker, cli := net.Pipe()
+		go io.Copy(io.Discard, broker) // the client's echo, name and pings
+		go func() {
+			broker.Write(in)
+			broker.Close()
+		}()
+		c, err := newClient(cli, "fuzz", opts)
+		if err != nil {
+			cli.Close()
+			return
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for {
+			fr, err := c.Recv(ctx)
+			if err != nil {
+				if !errors.Is(err, bus.ErrClosed) {
+					t.Fatalf("Recv: %v", err)
+				}
+				return
+			}
+			if len(fr.Payload)+len(fr.Sender)+len(fr.Topic) > maxFrame {
+				t.Fatalf("frame over MaxFrame: %d bytes", len(fr.Payload))
+			}
+			if !utf8.ValidString(fr.Sender) || !utf8.ValidString(fr.Topic) {
+				t.Fatalf("invalid UTF-8 delivered: %+v", fr)
+			}
+			switch fr.Kind {
+			case bus.KindPublish, bus.KindMessage, bus.KindBroadcast:
+			default:
+				t.Fatalf("kind %v delivered", fr.Kind)
+			}
 		}
 	})
 }

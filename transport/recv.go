@@ -163,7 +163,7 @@ func (c *Client) read() {
 			}
 			size := binary.LittleEndian.Uint32(h[1:5])
 			if uint64(size) > uint64(c.maxFrame) {
-				c.stop(fmt.Errorf("transport: frame of %d bytes from the broker, limit %d: %w", size, c.maxFrame, bus.ErrBadData))
+				c.stop(fmt.Errorf("transport: frame of %d bytes from the broker, limit %d: %w: %w", size, c.maxFrame, bus.ErrBadData, bus.ErrDisconnected))
 				return
 			}
 			if end-start-serverHeaderLen < int(size) {
@@ -173,7 +173,7 @@ func (c *Client) read() {
 			body := buf[b : b+int(size) : b+int(size)]
 			f, ok := parseDelivery(bus.Kind(h[0]), body, h[5] != 0)
 			if !ok {
-				c.stop(fmt.Errorf("transport: malformed frame from the broker: %w", bus.ErrBadData))
+				c.stop(fmt.Errorf("transport: malformed frame from the broker: %w: %w", bus.ErrBadData, bus.ErrDisconnected))
 				return
 			}
 			batch = append(batch, f)
