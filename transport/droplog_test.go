@@ -57,6 +57,10 @@ func TestDropLoggedOnce(t *testing.T) {
 		{"idle", Config{Timeout: 100 * time.Millisecond}, "idle", func(t *testing.T, r *raw, _ string) {
 			r.register("victim")
 		}},
+		{"stalled mid-frame", Config{Timeout: 100 * time.Millisecond}, "idle", func(t *testing.T, r *raw, _ string) {
+			r.register("victim")
+			r.write(clientFrame(1, opPublish, "t\x00payload")[:12]...) // and nothing more
+		}},
 		{"handshake refusal", Config{}, "handshake", func(t *testing.T, r *raw, _ string) {
 			r.expect(0xEB, 0x01, 0x00)
 			r.write(0xEB, 0x02, 0x00) // wrong version
