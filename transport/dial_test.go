@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +181,38 @@ func TestReceivedFramesStayIntact(t *testing.T) {
 	}
 	if string(kept[n].Payload) != "end" {
 		t.Fatalf("last frame %q", kept[n].Payload)
+	}
+}
+
+// TestConcurrentReaders: two goroutines reading one client share its frames between them,
+// and neither sleeps while frames wait.
+func TestConcurrentReaders(t *testing.T) {
+	_, path := testServer(t, Config{})
+	tx, rx := dialTest(t, path, "tx"), dialTest(t, path, "rx")
+	const n = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan int, 2)
+	var left atomic.Int64
+	left.Store(n)
+	for range 2 {
+		go func() {
+			mine := 0
+			for left.Add(-1) >= 0 {
+				if _, err := rx.Recv(ctx); err != nil {
+					break
+				}
+				mine++
+			}
+			got <- mine
+		}()
+	}
+	for range n {
+		if err := tx.Send(bus.QoSNo, "rx", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total := <-got + <-got; total != n {
+		t.Fatalf("readers got %d of %d frames", total, n)
 	}
 }

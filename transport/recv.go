@@ -99,6 +99,9 @@ func (q *inbox) take(dst []bus.Frame, max int) ([]bus.Frame, bool) {
 	n := len(q.out) - q.pos
 	if max > 0 && n > max {
 		n = max
+		// Frames are left: should another reader be asleep, it must not sleep on them. With
+		// one reader this costs a spurious wake-up later, not a lost one.
+		wake(q.signal)
 	}
 	dst = append(dst, q.out[q.pos:q.pos+n]...)
 	q.pos += n
