@@ -51,18 +51,19 @@ func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg 
 
 // dropReason names why a registered connection ended, or returns nil for an orderly end (the
 // client hung up, the broker shut down, the server closed). A client's hang-up explains a
-// write failing at the same moment; otherwise a failed write is the cause of whatever the
-// reader saw next, and the bus's reason for stopping a client comes after it.
+// write failing at the same moment, and so does the bus's dropping the client (a slow
+// receiver, a forced disconnect), whose socket is then closed; otherwise a failed write is
+// the cause of whatever the reader saw next.
 func dropReason(rerr, busErr, werr error, timeout time.Duration) error {
 	switch {
 	case rerr == nil && busErr == nil:
 		return nil // the client hung up between frames
-	case werr != nil:
-		return werr
 	case errors.Is(busErr, bus.ErrBrokerClosed):
 		return nil
 	case busErr != nil:
-		return busErr
+		return busErr // the bus dropped the client: the socket was closed for it
+	case werr != nil:
+		return werr
 	case errors.Is(rerr, net.ErrClosed):
 		return nil
 	case errors.Is(rerr, os.ErrDeadlineExceeded):
@@ -94,7 +95,7 @@ type writeCause struct {
 // reader too.
 func (w *writeCause) fail(nc net.Conn, err error) {
 	w.mu.Lock()
-	if w.err == nil {
+	if w.err == nil && !errors.Is(err, net.ErrClosed) { // closed here: the closer knows why
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("write timeout: %w", err)
 		} else {
@@ -347,6 +348,12 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCa
 	for {
 		select {
 		case <-c.Done():
+			// Dropped by the bus (a slow receiver, a forced disconnect): close at once,
+			// also under a writer stuck on a full socket. A broker shutting down leaves the
+			// writer time to flush its warning.
+			if !errors.Is(c.Err(), bus.ErrBrokerClosed) {
+				nc.Close()
+			}
 			return
 		case <-t.C:
 			mu.Lock()
