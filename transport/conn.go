@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -17,30 +20,97 @@ import (
 )
 
 // handle runs one connection: the handshake, then a reader that routes the client's frames
-// and a writer that sends it what the bus queues for it.
+// and a writer that sends it what the bus queues for it. When it ends, it logs why, once.
 func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) {
 	defer nc.Close()
+	peer := nc.RemoteAddr().String()
 	c, err := s.handshake(nc, kind, port, src, cfg)
 	if err != nil {
-		cfg.Logger.Debug("transport: handshake failed", "peer", nc.RemoteAddr().String(), "err", err)
+		cfg.Logger.Info("transport: connection dropped", "peer", peer, "reason", fmt.Sprintf("handshake: %v", err))
 		return
 	}
+	var cause writeCause
 	var writeMu sync.Mutex // the writer and the pinger take turns on the socket
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		s.write(nc, c, cfg, &writeMu)
+		s.write(nc, c, cfg, &writeMu, &cause)
 	}()
 	go func() {
 		defer wg.Done()
-		ping(nc, c, cfg, &writeMu)
+		ping(nc, c, cfg, &writeMu, &cause)
 	}()
-	if err := s.read(nc, c, cfg); err != nil && !errors.Is(err, bus.ErrClosed) && !errors.Is(err, net.ErrClosed) {
-		cfg.Logger.Info("transport: connection dropped", "client", c.Name(), "err", err)
-	}
+	rerr := s.read(nc, c, cfg)
+	busErr := c.Err() // why the bus stopped the client, if it did: before Close says "closed"
 	c.Close()
+	nc.Close()
 	wg.Wait()
+	logEnd(cfg.Logger, c.Name(), peer, dropReason(rerr, busErr, cause.get(), cfg.Timeout))
+}
+
+// dropReason names why a registered connection ended, or returns nil for an orderly end (the
+// client hung up, the broker shut down, the server closed). A client's hang-up explains a
+// write failing at the same moment, and so does the bus's dropping the client (a slow
+// receiver, a forced disconnect), whose socket is then closed; otherwise a failed write is
+// the cause of whatever the reader saw next.
+func dropReason(rerr, busErr, werr error, timeout time.Duration) error {
+	switch {
+	case rerr == nil && busErr == nil:
+		return nil // the client hung up between frames
+	case errors.Is(busErr, bus.ErrBrokerClosed):
+		return nil
+	case busErr != nil:
+		return busErr // the bus dropped the client: the socket was closed for it
+	case werr != nil:
+		return werr
+	case errors.Is(rerr, net.ErrClosed):
+		return nil
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		return fmt.Errorf("idle: nothing received for %v", timeout+timeout/4)
+	}
+	return rerr
+}
+
+// logEnd logs a dropped connection once. Queue overflows and forced disconnects are logged by
+// the bus itself, which knows them first.
+func logEnd(log *slog.Logger, name, peer string, reason error) {
+	switch {
+	case reason == nil:
+		log.Debug("transport: connection closed", "client", name, "peer", peer)
+	case errors.Is(reason, bus.ErrQueueOverflow), errors.Is(reason, bus.ErrDisconnected):
+	default:
+		log.Info("transport: connection dropped", "client", name, "peer", peer, "reason", reason.Error())
+	}
+}
+
+// writeCause keeps the first write failure of a connection, whose writer and pinger both
+// write.
+type writeCause struct {
+	mu  sync.Mutex
+	err error
+}
+
+// fail records err, unless a failure is recorded already, and closes nc, which ends the
+// reader too.
+func (w *writeCause) fail(nc net.Conn, err error) {
+	w.mu.Lock()
+	if w.err == nil && !errors.Is(err, net.ErrClosed) { // closed here: the closer knows why
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("write timeout: %w", err)
+		} else {
+			err = fmt.Errorf("write: %w", err)
+		}
+		w.err = err
+	}
+	w.mu.Unlock()
+	nc.Close()
+}
+
+func (w *writeCause) get() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // handshake performs WIRE.md §2 and registers the client.
@@ -88,8 +158,9 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 
 // read routes the client's frames until the connection or the client ends.
 func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
-	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, cfg.WriteBuffer)
+	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, readBuffer)
 	var body []byte
+	var bodies slab
 	for {
 		var f frame
 		var err error
@@ -103,7 +174,7 @@ func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 		if f.ping {
 			continue
 		}
-		if err := route(c, &f, body); err != nil {
+		if err := route(c, &f, body, &bodies); err != nil {
 			return err
 		}
 	}
@@ -131,10 +202,10 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // route hands one frame to the bus and queues its ack, which thereby follows every frame
 // the operation routed to this very client.
-func route(c *bus.Client, f *frame, body []byte) error {
+func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
 	switch f.op {
 	case opPublish, opPublishFor, opMessage, opBroadcast:
-		f.detach(body) // the bus keeps the payload beyond the next read
+		f.detach(body, bodies) // the bus keeps the payload beyond the next read
 	}
 	var err error
 	switch f.op {
@@ -162,6 +233,12 @@ func route(c *bus.Client, f *frame, body []byte) error {
 		return nil
 	}
 	rt := f.qos.Realtime()
+	if err == nil {
+		return c.PushAck(f.opID, bus.CodeOK, rt)
+	}
+	if e, ok := err.(bus.Error); ok { // the common case, without errors.As's allocation
+		return c.PushAck(f.opID, byte(e), rt)
+	}
 	var denied *bus.DeniedError
 	if errors.As(err, &denied) {
 		// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
@@ -178,8 +255,8 @@ func route(c *bus.Client, f *frame, body []byte) error {
 // write sends what the bus queues for c, a batch at a time in writes of up to WriteBuffer
 // bytes. A batch with a realtime frame goes at once; a short one without waits FlushDelay so
 // that what follows shares its write.
-func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
-	defer nc.Close() // a failed write ends the reader too
+func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
+	defer nc.Close() // the client stopped or a write failed: either ends the reader too
 	var frames []bus.Frame
 	buf := make([]byte, 0, cfg.WriteBuffer)
 	flush := func() bool {
@@ -191,6 +268,9 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			buf = make([]byte, 0, cfg.WriteBuffer) // one huge frame's buffer goes with it
 		}
 		buf = buf[:0]
+		if err != nil {
+			cause.fail(nc, err)
+		}
 		return err == nil
 	}
 	for {
@@ -199,9 +279,14 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			return
 		}
 		if cfg.FlushDelay > 0 && len(frames) < shortBatch && !anyRealtime(frames) {
-			pause(cfg.FlushDelay)
-			// What arrived meanwhile, without waiting; an error shows on the next turn.
-			frames, _ = c.RecvBatch(cancelled, frames, 0)
+			// Wait for company, but no longer than needed: until a full batch or a realtime
+			// frame is there. What arrives is taken without waiting; an error shows on the
+			// next turn.
+			pause(cfg.FlushDelay, func() (int, bool) {
+				n := len(frames)
+				frames, _ = c.RecvBatch(cancelled, frames, 0)
+				return len(frames), len(frames) >= shortBatch || anyRealtime(frames[n:])
+			})
 		}
 		for i := range frames {
 			buf = appendFrame(buf, &frames[i])
@@ -216,12 +301,30 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 	}
 }
 
-// pause waits d by yielding rather than sleeping: a timer sleep of a few microseconds lasts
-// from tens of microseconds to a millisecond, which would put that much latency on every
-// non-realtime ack, while yielding lets the goroutines that produce frames run meanwhile.
-func pause(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
+// pause waits up to d for company for a short batch, by yielding rather than sleeping: a
+// timer sleep of a few microseconds lasts from tens of microseconds to a millisecond, which
+// would put that much latency on every non-realtime ack, while yielding lets the goroutines
+// that produce frames run meanwhile. poll reports how many frames wait and whether that is
+// enough. The wait ends early once enough have come, or once nothing more has come for an
+// eighth of d: then the producers have had their turn and are idle, and waiting longer would
+// only spin (with one connection per sequential caller, eight such spinning writers would
+// take the CPU from the work they wait for).
+func pause(d time.Duration, poll func() (n int, enough bool)) {
+	now := time.Now()
+	end, quiet, grown := now.Add(d), d/8, now
+	last, _ := poll()
+	for {
 		runtime.Gosched()
+		n, enough := poll()
+		now = time.Now()
+		if enough || !now.Before(end) {
+			return
+		}
+		if n != last {
+			last, grown = n, now
+		} else if now.Sub(grown) >= quiet {
+			return
+		}
 	}
 }
 
@@ -238,13 +341,19 @@ func anyRealtime(frames []bus.Frame) bool {
 }
 
 // ping sends a broker ping every Timeout/2 until the client stops (WIRE.md §7).
-func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
+func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
 	t := time.NewTicker(cfg.Timeout / 2)
 	defer t.Stop()
 	p := appendPing(nil)
 	for {
 		select {
 		case <-c.Done():
+			// Dropped by the bus (a slow receiver, a forced disconnect): close at once,
+			// also under a writer stuck on a full socket. A broker shutting down leaves the
+			// writer time to flush its warning.
+			if !errors.Is(c.Err(), bus.ErrBrokerClosed) {
+				nc.Close()
+			}
 			return
 		case <-t.C:
 			mu.Lock()
@@ -252,9 +361,12 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex) {
 			_, err := nc.Write(p)
 			mu.Unlock()
 			if err != nil {
-				nc.Close()
+				cause.fail(nc, err)
 				return
 			}
 		}
 	}
 }
+
+// readBuffer is the size of a connection's read buffer.
+const readBuffer = 64 << 10

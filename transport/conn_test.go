@@ -45,8 +45,8 @@ func testListen(t testing.TB, cfg Config, addrs ...string) (*bus.Broker, []strin
 		switch {
 		case isUnixAddr(a):
 			dial[i] = a
-		case strings.HasPrefix(a, "ws://"):
-			dial[i] = "ws://" + ln.Addr().String()
+		case strings.Contains(a, "://"):
+			dial[i] = a[:strings.Index(a, "://")+3] + ln.Addr().String()
 		default:
 			dial[i] = ln.Addr().String()
 		}

@@ -1,14 +1,14 @@
 package transport
 
 import (
-	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"iter"
 	"net"
-	"strings"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,24 +23,43 @@ type DialOptions struct {
 	Timeout     time.Duration // connect, handshake and ack timeout (default 1s); pings every second
 	QueueSize   int           // delivered frames buffered before the reader stops reading (default 8192)
 	FlushDelay  time.Duration // how long QoS 0 frames may wait to share a write (default 10µs; negative: none)
-	WriteBuffer int           // bytes gathered before a write regardless of the delay (default 8192)
+	WriteBuffer int           // bytes gathered before a write regardless of the delay (default 64 KiB)
+	MaxFrame    int           // largest delivered frame body accepted; a larger one ends the connection (default 64 MiB)
+	// TLS configures TLS for tls:// and wss:// addresses (nil: the system's roots and the
+	// address's host name), and, when set, asks for TLS on a plain host:port too.
+	TLS *tls.Config
 }
+
+// DefaultDialWriteBuffer is the default of DialOptions.WriteBuffer. A client streaming at QoS
+// 0 fills it between two flushes, and larger writes cost the client and the broker's reader
+// fewer system calls.
+const DefaultDialWriteBuffer = 64 << 10
+
+// DefaultMaxFrame is the default of DialOptions.MaxFrame: room for a frame at the default
+// payload limit with long names.
+const DefaultMaxFrame = 64 << 20
 
 // Client is a bus client over a socket: the remote counterpart of *bus.Client, with the same
 // methods (bus.Conn). Reconnecting is left to the caller.
 //
-// Delivered frames must be read (Recv, Frames) as they come: once QueueSize of them wait
-// unread, the client stops reading its socket, and acks stop with the frames, so an
-// acknowledged call then waits until its Timeout. Meanwhile the broker, finding this
+// Delivered frames must be read (Recv, RecvBatch, Frames) as they come: once QueueSize of
+// them wait unread, the client stops reading its socket, and acks stop with the frames, so
+// an acknowledged call then waits until its Timeout. Meanwhile the broker, finding this
 // client's queue full in turn, disconnects it as a slow receiver.
+//
+// The Sender, Topic and Payload of delivered frames share memory with the frames received
+// with them (slabs of 64 KiB), so that receiving costs no allocation per frame: a receiver
+// that keeps a few payloads for long should copy them.
 type Client struct {
-	name    string
-	nc      net.Conn
-	timeout time.Duration
+	name     string
+	nc       net.Conn
+	timeout  time.Duration
+	maxFrame int
 
-	wmu        sync.Mutex // guards writes, buf and armed
-	buf        []byte     // frames not yet written
-	armed      bool       // the flusher will write buf
+	wmu        sync.Mutex   // guards writes, buf and armed
+	buf        []byte       // frames not yet written
+	armed      bool         // the flusher will write buf
+	queued     atomic.Int32 // frames in buf, for the flusher to see without the lock
 	kick       chan struct{}
 	flushDelay time.Duration
 	writeBuf   int
@@ -49,23 +68,29 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[uint32]*waiter
 
-	frames chan bus.Frame
-	done   chan struct{}
-	err    error // why the client stopped; set before done closes
-	once   sync.Once
+	inbox inbox
+	done  chan struct{}
+	err   error // why the client stopped; set before done closes
+	once  sync.Once
 }
 
+// waiter is an acknowledged operation waiting for its result. Waiters and their timers are
+// pooled: an acknowledged operation allocates nothing of its own.
 type waiter struct {
 	denied int       // 79s seen before the final code of a subscribe
 	multi  bool      // a subscribe: 79s precede the final 01
-	result chan byte // the final code
+	result chan byte // the final code; capacity 1
+	timer  *time.Timer
 }
+
+var waiters = sync.Pool{New: func() any { return &waiter{result: make(chan byte, 1)} }}
 
 var _ bus.Conn = (*Client)(nil)
 
 // Dial connects to a broker at addr (a path ending in .sock, .socket or .ipc or starting
-// with / is a UNIX socket, ws:// or wss:// a WebSocket, else host:port TCP) and registers as name. A refusal is returned as
-// the bus error of its code (ErrBusy, ErrAccessDenied, …).
+// with / is a UNIX socket, ws:// or wss:// a WebSocket, tls://host:port TCP over TLS, else
+// host:port TCP) and registers as name. A refusal is returned as the bus error of its code
+// (ErrBusy, ErrAccessDenied, …).
 func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -77,52 +102,77 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 		opts.FlushDelay = DefaultFlushDelay
 	}
 	if opts.WriteBuffer <= 0 {
-		opts.WriteBuffer = DefaultWriteBuffer
+		opts.WriteBuffer = DefaultDialWriteBuffer
 	}
-	nc, err := dialNet(ctx, addr, opts.Timeout)
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = DefaultMaxFrame
+	}
+	nc, err := dialNet(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}
+	return newClient(nc, name, opts)
+}
+
+// newClient registers as name over nc, with opts' defaults filled in, and starts the client.
+func newClient(nc net.Conn, name string, opts DialOptions) (*Client, error) {
 	if err := clientHandshake(nc, name, opts.Timeout); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	c := &Client{
-		name:    name,
-		nc:      nc,
-		timeout: opts.Timeout,
-		pending: make(map[uint32]*waiter),
-		frames:  make(chan bus.Frame, opts.QueueSize),
-		done:    make(chan struct{}),
+		name:     name,
+		nc:       nc,
+		timeout:  opts.Timeout,
+		maxFrame: opts.MaxFrame,
+		pending:  make(map[uint32]*waiter),
+		done:     make(chan struct{}),
 
 		kick:       make(chan struct{}, 1),
 		flushDelay: opts.FlushDelay,
 		writeBuf:   opts.WriteBuffer,
 	}
+	c.inbox.init(opts.QueueSize)
 	go c.read()
 	go c.ping()
 	go c.flusher()
 	return c, nil
 }
 
-// dialNet connects by the BUS/RT address convention (WIRE.md §1).
-func dialNet(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-	if strings.HasPrefix(addr, "ws://") || strings.HasPrefix(addr, "wss://") {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+// dialNet connects by the BUS/RT address convention (WIRE.md §1), with the rtbus extension
+// tls://host:port for TCP over TLS.
+func dialNet(ctx context.Context, addr string, opts DialOptions) (net.Conn, error) {
+	scheme, hostport, tlsWanted := splitScheme(addr)
+	tc := opts.TLS
+	if tlsWanted && tc == nil {
+		tc = &tls.Config{}
+	}
+	if scheme == "ws" || scheme == "wss" {
+		ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
-		wc, _, err := websocket.Dial(ctx, addr, nil)
+		var wo websocket.DialOptions
+		if scheme == "wss" {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = tc
+			wo.HTTPClient = &http.Client{Transport: tr}
+		}
+		wc, _, err := websocket.Dial(ctx, addr, &wo)
 		if err != nil {
 			return nil, err
 		}
 		wc.SetReadLimit(-1)
 		return websocket.NetConn(context.Background(), wc, websocket.MessageBinary), nil
 	}
-	network := "tcp"
-	if isUnixAddr(addr) {
-		network = "unix"
+	if scheme == "" && isUnixAddr(addr) {
+		d := net.Dialer{Timeout: opts.Timeout}
+		return d.DialContext(ctx, "unix", addr)
 	}
-	d := net.Dialer{Timeout: timeout}
-	return d.DialContext(ctx, network, addr)
+	if tc != nil {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: opts.Timeout}, Config: tc}
+		return d.DialContext(ctx, "tcp", hostport)
+	}
+	d := net.Dialer{Timeout: opts.Timeout}
+	return d.DialContext(ctx, "tcp", hostport)
 }
 
 func clientHandshake(nc net.Conn, name string, timeout time.Duration) error {
@@ -189,59 +239,6 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// read delivers frames and acks until the connection ends.
-func (c *Client) read() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
-	var h [serverHeaderLen]byte
-	for {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
-			return
-		}
-		switch h[0] {
-		case kindPing:
-			continue
-		case kindAck:
-			c.ack(binary.LittleEndian.Uint32(h[1:5]), h[5])
-			continue
-		}
-		body := make([]byte, binary.LittleEndian.Uint32(h[1:5]))
-		if _, err := io.ReadFull(r, body); err != nil {
-			c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
-			return
-		}
-		f, ok := parseDelivery(bus.Kind(h[0]), body, h[5] != 0)
-		if !ok {
-			c.stop(fmt.Errorf("transport: malformed frame from the broker: %w", bus.ErrBadData))
-			return
-		}
-		select {
-		case c.frames <- f:
-		case <-c.done:
-			return
-		}
-	}
-}
-
-func parseDelivery(kind bus.Kind, body []byte, realtime bool) (bus.Frame, bool) {
-	f := bus.Frame{Kind: kind, Realtime: realtime}
-	var ok bool
-	if f.Sender, body, ok = cutText(body); !ok {
-		return f, false
-	}
-	switch kind {
-	case bus.KindPublish:
-		if f.Topic, body, ok = cutText(body); !ok {
-			return f, false
-		}
-	case bus.KindMessage, bus.KindBroadcast:
-	default:
-		return f, false
-	}
-	f.Payload = body
-	return f, true
-}
-
 func (c *Client) ack(id uint32, code byte) {
 	c.mu.Lock()
 	w := c.pending[id]
@@ -264,6 +261,7 @@ func (c *Client) flushLocked() error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
 	_, err := c.nc.Write(c.buf)
 	c.buf = c.buf[:0]
+	c.queued.Store(0)
 	if cap(c.buf) > 4*c.writeBuf {
 		c.buf = nil
 	}
@@ -278,7 +276,10 @@ func (c *Client) flusher() {
 			return
 		case <-c.kick:
 		}
-		pause(c.flushDelay)
+		pause(c.flushDelay, func() (int, bool) {
+			n := int(c.queued.Load())
+			return n, n >= shortBatch
+		})
 		c.wmu.Lock()
 		c.armed = false
 		err := c.flushLocked()
@@ -312,33 +313,43 @@ func (c *Client) ping() {
 	}
 }
 
-// op writes one frame and, at an acknowledging QoS, waits for its result.
-func (c *Client) op(qos bus.QoS, op byte, parts ...[]byte) error {
+// op writes one frame, its body the texts joined by zero bytes and then, with withPayload,
+// a zero byte and payload; at an acknowledging QoS it waits for the result.
+func (c *Client) op(qos bus.QoS, op byte, texts []string, payload []byte, withPayload bool) error {
 	if err := c.Err(); err != nil {
 		return err
 	}
 	var w *waiter
 	id := c.nextID.Add(1)
 	if qos.NeedsAck() {
-		w = &waiter{multi: op == opSubscribe, result: make(chan byte, 1)}
+		w = waiters.Get().(*waiter)
+		w.denied, w.multi = 0, op == opSubscribe
 		c.mu.Lock()
 		c.pending[id] = w
 		c.mu.Unlock()
 	}
-	n := len(parts) - 1
-	for _, p := range parts {
-		n += len(p)
+	n := len(texts) - 1
+	for _, t := range texts {
+		n += len(t)
+	}
+	if withPayload {
+		n += 1 + len(payload)
 	}
 	c.wmu.Lock()
 	c.buf = binary.LittleEndian.AppendUint32(c.buf, id)
 	c.buf = append(c.buf, op|byte(qos)<<6)
 	c.buf = binary.LittleEndian.AppendUint32(c.buf, uint32(n))
-	for i, p := range parts {
+	for i, t := range texts {
 		if i > 0 {
 			c.buf = append(c.buf, 0)
 		}
-		c.buf = append(c.buf, p...)
+		c.buf = append(c.buf, t...)
 	}
+	if withPayload {
+		c.buf = append(c.buf, 0)
+		c.buf = append(c.buf, payload...)
+	}
+	c.queued.Add(1)
 	var err error
 	// QoS 0 frames wait a moment to share a write; anything realtime or acknowledged goes
 	// at once, taking what waits with it.
@@ -354,99 +365,108 @@ func (c *Client) op(qos bus.QoS, op byte, parts ...[]byte) error {
 	c.wmu.Unlock()
 	if err != nil {
 		c.stop(fmt.Errorf("transport: write: %v: %w", err, bus.ErrDisconnected))
-		return c.err
 	}
 	if w == nil {
-		return nil
+		return c.Err()
 	}
-	t := time.NewTimer(c.timeout)
-	defer t.Stop()
+	return c.await(id, w)
+}
+
+// await waits for the result of operation id.
+func (c *Client) await(id uint32, w *waiter) error {
+	if w.timer == nil {
+		w.timer = time.NewTimer(c.timeout)
+	} else {
+		w.timer.Reset(c.timeout)
+	}
+	var code byte
+	got := true
 	select {
-	case code := <-w.result:
-		if w.denied > 0 && code == bus.CodeOK {
-			return fmt.Errorf("transport: %d topic(s) refused: %w", w.denied, bus.ErrAccessDenied)
-		}
-		return bus.ErrorFromCode(code)
+	case code = <-w.result:
 	case <-c.done:
-		return c.err
-	case <-t.C:
+		got = false
+	case <-w.timer.C:
+		got = false
+	}
+	if !got {
 		c.mu.Lock()
+		_, waiting := c.pending[id]
 		delete(c.pending, id)
 		c.mu.Unlock()
-		return bus.ErrTimeout
+		if !waiting {
+			code, got = <-w.result, true // the reader took it meanwhile: its result is on the way
+		}
 	}
+	w.timer.Stop() // no stale tick can follow (Go 1.23 timers), so the waiter can be reused
+	denied := w.denied
+	waiters.Put(w)
+	switch {
+	case !got && c.Err() != nil:
+		return c.err
+	case !got:
+		return bus.ErrTimeout
+	case denied > 0 && code == bus.CodeOK:
+		return fmt.Errorf("transport: %d topic(s) refused: %w", denied, bus.ErrAccessDenied)
+	}
+	return bus.ErrorFromCode(code)
 }
 
 // Send sends payload to the client named target.
 func (c *Client) Send(qos bus.QoS, target string, payload []byte) error {
-	return c.op(qos, opMessage, []byte(target), payload)
+	return c.op(qos, opMessage, []string{target}, payload, true)
 }
 
 // Broadcast sends payload to every client whose name matches mask.
 func (c *Client) Broadcast(qos bus.QoS, mask string, payload []byte) error {
-	return c.op(qos, opBroadcast, []byte(mask), payload)
+	return c.op(qos, opBroadcast, []string{mask}, payload, true)
 }
 
 // Publish publishes payload on topic.
 func (c *Client) Publish(qos bus.QoS, topic string, payload []byte) error {
-	return c.op(qos, opPublish, []byte(topic), payload)
+	return c.op(qos, opPublish, []string{topic}, payload, true)
 }
 
 // PublishFor publishes to the subscribers of topic whose primary name is receiver.
 func (c *Client) PublishFor(qos bus.QoS, topic, receiver string, payload []byte) error {
-	return c.op(qos, opPublishFor, []byte(topic), []byte(receiver), payload)
-}
-
-func topicList(topics []string) [][]byte {
-	parts := make([][]byte, len(topics))
-	for i, t := range topics {
-		parts[i] = []byte(t)
-	}
-	return parts
+	return c.op(qos, opPublishFor, []string{topic, receiver}, payload, true)
 }
 
 // Subscribe subscribes to topic patterns. Refused topics make it return an error matching
 // bus.ErrAccessDenied; the wire tells how many, not which.
 func (c *Client) Subscribe(qos bus.QoS, topics ...string) error {
-	return c.op(qos, opSubscribe, topicList(topics)...)
+	return c.op(qos, opSubscribe, topics, nil, false)
 }
 
 // Unsubscribe removes subscriptions.
 func (c *Client) Unsubscribe(qos bus.QoS, topics ...string) error {
-	return c.op(qos, opUnsubscribe, topicList(topics)...)
+	return c.op(qos, opUnsubscribe, topics, nil, false)
 }
 
 // Exclude excludes topics from this client's deliveries.
 func (c *Client) Exclude(qos bus.QoS, topics ...string) error {
-	return c.op(qos, opExclude, topicList(topics)...)
+	return c.op(qos, opExclude, topics, nil, false)
 }
 
 // Unexclude removes exclusions.
 func (c *Client) Unexclude(qos bus.QoS, topics ...string) error {
-	return c.op(qos, opUnexclude, topicList(topics)...)
+	return c.op(qos, opUnexclude, topics, nil, false)
 }
 
 // Recv returns the next delivered frame. Frames already received stay readable after the
 // connection ends; then it returns why it ended (an error matching bus.ErrClosed).
 func (c *Client) Recv(ctx context.Context) (bus.Frame, error) {
-	select {
-	case f := <-c.frames:
-		return f, nil
-	default:
+	var one [1]bus.Frame
+	got, err := c.recv(ctx, one[:0], 1)
+	if len(got) == 0 {
+		return bus.Frame{}, err
 	}
-	select {
-	case f := <-c.frames:
-		return f, nil
-	case <-c.done:
-		select {
-		case f := <-c.frames:
-			return f, nil
-		default:
-			return bus.Frame{}, c.err
-		}
-	case <-ctx.Done():
-		return bus.Frame{}, ctx.Err()
-	}
+	return got[0], nil
+}
+
+// RecvBatch appends to dst every delivered frame that is waiting, at most max (max < 1: no
+// limit), waiting until there is at least one. Its errors are Recv's.
+func (c *Client) RecvBatch(ctx context.Context, dst []bus.Frame, max int) ([]bus.Frame, error) {
+	return c.recv(ctx, dst, max)
 }
 
 // Frames iterates over delivered frames until the client stops.

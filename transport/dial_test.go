@@ -3,6 +3,9 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,5 +138,81 @@ func TestSocketClientSeesBrokerShutdown(t *testing.T) {
 	defer cancel()
 	if _, err := c.Recv(ctx); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("after shutdown: %v", err)
+	}
+}
+
+// TestReceivedFramesStayIntact: delivered frames share receive slabs; frames kept while
+// thousands more arrive (across several slabs, with frames straddling reads) keep their
+// contents. RecvBatch and Recv take from the same stream in order.
+func TestReceivedFramesStayIntact(t *testing.T) {
+	_, path := testServer(t, Config{})
+	tx, rx := dialTest(t, path, "tx"), dialTest(t, path, "rx")
+	const n = 3000
+	for i := range n {
+		p := []byte(fmt.Sprintf("frame %d %s", i, strings.Repeat("x", i%300)))
+		if err := tx.Send(bus.QoSNo, "rx", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Send(bus.QoSProcessed, "rx", []byte("end")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var kept []bus.Frame
+	for len(kept) <= n {
+		var err error
+		if len(kept)%2 == 0 {
+			kept, err = rx.RecvBatch(ctx, kept, 7)
+		} else {
+			var f bus.Frame
+			f, err = rx.Recv(ctx)
+			kept = append(kept, f)
+		}
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(kept), err)
+		}
+	}
+	for i, f := range kept[:n] {
+		want := fmt.Sprintf("frame %d %s", i, strings.Repeat("x", i%300))
+		if f.Sender != "tx" || string(f.Payload) != want {
+			t.Fatalf("frame %d: %s %q", i, f.Sender, f.Payload)
+		}
+	}
+	if string(kept[n].Payload) != "end" {
+		t.Fatalf("last frame %q", kept[n].Payload)
+	}
+}
+
+// TestConcurrentReaders: two goroutines reading one client share its frames between them,
+// and neither sleeps while frames wait.
+func TestConcurrentReaders(t *testing.T) {
+	_, path := testServer(t, Config{})
+	tx, rx := dialTest(t, path, "tx"), dialTest(t, path, "rx")
+	const n = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan int, 2)
+	var left atomic.Int64
+	left.Store(n)
+	for range 2 {
+		go func() {
+			mine := 0
+			for left.Add(-1) >= 0 {
+				if _, err := rx.Recv(ctx); err != nil {
+					break
+				}
+				mine++
+			}
+			got <- mine
+		}()
+	}
+	for range n {
+		if err := tx.Send(bus.QoSNo, "rx", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total := <-got + <-got; total != n {
+		t.Fatalf("readers got %d of %d frames", total, n)
 	}
 }

@@ -1,7 +1,8 @@
 // Package transport carries the bus over UNIX sockets, TCP and WebSocket (the same byte
-// stream in binary messages) in the BUS/RT wire protocol (WIRE.md), byte for byte, so that
-// existing BUS/RT clients work unchanged. Dial is the Go client, with the methods of an
-// in-process client (bus.Conn).
+// stream in binary messages), optionally over TLS (tls:// and wss://), in the BUS/RT wire
+// protocol (WIRE.md), byte for byte, so that existing BUS/RT clients work unchanged. Dial is
+// the Go client, with the methods of an in-process client (bus.Conn); it parses each socket
+// read in place and hands frames over in batches, allocating nothing per frame.
 //
 // A Server registers each connection as a bus client. Its reader decodes the client's frames
 // (a length over the payload limit is refused before anything is allocated), routes them, and
@@ -10,5 +11,6 @@
 // writes each batch in as few system calls as the write buffer allows, at once when a frame
 // is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout
 // (at most a quarter of that longer: see idleReader).
-// A malformed frame closes that connection only.
+// A malformed frame closes that connection only, and every dropped connection is logged once
+// with its reason.
 package transport

@@ -231,7 +231,7 @@ func TestDetach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.detach(body)
+	f.detach(body, nil)
 	if _, _, err := readFrame(br, 1024, body); err != nil {
 		t.Fatal(err)
 	}

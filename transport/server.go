@@ -2,7 +2,9 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +28,10 @@ type Config struct {
 	PayloadLimit int           // largest frame body accepted, in bytes (default 16 MiB)
 	Policy       *aaa.Map      // access policy for this listener's clients; nil allows everyone
 	Logger       *slog.Logger  // where dropped connections are reported (default slog.Default())
+	// TLS, when set, makes ListenTCP and ListenWebSocket serve TLS (wss:// for WebSocket).
+	// Listen uses it for tls:// and wss:// addresses only, so that one Config serves
+	// plain and TLS listeners alike.
+	TLS *tls.Config
 }
 
 // Defaults of Config.
@@ -74,19 +80,43 @@ func NewServer(b *bus.Broker) *Server {
 // ErrServerClosed is returned by the Listen methods after Close.
 var ErrServerClosed = errors.New("transport: server closed")
 
+// ErrNoTLSConfig is returned by Listen for a tls:// or wss:// address without Config.TLS.
+var ErrNoTLSConfig = errors.New("transport: a TLS address needs Config.TLS (a certificate)")
+
 // Listen serves on addr by the BUS/RT address convention (WIRE.md §1): a path starting with
 // "/" or ending in .sock, .socket or .ipc is a UNIX socket (with file mode mode), ws://host:port
-// a WebSocket, anything else host:port TCP. wss:// is refused until TLS is supported.
+// a WebSocket, wss://host:port a WebSocket over TLS, anything else host:port TCP. As an rtbus
+// extension of the convention, tls://host:port is TCP over TLS. TLS addresses use cfg.TLS;
+// the others ignore it.
 func (s *Server) Listen(addr string, mode os.FileMode, cfg Config) (net.Listener, error) {
+	scheme, hostport, tlsWanted := splitScheme(addr)
+	if tlsWanted && cfg.TLS == nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, ErrNoTLSConfig)
+	}
+	if !tlsWanted {
+		cfg.TLS = nil
+	}
 	switch {
-	case strings.HasPrefix(addr, "wss://"):
-		return nil, errors.New("transport: TLS (wss://) is not supported yet; use ws:// behind a TLS proxy")
-	case strings.HasPrefix(addr, "ws://"):
-		return s.ListenWebSocket(strings.TrimSuffix(strings.TrimPrefix(addr, "ws://"), "/"), cfg)
-	case isUnixAddr(addr):
+	case scheme == "ws" || scheme == "wss":
+		return s.ListenWebSocket(hostport, cfg)
+	case scheme == "" && isUnixAddr(addr):
 		return s.ListenUnix(addr, mode, cfg)
 	}
-	return s.ListenTCP(addr, cfg)
+	return s.ListenTCP(hostport, cfg)
+}
+
+// splitScheme splits a ws://, wss:// or tls:// address into its scheme and host:port (a
+// trailing path of a WebSocket address is dropped: every path is served).
+func splitScheme(addr string) (scheme, hostport string, tls bool) {
+	for _, sc := range []string{"ws", "wss", "tls"} {
+		if rest, ok := strings.CutPrefix(addr, sc+"://"); ok {
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				rest = rest[:i]
+			}
+			return sc, rest, sc != "ws"
+		}
+	}
+	return "", addr, false
 }
 
 // isUnixAddr reports whether addr names a UNIX socket by the address convention.
@@ -114,22 +144,32 @@ func (s *Server) ListenUnix(path string, mode os.FileMode, cfg Config) (net.List
 	return ln, s.serve(ln, bus.KindLocalIPC, path, cfg)
 }
 
-// ListenTCP serves on a TCP address.
+// ListenTCP serves on a TCP address, over TLS if cfg.TLS is set. Go's TCP connections have
+// TCP_NODELAY set.
 func (s *Server) ListenTCP(addr string, cfg Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.TLS != nil {
+		// The TLS handshake runs on the first read, within the BUS/RT handshake's deadline.
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
 	return ln, s.serve(ln, bus.KindTCP, ln.Addr().String(), cfg)
 }
 
 // ListenWebSocket serves on a TCP address where BUS/RT clients connect by WebSocket (any
-// path), tunnelling the same byte stream in binary messages. Browsers' cross-origin requests
-// are refused, as coder/websocket does by default.
+// path), tunnelling the same byte stream in binary messages; over TLS (wss://) if cfg.TLS
+// is set. Browsers' cross-origin requests are refused, as coder/websocket does by default.
 func (s *Server) ListenWebSocket(addr string, cfg Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS != nil {
+		tc := cfg.TLS.Clone()
+		tc.NextProtos = []string{"http/1.1"} // WebSocket upgrades HTTP/1.1 only
+		ln = tls.NewListener(ln, tc)
 	}
 	if err := s.addListener(ln); err != nil {
 		return nil, err

@@ -2,8 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
+	"github.com/rtbus/rtbus/aaa"
 	"github.com/rtbus/rtbus/bus"
 )
 
@@ -44,4 +47,17 @@ func TestWebSocket(t *testing.T) {
 	if _, err := ws.Recv(ctx); err == nil {
 		t.Fatal("Recv after Close returned a frame")
 	}
+}
+
+// TestWebSocketHostCheck: the policy's hosts apply to a WebSocket peer's address, taken from
+// its HTTP request.
+func TestWebSocketHostCheck(t *testing.T) {
+	m := aaa.NewMap()
+	m.Set("far", aaa.Policy{Hosts: []string{"10.0.0.0/8"}})
+	m.Set("near", aaa.Policy{Hosts: []string{"127.0.0.0/8"}})
+	_, addrs := testListen(t, Config{Policy: m}, "ws://127.0.0.1:0")
+	if _, err := Dial(context.Background(), addrs[0], "far", DialOptions{Timeout: 5 * time.Second}); !errors.Is(err, bus.ErrAccessDenied) {
+		t.Fatalf("far: %v, want ErrAccessDenied", err)
+	}
+	dialTest(t, addrs[0], "near")
 }

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -36,7 +38,7 @@ func run(args []string) error {
 	policy := fs.String("aaa", "", "access policy file (JSON); empty allows every client (env RTBUS_AAA)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (env RTBUS_LOG_LEVEL)")
 	var addrs []string
-	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, ws://host:port for WebSocket, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
+	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, ws://host:port for WebSocket, wss://host:port for WebSocket over TLS, tls://host:port for TCP over TLS, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
 		addrs = append(addrs, v)
 		return nil
 	})
@@ -46,11 +48,14 @@ func run(args []string) error {
 	payloadLimit := fs.Int("payload-limit", transport.DefaultPayloadLimit, "largest frame body accepted, bytes (env RTBUS_PAYLOAD_LIMIT)")
 	socketMode := fs.String("socket-mode", "0660", "file mode of UNIX sockets (env RTBUS_SOCKET_MODE)")
 	pidFile := fs.String("pid-file", "", "write the process id to this file (env RTBUS_PID_FILE)")
+	tlsCert := fs.String("tls-cert", "", "certificate for every TLS listener, PEM; with -tls-key (env RTBUS_TLS_CERT)")
+	tlsKey := fs.String("tls-key", "", "private key of -tls-cert, PEM (env RTBUS_TLS_KEY)")
 	// Environment variables set defaults; flags override them.
 	for flagName, env := range map[string]string{
 		"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL",
 		"timeout": "RTBUS_TIMEOUT", "buf-size": "RTBUS_BUF_SIZE", "flush-delay": "RTBUS_FLUSH_DELAY",
 		"payload-limit": "RTBUS_PAYLOAD_LIMIT", "socket-mode": "RTBUS_SOCKET_MODE", "pid-file": "RTBUS_PID_FILE",
+		"tls-cert": "RTBUS_TLS_CERT", "tls-key": "RTBUS_TLS_KEY",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -87,6 +92,16 @@ func run(args []string) error {
 		PayloadLimit: *payloadLimit,
 		Logger:       log,
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if *policy != "" {
 		m, err := aaa.LoadFile(*policy)
 		if err != nil {
@@ -107,6 +122,9 @@ func run(args []string) error {
 	srv := transport.NewServer(b)
 	for _, a := range addrs {
 		if _, err := srv.Listen(a, os.FileMode(mode), cfg); err != nil {
+			if errors.Is(err, transport.ErrNoTLSConfig) {
+				err = errors.New("a TLS address needs -tls-cert and -tls-key")
+			}
 			srv.Close()
 			b.Close()
 			return fmt.Errorf("listen %s: %w", a, err)

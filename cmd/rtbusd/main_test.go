@@ -2,8 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/transport"
 )
 
 // buildDaemon builds rtbusd into a temporary directory, so the tests run the real binary.
@@ -99,7 +110,10 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 		{"bad env", nil, []string{"RTBUS_QUEUE_SIZE=many"}, "RTBUS_QUEUE_SIZE"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
 		{"bad socket mode", []string{"-socket-mode", "rw"}, nil, "socket-mode"},
-		{"tls not yet", []string{"-B", "wss://127.0.0.1:0"}, nil, "TLS"},
+		{"wss without a certificate", []string{"-B", "wss://127.0.0.1:0"}, nil, "-tls-cert"},
+		{"tls without a certificate", []string{"-B", "tls://127.0.0.1:0"}, nil, "-tls-cert"},
+		{"certificate without key", []string{"-tls-cert", "cert.pem"}, nil, "-tls-key"},
+		{"missing certificate", []string{"-tls-cert", "none.pem", "-tls-key", "none.key"}, nil, "none.pem"},
 		{"unusable address", []string{"-B", "256.0.0.1:1"}, nil, "listen 256.0.0.1:1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -176,4 +190,94 @@ func TestDaemonServesAndWarnsOnShutdown(t *testing.T) {
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket file left behind: %v", err)
 	}
+}
+
+// TestDaemonServesTLS: with -tls-cert and -tls-key (here from the environment), Go clients
+// connect over tls:// and wss:// and exchange a message.
+func TestDaemonServesTLS(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	roots := writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	tlsAddr, wssAddr := "tls://"+freePort(t), "wss://"+freePort(t)
+	cmd := exec.Command(bin, "-B", filepath.Join(dir, "bus.sock"), "-B", tlsAddr, "-B", wssAddr)
+	cmd.Env = append(os.Environ(), "RTBUS_TLS_CERT="+filepath.Join(dir, "cert.pem"), "RTBUS_TLS_KEY="+filepath.Join(dir, "key.pem"))
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	waitFor(t, "the start message", func() bool { return strings.Contains(logs.String(), "rtbusd started") })
+	opts := transport.DialOptions{Timeout: 10 * time.Second, TLS: &tls.Config{RootCAs: roots}}
+	a, err := transport.Dial(context.Background(), tlsAddr, "a", opts)
+	if err != nil {
+		t.Fatalf("dial %s: %v\n%s", tlsAddr, err, logs)
+	}
+	defer a.Close()
+	b, err := transport.Dial(context.Background(), wssAddr, "b", opts)
+	if err != nil {
+		t.Fatalf("dial %s: %v\n%s", wssAddr, err, logs)
+	}
+	defer b.Close()
+	if err := a.Send(bus.QoSProcessed, "b", []byte("over TLS")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := b.Recv(ctx)
+	if err != nil || f.Sender != "a" || string(f.Payload) != "over TLS" {
+		t.Fatalf("b got %+v, %v", f, err)
+	}
+}
+
+// freePort returns a loopback host:port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM files and returns
+// a pool that trusts it.
+func writeSelfSigned(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }
