@@ -45,6 +45,10 @@ func run(args []string) error {
 	payloadLimit := fs.Int("payload-limit", transport.DefaultPayloadLimit, "largest frame body accepted, bytes (env RTBUS_PAYLOAD_LIMIT)")
 	socketMode := fs.String("socket-mode", "0660", "file mode of UNIX sockets (env RTBUS_SOCKET_MODE)")
 	pidFile := fs.String("pid-file", "", "write the process id to this file (env RTBUS_PID_FILE)")
+	httpOpts, err := httpFlags(fs) // the HTTP bridge's flags: http.go
+	if err != nil {
+		return err
+	}
 	// Environment variables set defaults; flags override them.
 	for flagName, env := range map[string]string{
 		"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL",
@@ -108,6 +112,13 @@ func run(args []string) error {
 		}
 		log.Info("listening", "address", a)
 	}
+	stopHTTP, err := startHTTP(httpOpts, fs, b, log)
+	if err != nil {
+		srv.Close()
+		b.Close()
+		return err
+	}
+	defer stopHTTP()
 	if *pidFile != "" {
 		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return err
