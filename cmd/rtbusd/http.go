@@ -22,8 +22,8 @@ import (
 // httpOptions are the flags of the HTTP bridge (HTTP.md "Server").
 type httpOptions struct {
 	addr, dataDir, jwtSecret, adminToken, origins, ntp string
-	jwtExpiry                                           time.Duration
-	maxBody                                             int64
+	jwtExpiry                                          time.Duration
+	maxBody                                            int64
 }
 
 // httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
