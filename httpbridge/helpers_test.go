@@ -89,7 +89,7 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	clock *testClock
 	bus   *bus.Broker
@@ -108,7 +108,7 @@ func testConfig(dir string, c *testClock) httpbridge.Config {
 }
 
 // newEnv starts a server on a real listener over a real store in a temporary directory.
-func newEnv(t *testing.T, mod func(*httpbridge.Config)) *env {
+func newEnv(t testing.TB, mod func(*httpbridge.Config)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), clock: newTestClock(), bus: bus.New()}
 	e.cfg = testConfig(e.dir, e.clock)
@@ -156,14 +156,14 @@ type reply struct {
 	hdr  http.Header
 }
 
-func (r reply) json(t *testing.T, v any) {
+func (r reply) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("reply %d %q: %v", r.code, r.body, err)
 	}
 }
 
-func (r reply) field(t *testing.T, name string) string {
+func (r reply) field(t testing.TB, name string) string {
 	t.Helper()
 	var m map[string]any
 	r.json(t, &m)
