@@ -115,7 +115,10 @@ func (l *busLink) loop() {
 		case levels[1] == "push" && len(levels) <= 3:
 			user := ""
 			if len(levels) == 3 {
-				user = levels[2]
+				if user, err = url.PathUnescape(levels[2]); err != nil || user == "" {
+					l.s.cfg.Logger.Warn("httpbridge: bus push for a malformed user id", "topic", f.Topic)
+					continue
+				}
 			}
 			if err := l.push(tenant, user, f.Payload); err != nil {
 				l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
@@ -170,6 +173,8 @@ func (l *busLink) insert(tenant string, f bus.Frame) {
 		reply = map[string]string{"error": "payload is not a JSON object: " + err.Error()}
 	} else if req.TenantID != "" && req.TenantID != tenant {
 		reply = map[string]string{"error": "tenant_id does not match the topic's tenant"}
+	} else if u, err := l.s.db.UserByID(req.UserID); req.UserID != "" && (err != nil || u.TenantID != tenant) {
+		reply = map[string]string{"error": "user_id is not a user of the topic's tenant"}
 	} else if e, err := l.s.insertEvent(tenant, req.UserID, req); err != nil {
 		msg := "internal error"
 		var ae *apiError

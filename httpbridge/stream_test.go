@@ -254,6 +254,16 @@ func TestBusLink(t *testing.T) {
 	if m := sZed.next(t); m.event != "from-bus" {
 		t.Fatalf("zed got %+v", m)
 	}
+	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"event":"x","data":1,"user_id":"`+zed.id+`"}`))
+	reply, err = plugin.Recv(ctx)
+	if err != nil || !contains(string(reply.Payload), `"error"`) {
+		t.Fatalf("bus insert for another tenant's user: %s %v", reply.Payload, err)
+	}
+	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"event":"by-ann","data":1,"user_id":"`+ann.id+`"}`))
+	reply, err = plugin.Recv(ctx)
+	if err != nil || !contains(string(reply.Payload), `"user_id":"`+ann.id) {
+		t.Fatalf("bus insert on behalf of ann: %s %v", reply.Payload, err)
+	}
 	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"data":1}`))
 	reply, err = plugin.Recv(ctx)
 	if err != nil || !contains(string(reply.Payload), `"error"`) {
