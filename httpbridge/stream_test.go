@@ -270,3 +270,32 @@ func TestBusLink(t *testing.T) {
 		t.Fatalf("bad bus insert: %s %v", reply.Payload, err)
 	}
 }
+
+// TestStreamInjection: text that looks like SSE fields inside event data or names cannot
+// forge a field: the message keeps its own id, and the data decodes back to the text.
+func TestStreamInjection(t *testing.T) {
+	e := newEnv(t, nil)
+	u := e.signup("ann", "acme")
+	st := e.openStream("/sse", u.bearer(), nil)
+	text := "x\nid:99\nretry:1\r\nevent:evil\n\ndata:ü"
+	e.insert(u, map[string]any{"event": "ev: id:7", "data": text})
+	m := st.next(t)
+	if m.id != "1" || m.event != "ev\\u003a id\\u003a7" && m.event != "ev: id:7" || m.retry != true {
+		t.Fatalf("message %+v", m)
+	}
+	for _, c := range m.data {
+		if c > 127 {
+			t.Fatalf("non-ASCII on the wire: %q", m.data)
+		}
+	}
+	if r := m.record(t); string(r.Data) == "" {
+		t.Fatal("no data")
+	} else {
+		var got string
+		json.Unmarshal(r.Data, &got)
+		if got != text {
+			t.Fatalf("data decoded to %q", got)
+		}
+	}
+	st.quiet(t, 50*time.Millisecond)
+}
