@@ -22,6 +22,7 @@ import (
 // httpOptions are the flags of the HTTP bridge (HTTP.md "Server").
 type httpOptions struct {
 	addr, dataDir, jwtSecret, adminToken, origins, ntp string
+	jwtAlg, jwtKey                                     string
 	jwtExpiry                                          time.Duration
 	maxBody                                            int64
 }
@@ -32,6 +33,8 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.StringVar(&o.addr, "http", "127.0.0.1:8080", "HTTP bridge address; off disables it (env RTBUS_HTTP)")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "HTTP bridge data directory: events, users, generated secrets (env RTBUS_DATA_DIR)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HMAC secret of the bridge's JWTs; empty: random, kept in the data directory (env RTBUS_JWT_SECRET)")
+	fs.StringVar(&o.jwtAlg, "jwt-alg", httpbridge.DefaultAlgorithm, "algorithm of the bridge's JWTs: HS256, HS384, HS512 or RS256 (env RTBUS_JWT_ALG)")
+	fs.StringVar(&o.jwtKey, "jwt-key", "", "RSA private key (PEM file) for -jwt-alg RS256 (env RTBUS_JWT_KEY)")
 	o.jwtExpiry = httpbridge.DefaultJWTExpiry
 	fs.Func("jwt-expiry", "lifetime of the bridge's JWTs: seconds, or a duration such as 1h (env RTBUS_JWT_EXPIRY; default 3600)", func(v string) error {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -51,7 +54,7 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	for flagName, env := range map[string]string{
 		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
 		"jwt-expiry": "RTBUS_JWT_EXPIRY", "admin-token": "RTBUS_ADMIN_TOKEN", "origin": "RTBUS_ORIGIN",
-		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY",
+		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY", "jwt-alg": "RTBUS_JWT_ALG", "jwt-key": "RTBUS_JWT_KEY",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -93,6 +96,12 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
 		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
+		JWTAlgorithm: o.jwtAlg,
+	}
+	if o.jwtKey != "" {
+		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {
+			return nil, fmt.Errorf("-jwt-key: %w", err)
+		}
 	}
 	if o.maxBody <= 0 {
 		return nil, fmt.Errorf("bad -max-body %d: want a positive size", o.maxBody)

@@ -109,6 +109,8 @@ func TestDaemonRejectsBadHTTPConfiguration(t *testing.T) {
 	}{
 		{[]string{"-http", "127.0.0.1:0", "-jwt-expiry", "soon"}, "jwt-expiry"},
 		{[]string{"-http", "127.0.0.1:0", "-max-body", "0"}, "max-body"},
+		{[]string{"-http", "127.0.0.1:0", "-jwt-alg", "none", "-data-dir", t.TempDir()}, "none"},
+		{[]string{"-http", "127.0.0.1:0", "-jwt-alg", "RS256", "-jwt-key", "/nonexistent.pem", "-data-dir", t.TempDir()}, "jwt-key"},
 		{[]string{"-http", "256.1.1.1:80", "-data-dir", t.TempDir()}, "http bridge"},
 	} {
 		cmd := exec.Command(bin, append(c.args, "-B", filepath.Join(t.TempDir(), "bus.sock"))...)
