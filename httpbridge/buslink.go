@@ -53,9 +53,10 @@ func EventTopic(tenant, event string) string {
 }
 
 type busLink struct {
-	s    *Server
-	c    *bus.Client
-	done chan struct{}
+	s       *Server
+	c       *bus.Client
+	done    chan struct{}
+	started bool // set before the server is shared; read at shutdown
 }
 
 func newBusLink(s *Server, b *bus.Broker) (*busLink, error) {
@@ -73,13 +74,19 @@ func newBusLink(s *Server, b *bus.Broker) (*busLink, error) {
 	return &busLink{s: s, c: c, done: make(chan struct{})}, nil
 }
 
-func (l *busLink) start() { go l.loop() }
+func (l *busLink) start() {
+	l.started = true
+	go l.loop()
+}
 
 func (l *busLink) close() {
 	if l == nil {
 		return
 	}
 	l.c.Close()
+	if !l.started {
+		return
+	}
 	select {
 	case <-l.done:
 	case <-time.After(5 * time.Second):
