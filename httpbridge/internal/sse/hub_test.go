@@ -60,22 +60,33 @@ func (l *tenantLog) since(tenant string, after uint64) func(func(sse.Message) er
 
 type server struct {
 	*httptest.Server
-	hub  *sse.Hub
-	log  *tenantLog
-	errs chan error // what each Serve returned
+	detach bool
+	hub    *sse.Hub
+	log    *tenantLog
+	errs   chan error // what each Serve returned
 }
 
 // newServer serves GET /?tenant=T&user=U&format=data&after=N (after: backlog from the log).
-func newServer(t *testing.T, opts sse.HubOptions) *server {
+// With detach, streams are served detached, and errs gets what Done reports (or Serve's
+// error).
+func newServer(t *testing.T, opts sse.HubOptions, detach bool) *server {
 	t.Helper()
 	h := sse.NewHub(opts)
-	s := &server{hub: h, log: &tenantLog{hub: h, log: map[string][]sse.Message{}}, errs: make(chan error, 1000)}
+	s := &server{detach: detach, hub: h, log: &tenantLog{hub: h, log: map[string][]sse.Message{}}, errs: make(chan error, 1000)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		o := sse.StreamOptions{Tenant: q.Get("tenant"), User: q.Get("user"), DataOnly: q.Get("format") == "data"}
 		if a := q.Get("after"); a != "" {
 			n, _ := strconv.ParseUint(a, 10, 64)
 			o.Backlog = s.log.since(o.Tenant, n)
+		}
+		if detach {
+			o.Detach = true
+			o.Done = func(err error) { s.errs <- err }
+			if err := h.Serve(r.Context(), w, o); err != nil {
+				s.errs <- err
+			}
+			return
 		}
 		s.errs <- h.Serve(r.Context(), w, o)
 	}))
@@ -202,7 +213,11 @@ func (s *server) serveErr(t *testing.T) error {
 }
 
 func TestHeadersAndRetryOnFirstMessageOnly(t *testing.T) {
-	s := newServer(t, sse.HubOptions{Retry: 1500 * time.Millisecond})
+	bothModes(t, testHeadersAndRetryOnFirstMessageOnly)
+}
+
+func testHeadersAndRetryOnFirstMessageOnly(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{Retry: 1500 * time.Millisecond}, detach)
 	c := s.connect(t, "tenant=a")
 	for k, v := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
 		if got := c.resp.Header.Get(k); got != v {
@@ -225,8 +240,10 @@ func TestHeadersAndRetryOnFirstMessageOnly(t *testing.T) {
 	}
 }
 
-func TestFormatData(t *testing.T) {
-	s := newServer(t, sse.HubOptions{})
+func TestFormatData(t *testing.T) { bothModes(t, testFormatData) }
+
+func testFormatData(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{}, detach)
 	c := s.connect(t, "tenant=a&format=data&after=0")
 	s.log.publish("a", "before", `{"x":"a:b"}`) // may come by backlog or live: once either way
 	s.waitStreams(t, 1)
@@ -242,7 +259,11 @@ func TestFormatData(t *testing.T) {
 // Streams connect while a publisher runs: each gets the backlog, then live messages, with
 // nothing lost and nothing twice at the boundary.
 func TestBacklogThenLiveNoLossNoDuplicate(t *testing.T) {
-	s := newServer(t, sse.HubOptions{QueueSize: 100000})
+	bothModes(t, testBacklogThenLiveNoLossNoDuplicate)
+}
+
+func testBacklogThenLiveNoLossNoDuplicate(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{QueueSize: 100000}, detach)
 	const total, clients = 3000, 12
 	pubDone := make(chan struct{})
 	go func() {
@@ -282,7 +303,11 @@ func TestBacklogThenLiveNoLossNoDuplicate(t *testing.T) {
 }
 
 func TestTenantIsolationAndUserTargeting(t *testing.T) {
-	s := newServer(t, sse.HubOptions{})
+	bothModes(t, testTenantIsolationAndUserTargeting)
+}
+
+func testTenantIsolationAndUserTargeting(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{}, detach)
 	a1 := s.connect(t, "tenant=a&user=u1")
 	a1b := s.connect(t, "tenant=a&user=u1")
 	a2 := s.connect(t, "tenant=a&user=u2")
@@ -315,8 +340,10 @@ func TestTenantIsolationAndUserTargeting(t *testing.T) {
 }
 
 // Ephemeral messages (Seq 0) pass the backlog's dedup.
-func TestEphemeralAfterBacklog(t *testing.T) {
-	s := newServer(t, sse.HubOptions{})
+func TestEphemeralAfterBacklog(t *testing.T) { bothModes(t, testEphemeralAfterBacklog) }
+
+func testEphemeralAfterBacklog(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{}, detach)
 	for i := 0; i < 5; i++ {
 		s.log.publish("a", "e", `0`)
 	}
@@ -332,8 +359,10 @@ func TestEphemeralAfterBacklog(t *testing.T) {
 	}
 }
 
-func TestKeepAlive(t *testing.T) {
-	s := newServer(t, sse.HubOptions{KeepAlive: 100 * time.Millisecond})
+func TestKeepAlive(t *testing.T) { bothModes(t, testKeepAlive) }
+
+func testKeepAlive(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{KeepAlive: 100 * time.Millisecond}, detach)
 	c := s.connect(t, "tenant=a")
 	for i := 0; i < 2; i++ {
 		select {
@@ -351,8 +380,10 @@ func TestKeepAlive(t *testing.T) {
 	}
 }
 
-func TestCloseUserAndClose(t *testing.T) {
-	s := newServer(t, sse.HubOptions{})
+func TestCloseUserAndClose(t *testing.T) { bothModes(t, testCloseUserAndClose) }
+
+func testCloseUserAndClose(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{}, detach)
 	u1 := s.connect(t, "tenant=a&user=u1")
 	u1b := s.connect(t, "tenant=a&user=u1")
 	u2 := s.connect(t, "tenant=a&user=u2")
@@ -387,21 +418,31 @@ func TestCloseUserAndClose(t *testing.T) {
 	}
 }
 
-func TestClientGoneEndsServe(t *testing.T) {
-	s := newServer(t, sse.HubOptions{})
+func TestClientGoneEndsServe(t *testing.T) { bothModes(t, testClientGoneEndsServe) }
+
+func testClientGoneEndsServe(t *testing.T, detach bool) {
+	// A detached stream notices at its next writes: keep-alives here.
+	s := newServer(t, sse.HubOptions{KeepAlive: 50 * time.Millisecond}, detach)
 	c := s.connect(t, "tenant=a")
 	s.waitStreams(t, 1)
 	c.resp.Body.Close()
-	if err := s.serveErr(t); !errors.Is(err, context.Canceled) {
+	err := s.serveErr(t)
+	if !detach && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Serve returned %v, want context.Canceled", err)
+	}
+	var ne *net.OpError
+	if detach && !errors.As(err, &ne) {
+		t.Fatalf("Done got %v, want a write error", err)
 	}
 	s.waitStreams(t, 0)
 }
 
 // A client that never reads is disconnected once its queue fills; the publisher never
 // blocks and other clients get everything.
-func TestSlowClientDisconnected(t *testing.T) {
-	s := newServer(t, sse.HubOptions{QueueSize: 4})
+func TestSlowClientDisconnected(t *testing.T) { bothModes(t, testSlowClientDisconnected) }
+
+func testSlowClientDisconnected(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{QueueSize: 4}, detach)
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -458,8 +499,10 @@ func TestSlowClientDisconnected(t *testing.T) {
 
 // A client that stops reading while nothing more is published (its write is stuck, its queue
 // not full) is ended by the keep-alive loop.
-func TestStuckWriteEnded(t *testing.T) {
-	s := newServer(t, sse.HubOptions{QueueSize: 100000, KeepAlive: 100 * time.Millisecond})
+func TestStuckWriteEnded(t *testing.T) { bothModes(t, testStuckWriteEnded) }
+
+func testStuckWriteEnded(t *testing.T, detach bool) {
+	s := newServer(t, sse.HubOptions{QueueSize: 100000, KeepAlive: 100 * time.Millisecond}, detach)
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -476,4 +519,9 @@ func TestStuckWriteEnded(t *testing.T) {
 	if err := s.serveErr(t); !errors.Is(err, sse.ErrSlow) {
 		t.Fatalf("Serve returned %v, want ErrSlow", err)
 	}
+}
+
+func bothModes(t *testing.T, f func(t *testing.T, detach bool)) {
+	t.Run("attached", func(t *testing.T) { f(t, false) })
+	t.Run("detached", func(t *testing.T) { f(t, true) })
 }
