@@ -170,7 +170,7 @@ func (s *stream) drain() error {
 		}
 		batch, ka := s.q, s.ka
 		if len(batch) == 0 && !ka {
-			s.buf = nil // an idle stream keeps no buffer
+			s.buf = nil       // an idle stream keeps no buffer
 			s.running = false // last: the role (and the fields it owns) may pass on at once
 			s.mu.Unlock()
 			return nil
