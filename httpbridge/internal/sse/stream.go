@@ -1,8 +1,11 @@
 package sse
 
 import (
+	"bytes"
 	"context"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,46 +13,64 @@ import (
 
 // stream is the hub's side of one Serve call.
 type stream struct {
+	hub          *Hub
 	tenant, user string
 	tidx         int // index in Hub.tenants[tenant], under Hub.mu
 
-	notify chan struct{} // capacity 1: something was queued, or the stream failed
+	notify chan struct{} // capacity 1: something was queued, or the stream failed (attached mode)
 
-	mu    sync.Mutex
-	q     []*item // pending, oldest first
-	ka    bool    // a keep-alive is pending
-	err   error   // set once: why the stream ends
-	abort func()  // unblocks a write in progress; nil once Serve returns
+	mu      sync.Mutex
+	q       []*item // pending, oldest first
+	ka      bool    // a keep-alive is pending
+	err     error   // set once: why the stream ends
+	abort   func()  // unblocks a write in progress; nil once the stream's writer is gone
+	running bool    // detached mode: a goroutine is draining the queue (or Serve still is)
+
+	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
+	// goroutine running at a time; s.mu hands the role over).
+	out      func([]byte) error
+	dataOnly bool
+	retry    int    // > 0 until the first message is written
+	last     uint64 // highest Seq sent
+	spare    []*item
+	buf      []byte // messages encoded for this stream only (backlog, first message)
+	conn     net.Conn
+	done     func(error)
 
 	// written counts completed writes; writing is set during one. The keep-alive loop reads
-	// them to spot idle and stuck streams (lastSeen is its own, read and written only there).
+	// them to spot idle and stuck streams (lastSeen and stuck are its own).
 	written  atomic.Uint64
 	writing  atomic.Bool
 	lastSeen uint64
 	stuck    bool
 }
 
-func (s *stream) signal() {
-	select {
-	case s.notify <- struct{}{}:
-	default:
+func (s *stream) wakeLocked() {
+	if s.conn == nil {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if !s.running {
+		s.running = true
+		go s.runDetached()
 	}
 }
 
 func (s *stream) push(it *item, limit int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.err != nil {
-		s.mu.Unlock()
 		return
 	}
 	if len(s.q) >= limit {
 		s.failLocked(ErrSlow)
-		s.mu.Unlock()
 		return
 	}
 	s.q = append(s.q, it)
-	s.mu.Unlock()
-	s.signal()
+	s.wakeLocked()
 }
 
 func (s *stream) fail(err error) {
@@ -68,7 +89,13 @@ func (s *stream) failLocked(err error) {
 	if s.abort != nil {
 		s.abort()
 	}
-	s.signal()
+	s.wakeLocked()
+}
+
+func (s *stream) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // tick runs from the keep-alive loop.
@@ -88,22 +115,118 @@ func (s *stream) tick() {
 		return
 	}
 	s.mu.Lock()
-	s.ka = true
+	if s.err == nil {
+		s.ka = true
+		s.wakeLocked()
+	}
 	s.mu.Unlock()
-	s.signal()
 }
 
-// take returns the pending messages (and whether a keep-alive is due), handing s.q the
-// spare slice; or the error that ends the stream.
-func (s *stream) take(spare []*item) (batch []*item, ka bool, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return nil, false, s.err
+func (s *stream) write(b []byte) error {
+	s.writing.Store(true)
+	err := s.out(b)
+	s.writing.Store(false)
+	s.written.Add(1)
+	return err
+}
+
+// send writes m; the first message of the stream carries the retry: hint, so it is encoded
+// for this stream, as are backlog messages (shared == nil).
+func (s *stream) send(m *Message, shared []byte) error {
+	if s.retry > 0 || shared == nil {
+		data := m.Record
+		if s.dataOnly {
+			data = m.Data
+		}
+		s.buf = AppendMessage(s.buf[:0], m.Event, orNull(data), m.Seq, s.retry)
+		s.retry = 0
+		return s.write(s.buf)
 	}
-	batch, s.q = s.q, spare[:0]
-	ka, s.ka = s.ka, false
-	return batch, ka, nil
+	return s.write(shared)
+}
+
+func (s *stream) keepAlive() error {
+	if s.retry > 0 {
+		s.buf = append(s.buf[:0], keepAlive[:len(keepAlive)-1]...) // retry goes before the blank line
+		s.buf = append(s.buf, "retry:"...)
+		s.buf = strconv.AppendInt(s.buf, int64(s.retry), 10)
+		s.buf = append(s.buf, "\n\n"...)
+		s.retry = 0
+		return s.write(s.buf)
+	}
+	return s.write(keepAliveBytes)
+}
+
+var keepAliveBytes = []byte(keepAlive)
+
+// drain writes what is queued until nothing is; it returns why the stream ended, or nil. In
+// detached mode, finding the queue empty gives up the running role under the same lock.
+func (s *stream) drain() error {
+	for {
+		s.mu.Lock()
+		if s.err != nil {
+			s.mu.Unlock()
+			return s.err
+		}
+		batch, ka := s.q, s.ka
+		if len(batch) == 0 && !ka {
+			s.buf = nil       // an idle stream keeps no buffer
+			s.running = false // last: the role (and the fields it owns) may pass on at once
+			s.mu.Unlock()
+			return nil
+		}
+		s.q, s.spare, s.ka = s.spare[:0], nil, false
+		s.mu.Unlock()
+		for i, it := range batch {
+			batch[i] = nil
+			if it.m.Seq != 0 {
+				if it.m.Seq <= s.last {
+					continue
+				}
+				s.last = it.m.Seq
+			}
+			var shared []byte
+			if s.retry == 0 {
+				shared = it.bytes(s.dataOnly)
+			}
+			if err := s.send(&it.m, shared); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+			ka = false
+		}
+		if ka {
+			if err := s.keepAlive(); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+		}
+		if cap(batch) <= 64 { // keep a small spare; let a burst's big slice go
+			s.spare = batch[:0]
+		}
+	}
+}
+
+// runDetached drains a detached stream from its own short-lived goroutine, and ends it once
+// it failed.
+func (s *stream) runDetached() {
+	if err := s.drain(); err != nil {
+		s.end(err, true)
+	}
+}
+
+// end releases a detached stream: its connection, its place in the hub, and calls its done
+// callback if Serve has returned. It runs once: the running role is never given up after the
+// stream failed.
+func (s *stream) end(err error, callDone bool) {
+	s.mu.Lock()
+	s.abort = nil
+	s.mu.Unlock()
+	s.conn.Close()
+	s.hub.unregister(s)
+	if callDone && s.done != nil {
+		s.done(err)
+	}
 }
 
 // StreamOptions describe one client stream.
@@ -116,71 +239,20 @@ type StreamOptions struct {
 	// (live messages with Seq <= that are skipped; ephemeral Seq 0 messages always pass).
 	// nil: no backlog.
 	Backlog func(send func(Message) error) (lastSeq uint64, err error)
-}
 
-// writer writes whole messages to the response, one Write + Flush each.
-type writer struct {
-	s      *stream
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	retry  int    // > 0 until the first message is written
-	buf    []byte // for messages encoded for this stream only (backlog, first message)
-	wrote  bool
-	dataOn bool
-}
-
-func (wr *writer) write(b []byte) error {
-	wr.s.writing.Store(true)
-	_, err := wr.w.Write(b)
-	if err == nil {
-		err = wr.rc.Flush()
-	}
-	wr.s.writing.Store(false)
-	wr.s.written.Add(1)
-	return err
-}
-
-// send writes m; the first message of the stream carries the retry: hint.
-func (wr *writer) send(m *Message, shared []byte) error {
-	if wr.retry > 0 || shared == nil {
-		data := m.Record
-		if wr.dataOn {
-			data = m.Data
-		}
-		wr.buf = AppendMessage(wr.buf[:0], m.Event, orNull(data), m.Seq, wr.retry)
-		wr.retry = 0
-		return wr.write(wr.buf)
-	}
-	return wr.write(shared)
-}
-
-func (wr *writer) keepAlive() error {
-	if wr.retry > 0 {
-		wr.buf = AppendKeepAlive(wr.buf[:0])
-		wr.buf = wr.buf[:len(wr.buf)-1] // retry goes before the blank line
-		wr.buf = append(wr.buf, "retry:"...)
-		wr.buf = appendInt(wr.buf, wr.retry)
-		wr.buf = append(wr.buf, "\n\n"...)
-		wr.retry = 0
-		return wr.write(wr.buf)
-	}
-	return wr.write(keepAliveBytes)
-}
-
-var keepAliveBytes = []byte(keepAlive)
-
-func appendInt(b []byte, n int) []byte {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
+	// Detach lets an HTTP/1.x stream outlive the Serve call: Serve takes the connection over
+	// (Hijack), writes the headers (those already set on w too) and the backlog itself, then
+	// returns nil, and the stream lives on in the hub with no goroutine while idle (a
+	// short-lived one writes when there is something to send). This costs an idle stream a
+	// few hundred bytes instead of net/http's buffers and two goroutine stacks, and writes
+	// each message to the socket with no copy and no chunk framing (the body ends when the
+	// connection closes). A client that goes away is noticed at the next write (a keep-alive
+	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
+	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
+	// an error). Where the connection cannot be taken over (HTTP/2, a
+	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
+	Detach bool
+	Done   func(error)
 }
 
 // Serve writes headers (Content-Type: text/event-stream, Cache-Control: no-cache,
@@ -188,11 +260,38 @@ func appendInt(b []byte, n int) []byte {
 // one Write + Flush, until the client goes, ctx ends, the hub closes, or the stream is too slow.
 // It returns ctx.Err() when ctx ends, ErrSlow, ErrClosed (also at once, before writing
 // anything, if the hub is closed), ErrUserClosed, the Backlog's error, or the write error when
-// the client went away.
+// the client went away. See StreamOptions.Detach for streams that outlive the call.
 func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
-	s := &stream{tenant: opts.Tenant, user: opts.User, notify: make(chan struct{}, 1)}
+	s := &stream{
+		hub: h, tenant: opts.Tenant, user: opts.User,
+		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done,
+		running: true, // Serve drains until it returns (detached) or forever (attached)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
+	if opts.Detach {
+		if conn, err := hijack(rc, hd); err == nil {
+			return h.serveDetached(ctx, s, conn, opts)
+		} else if conn != nil {
+			conn.Close()
+			return err
+		}
+	}
+	return h.serveAttached(ctx, s, w, rc, opts)
+}
+
+func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWriter, rc *http.ResponseController, opts StreamOptions) error {
+	s.notify = make(chan struct{}, 1)
 	s.abort = func() { rc.SetWriteDeadline(time.Unix(1, 0)) }
+	s.out = func(b []byte) error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	if !h.register(s) {
 		return ErrClosed
 	}
@@ -202,85 +301,89 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 		s.abort = nil
 		s.mu.Unlock()
 	}()
-
-	hd := w.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache")
-	hd.Set("X-Accel-Buffering", "no")
+	rc.SetWriteDeadline(time.Time{}) // a server WriteTimeout must not cut a stream
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return err
 	}
-
-	wr := &writer{s: s, w: w, rc: rc, retry: h.retryMS, dataOn: opts.DataOnly}
-	var last uint64
-	if opts.Backlog != nil {
-		var err error
-		last, err = opts.Backlog(func(m Message) error {
-			if err := s.failed(); err != nil {
-				return err
-			}
-			return wr.send(&m, nil)
-		})
-		if err != nil {
-			return s.reason(err)
-		}
+	if err := s.backlog(opts.Backlog); err != nil {
+		return err
 	}
-	wr.buf = nil // an idle stream keeps no buffer
-
-	var spare []*item
 	for {
+		if err := s.drain(); err != nil {
+			return err
+		}
 		select {
 		case <-s.notify:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		batch, ka, err := s.take(spare)
-		if err != nil {
-			return err
-		}
-		for i, it := range batch {
-			batch[i] = nil
-			if it.m.Seq != 0 {
-				if it.m.Seq <= last {
-					continue
-				}
-				last = it.m.Seq
-			}
-			var shared []byte
-			if wr.retry == 0 {
-				shared = it.bytes(opts.DataOnly)
-			}
-			if err := wr.send(&it.m, shared); err != nil {
-				return s.reason(err)
-			}
-			ka = false
-		}
-		if ka {
-			if err := wr.keepAlive(); err != nil {
-				return s.reason(err)
-			}
-		}
-		if cap(batch) <= 64 { // keep a small spare; let a burst's big slice go
-			spare = batch[:0]
-		} else {
-			spare = nil
-		}
-		wr.buf = nil
 	}
 }
 
-func (s *stream) failed() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// reason prefers why the hub ended the stream (its abort makes the write fail) over the write
-// error itself.
-func (s *stream) reason(werr error) error {
-	if err := s.failed(); err != nil {
+func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
+	s.conn = conn
+	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
+	s.out = func(b []byte) error {
+		_, err := conn.Write(b)
 		return err
 	}
-	return werr
+	if !h.register(s) {
+		conn.Close()
+		return ErrClosed
+	}
+	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
+	err := s.backlog(opts.Backlog)
+	if err == nil {
+		err = s.drain() // what was published during the backlog; then idle
+	}
+	stop()
+	if err != nil {
+		s.end(err, false)
+		return err
+	}
+	return nil
+}
+
+// hijack takes the connection over and writes the response head: status, the headers set on
+// w, and Connection: close (the body ends with the connection).
+func hijack(rc *http.ResponseController, hd http.Header) (net.Conn, error) {
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	hd.Set("Connection", "close")
+	hd.Del("Content-Length")
+	hd.Del("Transfer-Encoding")
+	hd.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		return conn, err
+	}
+	return conn, nil
+}
+
+func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) error {
+	if fn == nil {
+		return nil
+	}
+	last, err := fn(func(m Message) error {
+		if err := s.failed(); err != nil {
+			return err
+		}
+		if err := s.send(&m, nil); err != nil {
+			s.fail(err)
+			return s.failed()
+		}
+		return nil
+	})
+	if err != nil {
+		s.fail(err)
+		return s.failed()
+	}
+	s.last = last
+	return nil
 }
