@@ -2,13 +2,15 @@
 # SSE fan-out of the HTTP bridge (rtbusd, full stack: POST /insert synced to pebble, then
 # GET /events/{tenant} streams) next to the bare broadcaster refsse, both driven by the same
 # load generator (../shared/bench/sseload) in the same run. Loopback only; not part of CI.
-# Usage: bench/httpbridge.sh [SUBS...]   (default: 1000 5000); MSGS, RUNS, RATE override.
+# Usage: bench/httpbridge.sh [SUBS...]   (default: 1000 5000); MSGS, RUNS, RATE, IDLE, HTTP_PORT,
+# REF_PORT override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+HTTP_PORT=${HTTP_PORT:-3310} REF_PORT=${REF_PORT:-3311}
 shared=${SHARED_BENCH:-$(cd ../shared/bench && pwd)}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$work"; }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -16,16 +18,18 @@ echo "building rtbusd, refsse and sseload in $work" >&2
 go build -o "$work/rtbusd" ./cmd/rtbusd
 (cd "$shared/refsse" && go build -o "$work/refsse" .)
 (cd "$shared/sseload" && go build -o "$work/sseload" .)
+go build -o "$work/idlestreams" ./bench/idlestreams
 
-"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3200 -data-dir "$work/data" \
+"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:${HTTP_PORT} -data-dir "$work/data" \
   -admin-token bench-admin -log-level warn & pids+=($!)
-"$work/refsse" -addr 127.0.0.1:3100 >/dev/null 2>&1 & pids+=($!)
+rtbusd_pid=$!
+"$work/refsse" -addr 127.0.0.1:${REF_PORT} >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/3200) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/3100) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/${HTTP_PORT}) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/${REF_PORT}) 2>/dev/null && break
   sleep 0.1
 done
-curl -fsS -X POST http://127.0.0.1:3200/users -d '{"username":"bench","password":"bench","tenant_id":"bench"}' >/dev/null
-jwt=$(curl -fsS -X POST http://127.0.0.1:3200/login -d '{"username":"bench","password":"bench"}' | sed 's/.*"jwt":"\([^"]*\)".*/\1/')
+curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/users -d '{"username":"bench","password":"bench","tenant_id":"bench"}' >/dev/null
+jwt=$(curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/login -d '{"username":"bench","password":"bench"}' | sed 's/.*"jwt":"\([^"]*\)".*/\1/')
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
 msgs=${MSGS:-1000}; runs=${RUNS:-3}; rate=${RATE:-0}
@@ -33,13 +37,18 @@ for subs in "${@:-1000 5000}"; do
   for subs1 in $subs; do
     echo "== $subs1 streams, $msgs events, rate ${rate:-closed loop}"
     echo "-- refsse"
-    "$work/sseload" -target generic -base http://127.0.0.1:3100 \
-      -suburl 'http://127.0.0.1:3100/sse?topic={topic}' -puburl 'http://127.0.0.1:3100/pub?topic={topic}' \
+    "$work/sseload" -target generic -base http://127.0.0.1:${REF_PORT} \
+      -suburl "http://127.0.0.1:${REF_PORT}/sse?topic={topic}" -puburl "http://127.0.0.1:${REF_PORT}/pub?topic={topic}" \
       -pubbody '{{payload}}' -pubct text/plain -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs"
     echo "-- rtbusd HTTP bridge"
-    "$work/sseload" -target generic -base http://127.0.0.1:3200 \
-      -suburl "http://127.0.0.1:3200/events/bench?token=$jwt" -puburl 'http://127.0.0.1:3200/insert' \
+    "$work/sseload" -target generic -base http://127.0.0.1:${HTTP_PORT} \
+      -suburl "http://127.0.0.1:${HTTP_PORT}/events/bench?token=$jwt" -puburl "http://127.0.0.1:${HTTP_PORT}/insert" \
       -pubbody '{"event":"bench","data":{{payload}}}' -pubheader "Authorization: Bearer $jwt" \
       -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs"
   done
 done
+
+# Memory per idle stream: one event so that each stream gets a state message, then N streams.
+curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/insert -H "Authorization: Bearer $jwt" -d '{"event":"idle","data":1}' >/dev/null
+echo "== idle streams"
+"$work/idlestreams" -url "http://127.0.0.1:${HTTP_PORT}/events/bench?token=$jwt" -pid "$rtbusd_pid" -n "${IDLE:-10000}"
