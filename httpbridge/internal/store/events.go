@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -399,17 +398,29 @@ func (db *DB) State(tenant string) (events []Event, seq uint64, err error) {
 
 // Since calls fn for every published event of tenant with Seq > after, ascending Seq, then
 // returns the last Seq it passed (or after). fn returning an error stops and returns it.
+//
+// An after beyond the tenant's last Seq (a Last-Event-ID from before the data was reset,
+// or made up) returns that last Seq instead, so a stream that skips live events with
+// Seq <= the returned value does not stay silent until the tenant catches up.
 func (db *DB) Since(tenant string, after uint64, fn func(Event) error) (last uint64, err error) {
 	if err := db.enter(); err != nil {
 		return after, err
 	}
 	defer db.ops.Done()
-	last = after
-	if after == math.MaxUint64 {
-		return last, nil
-	}
-	s := db.snapshot()
+	db.mu.Lock()
+	s := db.pdb.NewSnapshot()
+	seq, err := db.lastSeqLocked(tenant)
+	t := db.ticket
+	db.mu.Unlock()
 	defer s.Close()
+	if err != nil {
+		return after, err
+	}
+	if after >= seq {
+		return seq, nil
+	}
+	db.waitDurable(t)
+	last = after
 	prefix := key1(pPublished, tenant)
 	it, err := s.NewIter(&pebble.IterOptions{LowerBound: pubKey(tenant, after+1), UpperBound: prefixEnd(prefix)})
 	if err != nil {

@@ -254,6 +254,13 @@ func TestStateAndSince(t *testing.T) {
 	if err != nil || last != 6 || got != nil {
 		t.Fatalf("Since(6) = %v last %d %v", got, last, err)
 	}
+	last, err = db.Since("t", 1000, func(e store.Event) error { t.Fatalf("Since(1000) gives %s", e.ID); return nil })
+	if err != nil || last != 6 {
+		t.Fatalf("Since beyond the last seq = %d %v, want 6", last, err)
+	}
+	if last, err := db.Since("empty", 5, func(store.Event) error { return nil }); err != nil || last != 0 {
+		t.Fatalf("Since on an empty tenant = %d %v, want 0", last, err)
+	}
 	stop := errors.New("stop")
 	last, err = db.Since("t", 0, func(e store.Event) error {
 		if e.Seq == 2 {
