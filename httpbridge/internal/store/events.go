@@ -137,9 +137,16 @@ func (db *DB) PublishDue(now int64) (n int, err error) {
 	return n, err
 }
 
-func (db *DB) publishChunk(now int64) (<-chan error, int, error) {
+func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	// The Seq counters move as the chunk is built, so that two events of one tenant get
+	// consecutive Seqs; if the chunk is not committed they are reloaded from the store.
+	defer func() {
+		if done == nil {
+			clear(db.seqs)
+		}
+	}()
 	lo := []byte{pDue}
 	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
@@ -151,60 +158,68 @@ func (db *DB) publishChunk(now int64) (<-chan error, int, error) {
 	var pubs []Event
 	for ok := it.First(); ok && len(pubs) < publishChunk; ok = it.Next() {
 		ts, _, err := readDueKey(it.Key())
-		if err != nil {
-			return nil, 0, err
-		}
-		if ts > now {
+		if err == nil && ts > now {
 			break
 		}
-		tenant, id, err := readDueVal(it.Value())
+		e, err := db.dueEvent(it.Key(), it.Value())
 		if err != nil {
-			return nil, 0, err
-		}
-		ek := eventKey(tenant, id)
-		v, err := get(db.pdb, ek)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: due index names a missing event %q: %w", id, err)
-		}
-		e, err := decodeEvent(v)
-		if err != nil {
-			return nil, 0, err
+			// A due entry that names no valid event would stop every later publication:
+			// drop it, loudly, rather than block the scheduler.
+			db.log.Error("store: dropping a bad due index entry", "key", fmt.Sprintf("%x", it.Key()), "error", err)
+			b.Delete(it.Key(), nil)
+			continue
 		}
 		b.Delete(it.Key(), nil)
 		if e.Published || e.Cancelled { // cannot happen: both remove the due entry
 			continue
 		}
-		last, err := db.lastSeqLocked(tenant)
+		last, err := db.lastSeqLocked(e.TenantID)
 		if err != nil {
 			return nil, 0, err
 		}
 		e.Published, e.Seq = true, last+1
-		if v, err = encodeEvent(&e); err != nil {
+		v, err := encodeEvent(&e)
+		if err != nil {
 			return nil, 0, err
 		}
-		b.Set(ek, v, nil)
-		b.Set(pubKey(tenant, e.Seq), []byte(id), nil)
+		b.Set(eventKey(e.TenantID, e.ID), v, nil)
+		b.Set(pubKey(e.TenantID, e.Seq), []byte(e.ID), nil)
 		if err := setState(b, b, &e); err != nil {
 			return nil, 0, err
 		}
-		// The counter moves before the commit so the next event of the chunk gets the next
-		// Seq; on a failed commit it is reloaded from the store.
-		db.seqs[tenant] = e.Seq
+		db.seqs[e.TenantID] = e.Seq
 		pubs = append(pubs, e)
 	}
 	if err := it.Error(); err != nil {
-		db.seqs = make(map[string]uint64)
 		return nil, 0, err
 	}
 	if b.Empty() {
 		return nil, 0, nil
 	}
-	done, err := db.commitLocked(b, pubs)
-	if err != nil {
-		db.seqs = make(map[string]uint64)
+	if done, err = db.commitLocked(b, pubs); err != nil {
 		return nil, 0, err
 	}
 	return done, len(pubs), nil
+}
+
+// dueEvent reads the event a due index entry names.
+func (db *DB) dueEvent(k, v []byte) (Event, error) {
+	if _, _, err := readDueKey(k); err != nil {
+		return Event{}, err
+	}
+	tenant, id, err := readDueVal(v)
+	if err != nil {
+		return Event{}, err
+	}
+	v, err = get(db.pdb, eventKey(tenant, id))
+	if err != nil {
+		return Event{}, fmt.Errorf("event %q of tenant %q: %w", id, tenant, err)
+	}
+	e, err := decodeEvent(v)
+	if err == nil && (e.TenantID != tenant || e.ID != id) {
+		err = errBadKey
+	}
+	return e, err
 }
 
 // NextDue is the timestamp of the earliest unpublished, uncancelled event (ok=false if none,
