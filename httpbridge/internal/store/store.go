@@ -2,97 +2,231 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
-
-var errNotImplemented = errors.New("store: not implemented")
 
 // Options configure Open. The zero value is valid.
 type Options struct {
 	// OnPublish is called for every event as it becomes published (at Insert with publishNow,
 	// or by PublishDue), AFTER its published flag and Seq are durable (synced), in Seq order
 	// per tenant, never twice for one event, from one goroutine at a time (never concurrently).
-	// It must not block for long (the API hands the event to the SSE hub and the bus).
-	// nil = nothing is called.
+	// It must not block for long (the API hands the event to the SSE hub and the bus): every
+	// write waits for the OnPublish calls of the writes before it. It must not call the DB's
+	// methods (they may wait for the sync it is part of: deadlock). nil = nothing is called.
 	OnPublish func(Event)
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 }
 
 // DB is an open store. Its methods are safe for concurrent use.
+//
+// Writes go through one pipeline: under mu a write assigns its counters (Order, Seq) and
+// commits its batch to pebble without waiting for the WAL sync, so the WAL order is the
+// order of the counters; the publisher goroutine then takes every commit pending, makes them
+// durable with one WAL sync (concurrent writers share it: group commit), calls OnPublish in
+// commit order, and releases the writers. Readers read a pebble snapshot taken after every
+// commit it contains is durable, so nothing a reader returns can be lost by a crash.
 type DB struct {
-	pdb *pebble.DB
+	pdb       *pebble.DB
+	onPublish func(Event)
+	log       *slog.Logger
+
+	// cmu guards closed and ops.Add: Close waits for the operations under way.
+	cmu    sync.Mutex
+	closed bool
+	ops    sync.WaitGroup
+
+	// mu serializes writes: counters, check-then-write sequences, commit order.
+	mu      sync.Mutex
+	order   uint64            // last Order assigned
+	seqs    map[string]uint64 // per-tenant last Seq assigned (loaded lazily)
+	ticket  uint64            // commits made so far
+	pending []*pending
+	kick    chan struct{} // cap 1: tells the publisher there is work
+	quit    chan struct{}
+	pubDone chan struct{}
+
+	// dmu guards durable: the last ticket synced and announced through OnPublish.
+	dmu     sync.Mutex
+	dcond   *sync.Cond
+	durable uint64
+}
+
+// pending is one commit waiting for its WAL sync.
+type pending struct {
+	ticket uint64
+	pubs   []Event
+	done   chan error
 }
 
 // Open opens (creating if needed) the store in dir.
-func Open(dir string, opts Options) (*DB, error) { return nil, errNotImplemented }
-
-// Close flushes and closes the store; later calls of any method return ErrClosed.
-func (db *DB) Close() error { return errNotImplemented }
-
-// CreateUser stores a new user (synced). ErrUsernameTaken if the username exists.
-func (db *DB) CreateUser(u User) error { return errNotImplemented }
-
-// UserByName returns the user with that username, or ErrNotFound.
-func (db *DB) UserByName(username string) (User, error) { return User{}, errNotImplemented }
-
-// UserByID returns the user with that id, or ErrNotFound.
-func (db *DB) UserByID(id string) (User, error) { return User{}, errNotImplemented }
-
-// Users returns all users sorted by username.
-func (db *DB) Users() ([]User, error) { return nil, errNotImplemented }
-
-// SetRevoked sets the revoked flag of a user (synced) and returns the updated user.
-func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
-	return User{}, errNotImplemented
+func Open(dir string, opts Options) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	db := &DB{
+		pdb:       pdb,
+		onPublish: opts.OnPublish,
+		log:       opts.Logger,
+		seqs:      make(map[string]uint64),
+		kick:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		pubDone:   make(chan struct{}),
+	}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	db.dcond = sync.NewCond(&db.dmu)
+	v, closer, err := pdb.Get(metaOrderKey)
+	switch {
+	case err == nil:
+		db.order, _, err = readU64(v)
+		closer.Close()
+		if err != nil {
+			pdb.Close()
+			return nil, fmt.Errorf("store: corrupt order counter: %w", err)
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		pdb.Close()
+		return nil, err
+	}
+	go db.publisher()
+	return db, nil
 }
 
-// Insert stores e (e.Order is assigned; Published/Cancelled/Seq from the caller are ignored).
-// If publishNow, the record is stored already published with its Seq, in the same synced
-// batch, and OnPublish(e) has been called before Insert returns. Otherwise it is stored
-// unpublished and indexed by due time. Insert returns only once the record is durable; the
-// returned Event is the stored record.
-func (db *DB) Insert(e Event, publishNow bool) (Event, error) { return Event{}, errNotImplemented }
-
-// PublishDue publishes every unpublished, uncancelled event with Timestamp <= now (Unix
-// seconds), oldest first: flag + Seq written in one synced batch, then OnPublish for each.
-func (db *DB) PublishDue(now int64) (n int, err error) { return 0, errNotImplemented }
-
-// NextDue is the timestamp of the earliest unpublished, uncancelled event (ok=false if none).
-func (db *DB) NextDue() (ts int64, ok bool) { return 0, false }
-
-// Cancel marks an unpublished event cancelled (synced) and removes it from the due index.
-// ErrNotFound (unknown, or of another tenant), ErrPublished, ErrCancelled.
-func (db *DB) Cancel(tenant, id string) (Event, error) { return Event{}, errNotImplemented }
-
-// Get returns one event of tenant; ErrNotFound also for another tenant's event.
-func (db *DB) Get(tenant, id string) (Event, error) { return Event{}, errNotImplemented }
-
-// Collection returns every event (published or not, cancelled or not) of one collection of
-// one tenant, ascending timestamp then insertion order.
-func (db *DB) Collection(tenant, collection string) ([]Event, error) {
-	return nil, errNotImplemented
+// Close waits for the operations under way, flushes and closes the store; later calls of any
+// method return ErrClosed.
+func (db *DB) Close() error {
+	db.cmu.Lock()
+	if db.closed {
+		db.cmu.Unlock()
+		return ErrClosed
+	}
+	db.closed = true
+	db.cmu.Unlock()
+	db.ops.Wait()
+	close(db.quit)
+	<-db.pubDone
+	if err := db.pdb.Flush(); err != nil {
+		db.pdb.Close()
+		return err
+	}
+	return db.pdb.Close()
 }
 
-// UserEvents returns every event inserted by userID in tenant, ascending timestamp then
-// insertion order.
-func (db *DB) UserEvents(tenant, userID string) ([]Event, error) { return nil, errNotImplemented }
-
-// State returns, for each (event name, collection) of the tenant, the latest published event
-// (highest Timestamp, then highest Order), sorted oldest first; plus the tenant's last Seq at
-// the moment the state was read, so a stream can subscribe first, read the state, then skip
-// live events with Seq <= seq.
-func (db *DB) State(tenant string) (events []Event, seq uint64, err error) {
-	return nil, 0, errNotImplemented
+// enter registers an operation; leave it with db.ops.Done().
+func (db *DB) enter() error {
+	db.cmu.Lock()
+	defer db.cmu.Unlock()
+	if db.closed {
+		return ErrClosed
+	}
+	db.ops.Add(1)
+	return nil
 }
 
-// Since calls fn for every published event of tenant with Seq > after, ascending Seq, then
-// returns the last Seq it passed (or after). fn returning an error stops and returns it.
-func (db *DB) Since(tenant string, after uint64, fn func(Event) error) (last uint64, err error) {
-	return after, errNotImplemented
+// commitLocked commits b (without waiting for the WAL sync) and queues it for the publisher.
+// Called with mu held; the caller waits on the returned channel after unlocking mu.
+func (db *DB) commitLocked(b *pebble.Batch, pubs []Event) (<-chan error, error) {
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return nil, err
+	}
+	db.ticket++
+	p := &pending{ticket: db.ticket, pubs: pubs, done: make(chan error, 1)}
+	db.pending = append(db.pending, p)
+	select {
+	case db.kick <- struct{}{}:
+	default:
+	}
+	return p.done, nil
 }
 
-// LastSeq returns the tenant's last publication Seq (0 if none).
-func (db *DB) LastSeq(tenant string) (uint64, error) { return 0, errNotImplemented }
+// publisher makes pending commits durable, one WAL sync for all those that queued up while
+// the last sync ran, then announces their publications in commit order.
+func (db *DB) publisher() {
+	defer close(db.pubDone)
+	var batch []*pending
+	for {
+		select {
+		case <-db.kick:
+		case <-db.quit:
+			// Close runs once every operation ended: nothing can be pending, but a kick may
+			// still be buffered.
+			db.mu.Lock()
+			n := len(db.pending)
+			db.mu.Unlock()
+			if n == 0 {
+				return
+			}
+		}
+		db.mu.Lock()
+		batch, db.pending = db.pending, batch[:0]
+		db.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		// A synced WAL record makes every record before it durable too: the WAL is one
+		// append-only file, fsynced up to the synced record (and a WAL rotated meanwhile is
+		// synced when it is closed). LogData writes a record that touches no key.
+		// (pebble treats a failed sync as fatal and exits; the error path is for form.)
+		err := db.pdb.LogData(nil, pebble.Sync)
+		if err != nil {
+			db.log.Error("store: WAL sync failed", "error", err)
+		} else if db.onPublish != nil {
+			for _, p := range batch {
+				for _, e := range p.pubs {
+					db.onPublish(e)
+				}
+			}
+		}
+		db.dmu.Lock()
+		db.durable = batch[len(batch)-1].ticket
+		db.dcond.Broadcast()
+		db.dmu.Unlock()
+		for i, p := range batch {
+			p.done <- err
+			batch[i] = nil
+		}
+	}
+}
+
+// snapshot returns a view of the store that contains only durable commits (it waits for
+// the sync of those it would otherwise contain).
+func (db *DB) snapshot() *pebble.Snapshot {
+	db.mu.Lock()
+	s := db.pdb.NewSnapshot()
+	t := db.ticket
+	db.mu.Unlock()
+	db.waitDurable(t)
+	return s
+}
+
+func (db *DB) waitDurable(t uint64) {
+	db.dmu.Lock()
+	for db.durable < t {
+		db.dcond.Wait()
+	}
+	db.dmu.Unlock()
+}
+
+// quietLogger keeps pebble's informational chatter out of the server log; errors still go
+// to stderr through the standard logger.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+	os.Exit(1)
+}
