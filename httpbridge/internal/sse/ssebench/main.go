@@ -24,11 +24,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:3200", "listen address (loopback)")
 	detach := flag.Bool("detach", true, "serve streams detached (StreamOptions.Detach)")
 	queue := flag.Int("queue", 0, "HubOptions.QueueSize (0 = default)")
+	coalesce := flag.Bool("coalesce", false, "HubOptions.Coalesce")
 	flag.Parse()
 	if h, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(h).IsLoopback() {
 		log.Fatalf("ssebench: %s is not a loopback address", *addr)
 	}
-	hub := sse.NewHub(sse.HubOptions{QueueSize: *queue})
+	hub := sse.NewHub(sse.HubOptions{QueueSize: *queue, Coalesce: *coalesce})
 	var mu sync.Mutex
 	seqs := map[string]uint64{}
 
@@ -54,6 +55,6 @@ func main() {
 		hub.Publish(sse.Message{Tenant: tenant, Seq: seqs[tenant], Event: "bench", Record: rec, Data: body})
 		w.WriteHeader(http.StatusNoContent)
 	})
-	log.Printf("ssebench listening on %s (detach=%v)", *addr, *detach)
+	log.Printf("ssebench listening on %s (detach=%v coalesce=%v)", *addr, *detach, *coalesce)
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
