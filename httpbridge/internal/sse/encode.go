@@ -7,6 +7,15 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes a JSON string holds unchanged in the SSE encoding: printable ASCII
+// but the quote, the backslash and the colon.
+var plain = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != ':'
+	}
+	return t
+}()
+
 // AppendMessage appends one SSE message in the broker-client-safe encoding of HTTP.md:
 // "event:NAME\ndata:JSON\nid:SEQ\n\n" (fields in that order, no space after the colon, LF),
 // where JSON is re-encoded to pure ASCII (non-ASCII as \uXXXX, surrogate pairs above the BMP)
@@ -80,6 +89,13 @@ func appendJSON(dst []byte, json []byte) []byte {
 				i += size
 				start = i
 			default:
+				i++
+			}
+			continue
+		}
+		if plain[c] { // the common case: a run of bytes copied as they are
+			i++
+			for i < len(json) && plain[json[i]] {
 				i++
 			}
 			continue

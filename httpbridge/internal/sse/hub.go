@@ -22,6 +22,14 @@ type HubOptions struct {
 	QueueSize int           // messages queued per stream before it is dropped as slow; 0 = 1024
 	KeepAlive time.Duration // a stream idle this long gets a keep-alive event; 0 = 15 s
 	Retry     time.Duration // the retry: hint on the first message; 0 = 3 s
+
+	// Coalesce lets a stream that has several messages queued write them in one write (and
+	// one flush; writev for a detached stream) instead of one write + flush each. Every
+	// message stays whole within one write, and nothing waits to be flushed, so a client sees
+	// the same as when messages arrive close together anyway; but HTTP.md reads "one write
+	// per message", hence off by default. Under load it saves most system calls (see
+	// bench/sse.sh).
+	Coalesce bool
 }
 
 // Hub fans publications out to the open streams of each tenant. Its methods are safe for
@@ -30,6 +38,7 @@ type Hub struct {
 	queueSize int
 	retryMS   int
 	keepAlive time.Duration
+	coalesce  bool
 
 	mu      sync.RWMutex
 	tenants map[string][]*stream // streams of a tenant, in no order
@@ -47,6 +56,7 @@ func NewHub(opts HubOptions) *Hub {
 		queueSize: opts.QueueSize,
 		retryMS:   int(opts.Retry / time.Millisecond),
 		keepAlive: opts.KeepAlive,
+		coalesce:  opts.Coalesce,
 		tenants:   map[string][]*stream{},
 		users:     map[string][]*stream{},
 		stop:      make(chan struct{}),

@@ -69,8 +69,10 @@ type server struct {
 // newServer serves GET /?tenant=T&user=U&format=data&after=N (after: backlog from the log).
 // With detach, streams are served detached, and errs gets what Done reports (or Serve's
 // error).
-func newServer(t *testing.T, opts sse.HubOptions, detach bool) *server {
+func newServer(t *testing.T, opts sse.HubOptions, m mode) *server {
 	t.Helper()
+	detach := m.detach
+	opts.Coalesce = m.coalesce
 	h := sse.NewHub(opts)
 	s := &server{detach: detach, hub: h, log: &tenantLog{hub: h, log: map[string][]sse.Message{}}, errs: make(chan error, 1000)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -216,8 +218,8 @@ func TestHeadersAndRetryOnFirstMessageOnly(t *testing.T) {
 	bothModes(t, testHeadersAndRetryOnFirstMessageOnly)
 }
 
-func testHeadersAndRetryOnFirstMessageOnly(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{Retry: 1500 * time.Millisecond}, detach)
+func testHeadersAndRetryOnFirstMessageOnly(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{Retry: 1500 * time.Millisecond}, m)
 	c := s.connect(t, "tenant=a")
 	for k, v := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
 		if got := c.resp.Header.Get(k); got != v {
@@ -242,8 +244,8 @@ func testHeadersAndRetryOnFirstMessageOnly(t *testing.T, detach bool) {
 
 func TestFormatData(t *testing.T) { bothModes(t, testFormatData) }
 
-func testFormatData(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{}, detach)
+func testFormatData(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{}, m)
 	c := s.connect(t, "tenant=a&format=data&after=0")
 	s.log.publish("a", "before", `{"x":"a:b"}`) // may come by backlog or live: once either way
 	s.waitStreams(t, 1)
@@ -262,8 +264,8 @@ func TestBacklogThenLiveNoLossNoDuplicate(t *testing.T) {
 	bothModes(t, testBacklogThenLiveNoLossNoDuplicate)
 }
 
-func testBacklogThenLiveNoLossNoDuplicate(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{QueueSize: 100000}, detach)
+func testBacklogThenLiveNoLossNoDuplicate(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{QueueSize: 100000}, m)
 	const total, clients = 3000, 12
 	pubDone := make(chan struct{})
 	go func() {
@@ -306,8 +308,8 @@ func TestTenantIsolationAndUserTargeting(t *testing.T) {
 	bothModes(t, testTenantIsolationAndUserTargeting)
 }
 
-func testTenantIsolationAndUserTargeting(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{}, detach)
+func testTenantIsolationAndUserTargeting(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{}, m)
 	a1 := s.connect(t, "tenant=a&user=u1")
 	a1b := s.connect(t, "tenant=a&user=u1")
 	a2 := s.connect(t, "tenant=a&user=u2")
@@ -342,8 +344,8 @@ func testTenantIsolationAndUserTargeting(t *testing.T, detach bool) {
 // Ephemeral messages (Seq 0) pass the backlog's dedup.
 func TestEphemeralAfterBacklog(t *testing.T) { bothModes(t, testEphemeralAfterBacklog) }
 
-func testEphemeralAfterBacklog(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{}, detach)
+func testEphemeralAfterBacklog(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{}, m)
 	for i := 0; i < 5; i++ {
 		s.log.publish("a", "e", `0`)
 	}
@@ -361,8 +363,8 @@ func testEphemeralAfterBacklog(t *testing.T, detach bool) {
 
 func TestKeepAlive(t *testing.T) { bothModes(t, testKeepAlive) }
 
-func testKeepAlive(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{KeepAlive: 100 * time.Millisecond}, detach)
+func testKeepAlive(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{KeepAlive: 100 * time.Millisecond}, m)
 	c := s.connect(t, "tenant=a")
 	for i := 0; i < 2; i++ {
 		select {
@@ -382,8 +384,8 @@ func testKeepAlive(t *testing.T, detach bool) {
 
 func TestCloseUserAndClose(t *testing.T) { bothModes(t, testCloseUserAndClose) }
 
-func testCloseUserAndClose(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{}, detach)
+func testCloseUserAndClose(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{}, m)
 	u1 := s.connect(t, "tenant=a&user=u1")
 	u1b := s.connect(t, "tenant=a&user=u1")
 	u2 := s.connect(t, "tenant=a&user=u2")
@@ -420,18 +422,18 @@ func testCloseUserAndClose(t *testing.T, detach bool) {
 
 func TestClientGoneEndsServe(t *testing.T) { bothModes(t, testClientGoneEndsServe) }
 
-func testClientGoneEndsServe(t *testing.T, detach bool) {
+func testClientGoneEndsServe(t *testing.T, m mode) {
 	// A detached stream notices at its next writes: keep-alives here.
-	s := newServer(t, sse.HubOptions{KeepAlive: 50 * time.Millisecond}, detach)
+	s := newServer(t, sse.HubOptions{KeepAlive: 50 * time.Millisecond}, m)
 	c := s.connect(t, "tenant=a")
 	s.waitStreams(t, 1)
 	c.resp.Body.Close()
 	err := s.serveErr(t)
-	if !detach && !errors.Is(err, context.Canceled) {
+	if !m.detach && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Serve returned %v, want context.Canceled", err)
 	}
 	var ne *net.OpError
-	if detach && !errors.As(err, &ne) {
+	if m.detach && !errors.As(err, &ne) {
 		t.Fatalf("Done got %v, want a write error", err)
 	}
 	s.waitStreams(t, 0)
@@ -441,20 +443,21 @@ func testClientGoneEndsServe(t *testing.T, detach bool) {
 // blocks and other clients get everything.
 func TestSlowClientDisconnected(t *testing.T) { bothModes(t, testSlowClientDisconnected) }
 
-func testSlowClientDisconnected(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{QueueSize: 4}, detach)
+func testSlowClientDisconnected(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{QueueSize: 4}, m)
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
 	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	fast := s.connect(t, "tenant=a")
 	s.waitStreams(t, 2)
 
-	const n = 400 // 400 x 64 KiB: more than loopback socket buffers hold
+	const n = 120 // 120 x 64 KiB: more than the socket buffers hold (the client's is small)
 	big := `"` + strings.Repeat("x", 64<<10) + `"`
 	published := make(chan struct{})
 	var ids []string
@@ -501,8 +504,8 @@ func testSlowClientDisconnected(t *testing.T, detach bool) {
 // not full) is ended by the keep-alive loop.
 func TestStuckWriteEnded(t *testing.T) { bothModes(t, testStuckWriteEnded) }
 
-func testStuckWriteEnded(t *testing.T, detach bool) {
-	s := newServer(t, sse.HubOptions{QueueSize: 100000, KeepAlive: 100 * time.Millisecond}, detach)
+func testStuckWriteEnded(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{QueueSize: 100000, KeepAlive: 100 * time.Millisecond}, m)
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +524,12 @@ func testStuckWriteEnded(t *testing.T, detach bool) {
 	}
 }
 
-func bothModes(t *testing.T, f func(t *testing.T, detach bool)) {
-	t.Run("attached", func(t *testing.T) { f(t, false) })
-	t.Run("detached", func(t *testing.T) { f(t, true) })
+type mode struct{ detach, coalesce bool }
+
+// bothModes runs a test on attached and detached streams, each with and without Coalesce.
+func bothModes(t *testing.T, f func(t *testing.T, m mode)) {
+	t.Run("attached", func(t *testing.T) { f(t, mode{}) })
+	t.Run("detached", func(t *testing.T) { f(t, mode{detach: true}) })
+	t.Run("attached+coalesce", func(t *testing.T) { f(t, mode{coalesce: true}) })
+	t.Run("detached+coalesce", func(t *testing.T) { f(t, mode{detach: true, coalesce: true}) })
 }

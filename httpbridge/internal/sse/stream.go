@@ -29,6 +29,9 @@ type stream struct {
 	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
 	// goroutine running at a time; s.mu hands the role over).
 	out      func([]byte) error
+	outv     func(net.Buffers) error // writes several whole messages at once (Coalesce)
+	coalesce bool
+	iov      net.Buffers
 	dataOnly bool
 	retry    int    // > 0 until the first message is written
 	last     uint64 // highest Seq sent
@@ -130,6 +133,29 @@ func (s *stream) write(b []byte) error {
 	return err
 }
 
+// flushIOV writes the messages gathered in s.iov (Coalesce) at once.
+func (s *stream) flushIOV() error {
+	if len(s.iov) == 0 {
+		return nil
+	}
+	s.writing.Store(true)
+	err := s.outv(s.iov)
+	s.writing.Store(false)
+	s.written.Add(1)
+	clear(s.iov[:cap(s.iov)])
+	s.iov = s.iov[:0]
+	return err
+}
+
+// emit writes b, or with Coalesce gathers it for flushIOV.
+func (s *stream) emit(b []byte) error {
+	if s.coalesce {
+		s.iov = append(s.iov, b)
+		return nil
+	}
+	return s.write(b)
+}
+
 // send writes m; the first message of the stream carries the retry: hint, so it is encoded
 // for this stream, as are backlog messages (shared == nil).
 func (s *stream) send(m *Message, shared []byte) error {
@@ -140,9 +166,9 @@ func (s *stream) send(m *Message, shared []byte) error {
 		}
 		s.buf = AppendMessage(s.buf[:0], m.Event, orNull(data), m.Seq, s.retry)
 		s.retry = 0
-		return s.write(s.buf)
+		return s.emit(s.buf)
 	}
-	return s.write(shared)
+	return s.emit(shared)
 }
 
 func (s *stream) keepAlive() error {
@@ -152,9 +178,9 @@ func (s *stream) keepAlive() error {
 		s.buf = strconv.AppendInt(s.buf, int64(s.retry), 10)
 		s.buf = append(s.buf, "\n\n"...)
 		s.retry = 0
-		return s.write(s.buf)
+		return s.emit(s.buf)
 	}
-	return s.write(keepAliveBytes)
+	return s.emit(keepAliveBytes)
 }
 
 var keepAliveBytes = []byte(keepAlive)
@@ -170,7 +196,10 @@ func (s *stream) drain() error {
 		}
 		batch, ka := s.q, s.ka
 		if len(batch) == 0 && !ka {
-			s.buf = nil       // an idle stream keeps no buffer
+			s.buf = nil // an idle stream keeps no buffer
+			if cap(s.iov) > 16 {
+				s.iov = nil
+			}
 			s.running = false // last: the role (and the fields it owns) may pass on at once
 			s.mu.Unlock()
 			return nil
@@ -200,6 +229,10 @@ func (s *stream) drain() error {
 				s.fail(err)
 				return s.failed()
 			}
+		}
+		if err := s.flushIOV(); err != nil {
+			s.fail(err)
+			return s.failed()
 		}
 		if cap(batch) <= 64 { // keep a small spare; let a burst's big slice go
 			s.spare = batch[:0]
@@ -264,7 +297,7 @@ type StreamOptions struct {
 func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
 	s := &stream{
 		hub: h, tenant: opts.Tenant, user: opts.User,
-		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done,
+		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done, coalesce: h.coalesce,
 		running: true, // Serve drains until it returns (detached) or forever (attached)
 	}
 	hd := w.Header()
@@ -289,6 +322,14 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 	s.out = func(b []byte) error {
 		if _, err := w.Write(b); err != nil {
 			return err
+		}
+		return rc.Flush()
+	}
+	s.outv = func(v net.Buffers) error {
+		for _, b := range v {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
 		}
 		return rc.Flush()
 	}
@@ -326,6 +367,10 @@ func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts 
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	s.out = func(b []byte) error {
 		_, err := conn.Write(b)
+		return err
+	}
+	s.outv = func(v net.Buffers) error {
+		_, err := v.WriteTo(conn) // writev: one system call for the lot
 		return err
 	}
 	if !h.register(s) {
@@ -374,7 +419,11 @@ func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) erro
 		if err := s.failed(); err != nil {
 			return err
 		}
-		if err := s.send(&m, nil); err != nil {
+		err := s.send(&m, nil)
+		if err == nil {
+			err = s.flushIOV() // s.buf is reused by the next message
+		}
+		if err != nil {
 			s.fail(err)
 			return s.failed()
 		}
