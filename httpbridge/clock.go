@@ -11,9 +11,11 @@ import (
 type Clock interface {
 	// Now is the current time.
 	Now() time.Time
-	// AfterFunc calls f in its own goroutine once d has passed on this clock, unless stop is
-	// called first (stop reports whether it prevented the call, as time.Timer.Stop does).
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	// At calls f in its own goroutine once the clock reads t or later (at once if it does
+	// already), unless stop is called first (stop reports whether it prevented the call, as
+	// time.Timer.Stop does). The time is absolute so that a test clock advanced between the
+	// caller's reading of Now and this call cannot make the wait longer.
+	At(t time.Time, f func()) (stop func() bool)
 }
 
 // ntpClock waits on the monotonic local clock: the NTP offset changes the reading, not the
@@ -23,6 +25,6 @@ type ntpClock struct{ c *ntpclock.Clock }
 
 func (n ntpClock) Now() time.Time { return n.c.Now() }
 
-func (n ntpClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
+func (n ntpClock) At(t time.Time, f func()) func() bool {
+	return time.AfterFunc(t.Sub(n.c.Now()), f).Stop
 }

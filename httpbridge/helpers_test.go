@@ -46,11 +46,11 @@ func (c *testClock) Now() time.Time {
 	return c.now
 }
 
-func (c *testClock) AfterFunc(d time.Duration, f func()) func() bool {
+func (c *testClock) At(at time.Time, f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &testTimer{at: c.now.Add(d), f: f}
-	if d <= 0 {
+	t := &testTimer{at: at, f: f}
+	if !at.After(c.now) {
 		t.stopped = true
 		go f()
 	} else {

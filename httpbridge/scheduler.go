@@ -62,17 +62,17 @@ func (s *scheduler) loop() {
 				if n, err := s.db.PublishDue(now.Unix()); err != nil {
 					s.log.Error("httpbridge: publishing due events", "err", err)
 					// Retry after a pause rather than spin on a failing store.
-					stopTimer = s.clock.AfterFunc(time.Second, s.wake)
+					stopTimer = s.clock.At(now.Add(time.Second), s.wake)
 				} else if n == 0 {
 					// NextDue and PublishDue disagree (cannot happen with a sound store):
 					// look again in a second rather than spin.
-					stopTimer = s.clock.AfterFunc(time.Second, s.wake)
+					stopTimer = s.clock.At(now.Add(time.Second), s.wake)
 				} else {
 					s.log.Debug("httpbridge: published due events", "n", n)
 					continue
 				}
 			} else {
-				stopTimer = s.clock.AfterFunc(min(d, maxWait), s.wake)
+				stopTimer = s.clock.At(now.Add(min(d, maxWait)), s.wake)
 			}
 		}
 		select {
