@@ -2,7 +2,7 @@
 # SSE fan-out of the HTTP bridge (rtbusd, full stack: POST /insert synced to pebble, then
 # GET /events/{tenant} streams) next to the bare broadcaster refsse, both driven by the same
 # load generator (../shared/bench/sseload) in the same run. Loopback only; not part of CI.
-# Usage: bench/httpbridge.sh [SUBS...]   (default: 1000 5000); MSGS, RUNS, RATE, IDLE, HTTP_PORT,
+# Usage: bench/httpbridge.sh [SUBS...]   (default: 1000 5000); MSGS, RUNS, RATE, PUBCONC, IDLE, HTTP_PORT,
 # REF_PORT override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,22 +33,27 @@ jwt=$(curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/login -d '{"username":"ben
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
 msgs=${MSGS:-1000}; runs=${RUNS:-3}; rate=${RATE:-0}
-for subs in "${@:-1000 5000}"; do
-  for subs1 in $subs; do
+sizes="${*:-1000 5000}"
+[ "${FANOUT:-1}" = 0 ] && sizes=""   # FANOUT=0: the idle-stream measurement only
+for subs in $sizes; do
+  for subs1 in $subs; do  # (one level of words)
     echo "== $subs1 streams, $msgs events, rate ${rate:-closed loop}"
     echo "-- refsse"
     "$work/sseload" -target generic -base http://127.0.0.1:${REF_PORT} \
       -suburl "http://127.0.0.1:${REF_PORT}/sse?topic={topic}" -puburl "http://127.0.0.1:${REF_PORT}/pub?topic={topic}" \
-      -pubbody '{{payload}}' -pubct text/plain -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs"
+      -pubbody '{{payload}}' -pubct text/plain -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs" -pubconc "${PUBCONC:-4}"
     echo "-- rtbusd HTTP bridge"
     "$work/sseload" -target generic -base http://127.0.0.1:${HTTP_PORT} \
       -suburl "http://127.0.0.1:${HTTP_PORT}/events/bench?token=$jwt" -puburl "http://127.0.0.1:${HTTP_PORT}/insert" \
       -pubbody '{"event":"bench","data":{{payload}}}' -pubheader "Authorization: Bearer $jwt" \
-      -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs"
+      -subs "$subs1" -msgs "$msgs" -rate "$rate" -runs "$runs" -pubconc "${PUBCONC:-4}"
   done
 done
 
-# Memory per idle stream: one event so that each stream gets a state message, then N streams.
-curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/insert -H "Authorization: Bearer $jwt" -d '{"event":"idle","data":1}' >/dev/null
+# Memory per idle stream, on a tenant of its own whose state is one event (each stream gets
+# one message at connect, then stays idle).
+curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/users -d '{"username":"idle","password":"idle","tenant_id":"idle"}' >/dev/null
+ijwt=$(curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/login -d '{"username":"idle","password":"idle"}' | sed 's/.*"jwt":"\([^"]*\)".*/\1/')
+curl -fsS -X POST http://127.0.0.1:${HTTP_PORT}/insert -H "Authorization: Bearer $ijwt" -d '{"event":"idle","data":1}' >/dev/null
 echo "== idle streams"
-"$work/idlestreams" -url "http://127.0.0.1:${HTTP_PORT}/events/bench?token=$jwt" -pid "$rtbusd_pid" -n "${IDLE:-10000}"
+"$work/idlestreams" -url "http://127.0.0.1:${HTTP_PORT}/events/idle?token=$ijwt" -pid "$rtbusd_pid" -n "${IDLE:-10000}"
