@@ -50,6 +50,8 @@ func BenchmarkInsert(b *testing.B) {
 			el := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "inserts/s")
+			syncs, synced := store.SyncStats(db)
+			b.ReportMetric(float64(synced)/float64(syncs), "commits/fsync")
 			if published.Load() != int64(b.N) {
 				b.Fatalf("%d published, want %d", published.Load(), b.N)
 			}
