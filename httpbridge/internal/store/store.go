@@ -73,21 +73,22 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{log}})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	db := &DB{
 		pdb:       pdb,
 		onPublish: opts.OnPublish,
-		log:       opts.Logger,
+		log:       log,
 		seqs:      make(map[string]uint64),
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		pubDone:   make(chan struct{}),
-	}
-	if db.log == nil {
-		db.log = slog.Default()
 	}
 	db.dcond = sync.NewCond(&db.dmu)
 	v, closer, err := pdb.Get(metaOrderKey)
@@ -241,14 +242,16 @@ func (db *DB) waitDurable(t uint64) {
 }
 
 // quietLogger keeps pebble's informational chatter out of the server log; errors still go
-// to stderr through the standard logger.
-type quietLogger struct{}
+// to the store's logger, and a fatal error (pebble's answer to a failed WAL write or sync,
+// after which nothing acknowledged could be trusted) ends the process as pebble's own
+// logger would.
+type quietLogger struct{ log *slog.Logger }
 
 func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+func (l quietLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf("pebble: "+format, args...))
 }
-func (quietLogger) Fatalf(format string, args ...any) {
-	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+func (l quietLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf("pebble: "+format, args...))
 	os.Exit(1)
 }
