@@ -308,6 +308,27 @@ func getEvent(r reader, tenant, id string) (Event, error) {
 	return decodeEvent(v)
 }
 
+// eventGetter reads the events an index names, building their keys in one buffer.
+type eventGetter struct {
+	r      reader
+	prefix int // len of 'e' STR(tenant) in key
+	key    []byte
+}
+
+func newEventGetter(r reader, tenant string) *eventGetter {
+	k := key1(pEvent, tenant)
+	return &eventGetter{r: r, prefix: len(k), key: k}
+}
+
+func (g *eventGetter) get(id []byte) (Event, error) {
+	g.key = appendStr(g.key[:g.prefix], id)
+	v, err := get(g.r, g.key)
+	if err != nil {
+		return Event{}, err
+	}
+	return decodeEvent(v)
+}
+
 // Collection returns every event (published or not, cancelled or not) of one collection of
 // one tenant, ascending timestamp then insertion order.
 func (db *DB) Collection(tenant, collection string) ([]Event, error) {
@@ -334,8 +355,9 @@ func (db *DB) indexed(tenant string, prefix []byte) ([]Event, error) {
 	}
 	defer it.Close()
 	var out []Event
+	g := newEventGetter(s, tenant)
 	for ok := it.First(); ok; ok = it.Next() {
-		e, err := getEvent(s, tenant, string(it.Value()))
+		e, err := g.get(it.Value())
 		if err != nil {
 			return nil, fmt.Errorf("store: index names a missing event: %w", err)
 		}
@@ -401,8 +423,9 @@ func (db *DB) State(tenant string) (events []Event, seq uint64, err error) {
 		return 0
 	})
 	events = make([]Event, 0, len(refs))
+	g := newEventGetter(s, tenant)
 	for _, r := range refs {
-		e, err := getEvent(s, tenant, r.id)
+		e, err := g.get([]byte(r.id))
 		if err != nil {
 			return nil, 0, fmt.Errorf("store: state names a missing event: %w", err)
 		}
@@ -442,8 +465,9 @@ func (db *DB) Since(tenant string, after uint64, fn func(Event) error) (last uin
 		return last, err
 	}
 	defer it.Close()
+	g := newEventGetter(s, tenant)
 	for ok := it.First(); ok; ok = it.Next() {
-		e, err := getEvent(s, tenant, string(it.Value()))
+		e, err := g.get(it.Value())
 		if err != nil {
 			return last, fmt.Errorf("store: publication index names a missing event: %w", err)
 		}

@@ -27,7 +27,7 @@ var errBadKey = errors.New("store: malformed stored key or value")
 // sorts like the strings: 0x00 is escaped as 0x00 0xFF and the string ends with 0x00 0x01.
 // Thus the prefix of tenant "a" (61 00 01) never matches tenant "ab" (61 62 00 01) nor
 // "a\x00" (61 00 FF 00 01).
-func appendStr(dst []byte, s string) []byte {
+func appendStr[S string | []byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == 0 {
