@@ -17,10 +17,10 @@ func TestBadDueEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.pdb.Set(dueKey(1, 1<<40), dueVal("t", "missing"), pebble.Sync); err != nil {
+	if err := db.pdb.Set(dueKey(nil, 1, 1<<40), dueVal(nil, "t", "missing"), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.pdb.Set(dueKey(2, 1<<40), []byte("garbage"), pebble.Sync); err != nil {
+	if err := db.pdb.Set(dueKey(nil, 2, 1<<40), []byte("garbage"), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Insert(Event{ID: "ok", Event: "n", TenantID: "t", Timestamp: 3, Data: json.RawMessage(`1`)}, false); err != nil {
@@ -40,7 +40,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			Data: json.RawMessage(" { \"a\" : [1, 2] } "), Order: 1 << 63, Seq: 5, Published: true},
 		{ID: "j", Event: "m", TenantID: "t", Cancelled: true, Timestamp: 1 << 62},
 	} {
-		v, err := encodeEvent(&e)
+		v, err := encodeEvent(nil, nil, &e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("round trip:\n got %s %d\nwant %s %d", gj, got.Order, wj, want.Order)
 		}
 	}
-	if _, err := encodeEvent(&Event{Data: json.RawMessage(`{`)}); !errors.Is(err, ErrInvalid) {
+	if _, err := encodeEvent(nil, nil, &Event{Data: json.RawMessage(`{`)}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad JSON: %v", err)
 	}
 }

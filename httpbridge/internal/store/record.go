@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // An event value is binary, so that reading the state or a resume decodes fast:
@@ -22,9 +23,11 @@ const (
 	maxHeaderBytes = 1 + 3*binary.MaxVarintLen64 + 1 + 5*binary.MaxVarintLen64
 )
 
-func encodeEvent(e *Event) ([]byte, error) {
+// encodeEvent appends the value of e to dst; jb (nil: a new one) is a scratch buffer for
+// compacting the data.
+func encodeEvent(dst []byte, jb *bytes.Buffer, e *Event) ([]byte, error) {
 	n := maxHeaderBytes + len(e.ID) + len(e.Event) + len(e.TenantID) + len(e.CollectionID) + len(e.UserID) + len(e.Data)
-	b := make([]byte, 0, n)
+	b := slices.Grow(dst, n)
 	b = append(b, recordV2)
 	b = binary.AppendUvarint(b, e.Order)
 	b = binary.AppendUvarint(b, e.Seq)
@@ -44,11 +47,14 @@ func encodeEvent(e *Event) ([]byte, error) {
 	if len(e.Data) == 0 {
 		return append(b, "null"...), nil
 	}
-	buf := bytes.NewBuffer(b)
-	if err := json.Compact(buf, e.Data); err != nil {
+	if jb == nil {
+		jb = new(bytes.Buffer)
+	}
+	jb.Reset()
+	if err := json.Compact(jb, e.Data); err != nil {
 		return nil, fmt.Errorf("%w: data is not JSON: %v", ErrInvalid, err)
 	}
-	return buf.Bytes(), nil
+	return append(b, jb.Bytes()...), nil
 }
 
 // decodeEvent decodes an event value. The returned Data aliases b.

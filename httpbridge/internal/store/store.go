@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,14 +60,24 @@ type DB struct {
 	durable uint64
 
 	syncs, synced atomic.Int64 // WAL syncs, and the commits they made durable (benchmarks)
+
+	// Scratch buffers of the insert path, used under mu.
+	ekey, key, val, id []byte
+	json               bytes.Buffer
 }
 
 // pending is one commit waiting for its WAL sync.
 type pending struct {
 	ticket uint64
 	pubs   []Event
-	done   chan error
+	done   chan error // cap 1
+	one    [1]Event   // pubs of an insert, without an allocation
 }
+
+// pendingPool recycles the pendings of inserts (the hot path); the other writes allocate.
+var pendingPool = sync.Pool{New: func() any { return newPending(nil) }}
+
+func newPending(pubs []Event) *pending { return &pending{pubs: pubs, done: make(chan error, 1)} }
 
 // Open opens (creating if needed) the store in dir.
 func Open(dir string, opts Options) (*DB, error) {
@@ -139,20 +150,20 @@ func (db *DB) enter() error {
 	return nil
 }
 
-// commitLocked commits b (without waiting for the WAL sync) and queues it for the publisher.
-// Called with mu held; the caller waits on the returned channel after unlocking mu.
-func (db *DB) commitLocked(b *pebble.Batch, pubs []Event) (<-chan error, error) {
+// commitLocked commits b (without waiting for the WAL sync) and queues it as p for the
+// publisher. Called with mu held; the caller waits on p.done after unlocking mu.
+func (db *DB) commitLocked(b *pebble.Batch, p *pending) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return nil, err
+		return err
 	}
 	db.ticket++
-	p := &pending{ticket: db.ticket, pubs: pubs, done: make(chan error, 1)}
+	p.ticket = db.ticket
 	db.pending = append(db.pending, p)
 	select {
 	case db.kick <- struct{}{}:
 	default:
 	}
-	return p.done, nil
+	return nil
 }
 
 // publisher makes pending commits durable, one WAL sync for all those that queued up while
