@@ -1,8 +1,9 @@
 package ntpclock
 
 import (
+	"context"
 	"log/slog"
-	"sync"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -23,9 +24,9 @@ type Clock struct {
 	offset atomic.Int64 // nanoseconds
 	opts   Options
 	log    *slog.Logger
-	stop   chan struct{}
+	ctx    context.Context // ends at Close: aborts a name lookup in progress
+	stop   context.CancelFunc
 	done   chan struct{}
-	once   sync.Once
 	warned bool // only the query goroutine touches it
 }
 
@@ -38,7 +39,8 @@ func New(opts Options) *Clock {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
 	}
-	c := &Clock{opts: opts, log: opts.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Clock{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -57,10 +59,10 @@ func (c *Clock) Now() time.Time { return time.Now().Add(c.Offset()) }
 // server answered. It is kept when later queries fail.
 func (c *Clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
 
-// Close stops the background queries and waits for a running one to end (at most Timeout
-// per server).
+// Close stops the background queries and waits for a running one to end (at most Timeout:
+// a name lookup in progress is aborted at once, a wait for an answer ends at its deadline).
 func (c *Clock) Close() {
-	c.once.Do(func() { close(c.stop) })
+	c.stop()
 	<-c.done
 }
 
@@ -70,7 +72,7 @@ func (c *Clock) loop() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -85,12 +87,10 @@ func (c *Clock) loop() {
 func (c *Clock) query() {
 	var lastErr error
 	for _, s := range c.opts.Servers {
-		select {
-		case <-c.stop:
+		if c.ctx.Err() != nil {
 			return
-		default:
 		}
-		r, err := ntp.QueryWithOptions(s, ntp.QueryOptions{Timeout: c.opts.Timeout})
+		r, err := c.query1(s)
 		if err == nil {
 			err = r.Validate()
 		}
@@ -109,4 +109,21 @@ func (c *Clock) query() {
 		c.warned = true
 		c.log.Warn("ntpclock: no NTP server answered; using the local clock", "servers", c.opts.Servers, "error", lastErr, "offset", c.Offset())
 	}
+}
+
+// query1 asks one server. The name lookup and the exchange share the timeout: without one on
+// the lookup, a machine with no network could wait on its resolver far longer.
+func (c *Clock) query1(server string) (*ntp.Response, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+	defer cancel()
+	return ntp.QueryWithOptions(server, ntp.QueryOptions{
+		Timeout: c.opts.Timeout,
+		Dialer: func(local, remote string) (net.Conn, error) {
+			var d net.Dialer
+			if local != "" {
+				d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(local)}
+			}
+			return d.DialContext(ctx, "udp", remote)
+		},
+	})
 }

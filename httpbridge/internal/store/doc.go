@@ -12,13 +12,18 @@
 //
 //	n STR(username)                        → user record (JSON)
 //	u STR(user id)                         → username
-//	e STR(tenant) STR(event id)            → event record: 0x01, ORDER as uvarint, event JSON
+//	e STR(tenant) STR(event id)            → event record (binary, see below)
 //	c STR(tenant) STR(collection) TS ORDER → event id     (GET /collections/{id})
 //	w STR(tenant) STR(user id) TS ORDER    → event id     (GET /user_events)
 //	p STR(tenant) SEQ                      → event id     (publications: resume, last Seq)
 //	s STR(tenant) STR(name) STR(collection) → TS ORDER event id (latest published: state)
 //	d TS ORDER                             → STR(tenant) STR(event id) (unpublished, uncancelled)
 //	m "order"                              → last ORDER
+//
+// An event record is 0x02, ORDER and SEQ as uvarints, a flags byte (1 published,
+// 2 cancelled), the timestamp as a varint, the id, name, tenant, collection and user id each
+// as a uvarint length and bytes, then the data as compact JSON to the end. It is binary so
+// that the state and resume reads that every stream connection makes decode fast.
 //
 // Every query walks a range under one tenant's prefix, or the due index (the scheduler); none
 // scans all events of all tenants. The per-tenant last Seq is the last key of the tenant's

@@ -30,79 +30,94 @@ func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 		return Event{}, err
 	}
 	defer db.ops.Done()
-	ek := eventKey(e.TenantID, e.ID)
-	db.mu.Lock()
-	if ok, err := db.has(ek); err != nil || ok {
-		db.mu.Unlock()
-		if err == nil {
-			err = fmt.Errorf("%w: event id %q exists", ErrInvalid, e.ID)
-		}
-		return Event{}, err
-	}
-	e.Order = db.order + 1
-	b := db.pdb.NewBatch()
-	defer b.Close()
-	var pubs []Event
-	if publishNow {
-		last, err := db.lastSeqLocked(e.TenantID)
-		if err != nil {
-			db.mu.Unlock()
-			return Event{}, err
-		}
-		e.Published, e.Seq = true, last+1
-		b.Set(pubKey(e.TenantID, e.Seq), []byte(e.ID), nil)
-		if err := setState(db.pdb, b, &e); err != nil {
-			db.mu.Unlock()
-			return Event{}, err
-		}
-		pubs = []Event{e}
-	} else {
-		b.Set(dueKey(e.Timestamp, e.Order), dueVal(e.TenantID, e.ID), nil)
-	}
-	v, err := encodeEvent(&e)
-	if err != nil {
-		db.mu.Unlock()
-		return Event{}, err
-	}
-	b.Set(ek, v, nil)
-	b.Set(collKey(e.TenantID, e.CollectionID, e.Timestamp, e.Order), []byte(e.ID), nil)
-	b.Set(byUserKey(e.TenantID, e.UserID, e.Timestamp, e.Order), []byte(e.ID), nil)
-	b.Set(metaOrderKey, appendU64(nil, e.Order), nil)
-	done, err := db.commitLocked(b, pubs)
+	p := pendingPool.Get().(*pending)
+	err := db.insertLocked(&e, publishNow, p)
 	if err == nil {
-		db.order = e.Order
-		if publishNow {
-			db.seqs[e.TenantID] = e.Seq
-		}
+		err = <-p.done
 	}
-	db.mu.Unlock()
+	p.pubs, p.one[0] = nil, Event{}
+	pendingPool.Put(p)
 	if err != nil {
-		return Event{}, err
-	}
-	if err := <-done; err != nil {
 		return Event{}, err
 	}
 	return e, nil
 }
 
+// insertLocked writes e and queues the commit as p. The key and value buffers are the DB's,
+// reused under mu: a pebble batch copies what it is given.
+func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.ekey = eventKey(db.ekey[:0], e.TenantID, e.ID)
+	if ok, err := db.has(db.ekey); err != nil || ok {
+		if err == nil {
+			err = fmt.Errorf("%w: event id %q exists", ErrInvalid, e.ID)
+		}
+		return err
+	}
+	e.Order = db.order + 1
+	b := db.pdb.NewBatch()
+	defer b.Close()
+	db.id = append(db.id[:0], e.ID...)
+	if publishNow {
+		last, err := db.lastSeqLocked(e.TenantID)
+		if err != nil {
+			return err
+		}
+		e.Published, e.Seq = true, last+1
+		db.key = pubKey(db.key[:0], e.TenantID, e.Seq)
+		b.Set(db.key, db.id, nil)
+		if err := db.setState(db.pdb, b, e); err != nil {
+			return err
+		}
+		p.one[0] = *e
+		p.pubs = p.one[:]
+	} else {
+		db.key = dueKey(db.key[:0], e.Timestamp, e.Order)
+		db.val = dueVal(db.val[:0], e.TenantID, e.ID)
+		b.Set(db.key, db.val, nil)
+	}
+	db.key = collKey(db.key[:0], e.TenantID, e.CollectionID, e.Timestamp, e.Order)
+	b.Set(db.key, db.id, nil)
+	db.key = byUserKey(db.key[:0], e.TenantID, e.UserID, e.Timestamp, e.Order)
+	b.Set(db.key, db.id, nil)
+	db.key = appendU64(db.key[:0], e.Order)
+	b.Set(metaOrderKey, db.key, nil)
+	var err error
+	if db.val, err = encodeEvent(db.val[:0], &db.json, e); err != nil {
+		return err
+	}
+	b.Set(db.ekey, db.val, nil)
+	if err := db.commitLocked(b, p); err != nil {
+		return err
+	}
+	db.order = e.Order
+	if publishNow {
+		db.seqs[e.TenantID] = e.Seq
+	}
+	return nil
+}
+
 // setState makes e the state of its (name, collection) unless the current one is later by
 // (Timestamp, Order). r must see the writes of b already made (b itself if indexed).
-func setState(r reader, b *pebble.Batch, e *Event) error {
-	k := stateKey(e.TenantID, e.Event, e.CollectionID)
-	v, err := get(r, k)
+func (db *DB) setState(r reader, b *pebble.Batch, e *Event) error {
+	db.key = stateKey(db.key[:0], e.TenantID, e.Event, e.CollectionID)
+	v, closer, err := r.Get(db.key)
 	switch {
 	case err == nil:
 		ts, order, _, err := readStateVal(v)
+		closer.Close()
 		if err != nil {
 			return err
 		}
 		if ts > e.Timestamp || ts == e.Timestamp && order > e.Order {
 			return nil
 		}
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, pebble.ErrNotFound):
 		return err
 	}
-	return b.Set(k, stateVal(e.Timestamp, e.Order, e.ID), nil)
+	db.val = stateVal(db.val[:0], e.Timestamp, e.Order, e.ID)
+	return b.Set(db.key, db.val, nil)
 }
 
 // PublishDue publishes every unpublished, uncancelled event with Timestamp <= now (Unix
@@ -178,13 +193,13 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 			return nil, 0, err
 		}
 		e.Published, e.Seq = true, last+1
-		v, err := encodeEvent(&e)
+		v, err := encodeEvent(nil, nil, &e)
 		if err != nil {
 			return nil, 0, err
 		}
-		b.Set(eventKey(e.TenantID, e.ID), v, nil)
-		b.Set(pubKey(e.TenantID, e.Seq), []byte(e.ID), nil)
-		if err := setState(b, b, &e); err != nil {
+		b.Set(eventKey(nil, e.TenantID, e.ID), v, nil)
+		b.Set(pubKey(nil, e.TenantID, e.Seq), []byte(e.ID), nil)
+		if err := db.setState(b, b, &e); err != nil {
 			return nil, 0, err
 		}
 		db.seqs[e.TenantID] = e.Seq
@@ -196,10 +211,11 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 	if b.Empty() {
 		return nil, 0, nil
 	}
-	if done, err = db.commitLocked(b, pubs); err != nil {
+	p := newPending(pubs)
+	if err := db.commitLocked(b, p); err != nil {
 		return nil, 0, err
 	}
-	return done, len(pubs), nil
+	return p.done, len(pubs), nil
 }
 
 // dueEvent reads the event a due index entry names.
@@ -211,7 +227,7 @@ func (db *DB) dueEvent(k, v []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	v, err = get(db.pdb, eventKey(tenant, id))
+	v, err = get(db.pdb, eventKey(nil, tenant, id))
 	if err != nil {
 		return Event{}, fmt.Errorf("event %q of tenant %q: %w", id, tenant, err)
 	}
@@ -250,7 +266,7 @@ func (db *DB) Cancel(tenant, id string) (Event, error) {
 		return Event{}, err
 	}
 	defer db.ops.Done()
-	ek := eventKey(tenant, id)
+	ek := eventKey(nil, tenant, id)
 	db.mu.Lock()
 	v, err := get(db.pdb, ek)
 	if err != nil {
@@ -270,20 +286,21 @@ func (db *DB) Cancel(tenant, id string) (Event, error) {
 		return e, err
 	}
 	e.Cancelled = true
-	if v, err = encodeEvent(&e); err != nil {
+	if v, err = encodeEvent(nil, nil, &e); err != nil {
 		db.mu.Unlock()
 		return Event{}, err
 	}
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(ek, v, nil)
-	b.Delete(dueKey(e.Timestamp, e.Order), nil)
-	done, err := db.commitLocked(b, nil)
+	b.Delete(dueKey(nil, e.Timestamp, e.Order), nil)
+	p := newPending(nil)
+	err = db.commitLocked(b, p)
 	db.mu.Unlock()
 	if err != nil {
 		return Event{}, err
 	}
-	if err := <-done; err != nil {
+	if err := <-p.done; err != nil {
 		return Event{}, err
 	}
 	return e, nil
@@ -301,7 +318,28 @@ func (db *DB) Get(tenant, id string) (Event, error) {
 }
 
 func getEvent(r reader, tenant, id string) (Event, error) {
-	v, err := get(r, eventKey(tenant, id))
+	v, err := get(r, eventKey(nil, tenant, id))
+	if err != nil {
+		return Event{}, err
+	}
+	return decodeEvent(v)
+}
+
+// eventGetter reads the events an index names, building their keys in one buffer.
+type eventGetter struct {
+	r      reader
+	prefix int // len of 'e' STR(tenant) in key
+	key    []byte
+}
+
+func newEventGetter(r reader, tenant string) *eventGetter {
+	k := key1(pEvent, tenant)
+	return &eventGetter{r: r, prefix: len(k), key: k}
+}
+
+func (g *eventGetter) get(id []byte) (Event, error) {
+	g.key = appendStr(g.key[:g.prefix], id)
+	v, err := get(g.r, g.key)
 	if err != nil {
 		return Event{}, err
 	}
@@ -334,8 +372,9 @@ func (db *DB) indexed(tenant string, prefix []byte) ([]Event, error) {
 	}
 	defer it.Close()
 	var out []Event
+	g := newEventGetter(s, tenant)
 	for ok := it.First(); ok; ok = it.Next() {
-		e, err := getEvent(s, tenant, string(it.Value()))
+		e, err := g.get(it.Value())
 		if err != nil {
 			return nil, fmt.Errorf("store: index names a missing event: %w", err)
 		}
@@ -401,8 +440,9 @@ func (db *DB) State(tenant string) (events []Event, seq uint64, err error) {
 		return 0
 	})
 	events = make([]Event, 0, len(refs))
+	g := newEventGetter(s, tenant)
 	for _, r := range refs {
-		e, err := getEvent(s, tenant, r.id)
+		e, err := g.get([]byte(r.id))
 		if err != nil {
 			return nil, 0, fmt.Errorf("store: state names a missing event: %w", err)
 		}
@@ -437,13 +477,14 @@ func (db *DB) Since(tenant string, after uint64, fn func(Event) error) (last uin
 	db.waitDurable(t)
 	last = after
 	prefix := key1(pPublished, tenant)
-	it, err := s.NewIter(&pebble.IterOptions{LowerBound: pubKey(tenant, after+1), UpperBound: prefixEnd(prefix)})
+	it, err := s.NewIter(&pebble.IterOptions{LowerBound: pubKey(nil, tenant, after+1), UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return last, err
 	}
 	defer it.Close()
+	g := newEventGetter(s, tenant)
 	for ok := it.First(); ok; ok = it.Next() {
-		e, err := getEvent(s, tenant, string(it.Value()))
+		e, err := g.get(it.Value())
 		if err != nil {
 			return last, fmt.Errorf("store: publication index names a missing event: %w", err)
 		}

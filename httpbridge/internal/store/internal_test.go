@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -16,10 +17,10 @@ func TestBadDueEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.pdb.Set(dueKey(1, 1<<40), dueVal("t", "missing"), pebble.Sync); err != nil {
+	if err := db.pdb.Set(dueKey(nil, 1, 1<<40), dueVal(nil, "t", "missing"), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.pdb.Set(dueKey(2, 1<<40), []byte("garbage"), pebble.Sync); err != nil {
+	if err := db.pdb.Set(dueKey(nil, 2, 1<<40), []byte("garbage"), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Insert(Event{ID: "ok", Event: "n", TenantID: "t", Timestamp: 3, Data: json.RawMessage(`1`)}, false); err != nil {
@@ -30,5 +31,35 @@ func TestBadDueEntry(t *testing.T) {
 	}
 	if ts, ok := db.NextDue(); ok {
 		t.Fatalf("bad entries left in the due index (next %d)", ts)
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	for _, e := range []Event{
+		{ID: "i", Event: "n", TenantID: "t\x00", CollectionID: "", UserID: "ü", Timestamp: -1 << 62,
+			Data: json.RawMessage(" { \"a\" : [1, 2] } "), Order: 1 << 63, Seq: 5, Published: true},
+		{ID: "j", Event: "m", TenantID: "t", Cancelled: true, Timestamp: 1 << 62},
+	} {
+		v, err := encodeEvent(nil, nil, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeEvent(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := e
+		want.Data = json.RawMessage(`{"a":[1,2]}`)
+		if len(e.Data) == 0 {
+			want.Data = json.RawMessage(`null`)
+		}
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) || got.Order != want.Order {
+			t.Fatalf("round trip:\n got %s %d\nwant %s %d", gj, got.Order, wj, want.Order)
+		}
+	}
+	if _, err := encodeEvent(nil, nil, &Event{Data: json.RawMessage(`{`)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad JSON: %v", err)
 	}
 }

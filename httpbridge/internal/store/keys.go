@@ -27,7 +27,7 @@ var errBadKey = errors.New("store: malformed stored key or value")
 // sorts like the strings: 0x00 is escaped as 0x00 0xFF and the string ends with 0x00 0x01.
 // Thus the prefix of tenant "a" (61 00 01) never matches tenant "ab" (61 62 00 01) nor
 // "a\x00" (61 00 FF 00 01).
-func appendStr(dst []byte, s string) []byte {
+func appendStr[S string | []byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == 0 {
@@ -89,32 +89,41 @@ func readU64(b []byte) (uint64, []byte, error) {
 	return binary.BigEndian.Uint64(b), b[8:], nil
 }
 
+// The key builders append to dst (nil for a new key), so that the write path can build its
+// keys in reused buffers: a pebble batch copies what it is given.
+
 func key1(p byte, a string) []byte { return appendStr([]byte{p}, a) }
 
 func key2(p byte, a, b string) []byte { return appendStr(appendStr([]byte{p}, a), b) }
 
-func eventKey(tenant, id string) []byte { return key2(pEvent, tenant, id) }
-
-func collKey(tenant, coll string, ts int64, order uint64) []byte {
-	return appendU64(appendTS(key2(pCollection, tenant, coll), ts), order)
+func eventKey(dst []byte, tenant, id string) []byte {
+	return appendStr(appendStr(append(dst, pEvent), tenant), id)
 }
 
-func byUserKey(tenant, user string, ts int64, order uint64) []byte {
-	return appendU64(appendTS(key2(pByUser, tenant, user), ts), order)
+func collKey(dst []byte, tenant, coll string, ts int64, order uint64) []byte {
+	return appendU64(appendTS(appendStr(appendStr(append(dst, pCollection), tenant), coll), ts), order)
 }
 
-func pubKey(tenant string, seq uint64) []byte { return appendU64(key1(pPublished, tenant), seq) }
-
-func stateKey(tenant, name, coll string) []byte {
-	return appendStr(key2(pState, tenant, name), coll)
+func byUserKey(dst []byte, tenant, user string, ts int64, order uint64) []byte {
+	return appendU64(appendTS(appendStr(appendStr(append(dst, pByUser), tenant), user), ts), order)
 }
 
-func dueKey(ts int64, order uint64) []byte { return appendU64(appendTS([]byte{pDue}, ts), order) }
+func pubKey(dst []byte, tenant string, seq uint64) []byte {
+	return appendU64(appendStr(append(dst, pPublished), tenant), seq)
+}
+
+func stateKey(dst []byte, tenant, name, coll string) []byte {
+	return appendStr(appendStr(appendStr(append(dst, pState), tenant), name), coll)
+}
+
+func dueKey(dst []byte, ts int64, order uint64) []byte {
+	return appendU64(appendTS(append(dst, pDue), ts), order)
+}
 
 // stateVal is the value of a state index entry: which event is the latest of its
 // (name, collection), with what it is compared by.
-func stateVal(ts int64, order uint64, id string) []byte {
-	return append(appendU64(appendTS(nil, ts), order), id...)
+func stateVal(dst []byte, ts int64, order uint64, id string) []byte {
+	return append(appendU64(appendTS(dst, ts), order), id...)
 }
 
 func readStateVal(b []byte) (ts int64, order uint64, id string, err error) {
@@ -127,7 +136,7 @@ func readStateVal(b []byte) (ts int64, order uint64, id string, err error) {
 	return ts, order, string(b), nil
 }
 
-func dueVal(tenant, id string) []byte { return appendStr(appendStr(nil, tenant), id) }
+func dueVal(dst []byte, tenant, id string) []byte { return appendStr(appendStr(dst, tenant), id) }
 
 func readDueVal(b []byte) (tenant, id string, err error) {
 	if tenant, b, err = readStr(b); err != nil {

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -55,35 +58,48 @@ type DB struct {
 	dmu     sync.Mutex
 	dcond   *sync.Cond
 	durable uint64
+
+	syncs, synced atomic.Int64 // WAL syncs, and the commits they made durable (benchmarks)
+
+	// Scratch buffers of the insert path, used under mu.
+	ekey, key, val, id []byte
+	json               bytes.Buffer
 }
 
 // pending is one commit waiting for its WAL sync.
 type pending struct {
 	ticket uint64
 	pubs   []Event
-	done   chan error
+	done   chan error // cap 1
+	one    [1]Event   // pubs of an insert, without an allocation
 }
+
+// pendingPool recycles the pendings of inserts (the hot path); the other writes allocate.
+var pendingPool = sync.Pool{New: func() any { return newPending(nil) }}
+
+func newPending(pubs []Event) *pending { return &pending{pubs: pubs, done: make(chan error, 1)} }
 
 // Open opens (creating if needed) the store in dir.
 func Open(dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	pdb, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{log}})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	db := &DB{
 		pdb:       pdb,
 		onPublish: opts.OnPublish,
-		log:       opts.Logger,
+		log:       log,
 		seqs:      make(map[string]uint64),
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		pubDone:   make(chan struct{}),
-	}
-	if db.log == nil {
-		db.log = slog.Default()
 	}
 	db.dcond = sync.NewCond(&db.dmu)
 	v, closer, err := pdb.Get(metaOrderKey)
@@ -134,20 +150,20 @@ func (db *DB) enter() error {
 	return nil
 }
 
-// commitLocked commits b (without waiting for the WAL sync) and queues it for the publisher.
-// Called with mu held; the caller waits on the returned channel after unlocking mu.
-func (db *DB) commitLocked(b *pebble.Batch, pubs []Event) (<-chan error, error) {
+// commitLocked commits b (without waiting for the WAL sync) and queues it as p for the
+// publisher. Called with mu held; the caller waits on p.done after unlocking mu.
+func (db *DB) commitLocked(b *pebble.Batch, p *pending) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return nil, err
+		return err
 	}
 	db.ticket++
-	p := &pending{ticket: db.ticket, pubs: pubs, done: make(chan error, 1)}
+	p.ticket = db.ticket
 	db.pending = append(db.pending, p)
 	select {
 	case db.kick <- struct{}{}:
 	default:
 	}
-	return p.done, nil
+	return nil
 }
 
 // publisher makes pending commits durable, one WAL sync for all those that queued up while
@@ -168,6 +184,16 @@ func (db *DB) publisher() {
 				return
 			}
 		}
+		// Writers released by the last round are about to commit again: give them a chance
+		// to join this sync while they keep coming.
+		for n, i := db.pendingLen(), 0; i < 8; i++ {
+			runtime.Gosched()
+			m := db.pendingLen()
+			if m == n {
+				break
+			}
+			n = m
+		}
 		db.mu.Lock()
 		batch, db.pending = db.pending, batch[:0]
 		db.mu.Unlock()
@@ -179,6 +205,8 @@ func (db *DB) publisher() {
 		// synced when it is closed). LogData writes a record that touches no key.
 		// (pebble treats a failed sync as fatal and exits; the error path is for form.)
 		err := db.pdb.LogData(nil, pebble.Sync)
+		db.syncs.Add(1)
+		db.synced.Add(int64(len(batch)))
 		if err != nil {
 			db.log.Error("store: WAL sync failed", "error", err)
 		} else if db.onPublish != nil {
@@ -197,6 +225,12 @@ func (db *DB) publisher() {
 			batch[i] = nil
 		}
 	}
+}
+
+func (db *DB) pendingLen() int {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return len(db.pending)
 }
 
 // snapshot returns a view of the store that contains only durable commits (it waits for
@@ -219,14 +253,16 @@ func (db *DB) waitDurable(t uint64) {
 }
 
 // quietLogger keeps pebble's informational chatter out of the server log; errors still go
-// to stderr through the standard logger.
-type quietLogger struct{}
+// to the store's logger, and a fatal error (pebble's answer to a failed WAL write or sync,
+// after which nothing acknowledged could be trusted) ends the process as pebble's own
+// logger would.
+type quietLogger struct{ log *slog.Logger }
 
 func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+func (l quietLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf("pebble: "+format, args...))
 }
-func (quietLogger) Fatalf(format string, args ...any) {
-	slog.Default().Error(fmt.Sprintf("pebble: "+format, args...))
+func (l quietLogger) Fatalf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf("pebble: "+format, args...))
 	os.Exit(1)
 }

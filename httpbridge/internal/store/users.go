@@ -46,12 +46,13 @@ func (db *DB) CreateUser(u User) error {
 	defer b.Close()
 	b.Set(nk, v, nil)
 	b.Set(ik, []byte(u.Username), nil)
-	done, err := db.commitLocked(b, nil)
+	p := newPending(nil)
+	err = db.commitLocked(b, p)
 	db.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return <-done
+	return <-p.done
 }
 
 // UserByName returns the user with that username, or ErrNotFound.
@@ -127,12 +128,13 @@ func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(key1(pUserByName, username), v, nil)
-	done, err := db.commitLocked(b, nil)
+	p := newPending(nil)
+	err = db.commitLocked(b, p)
 	db.mu.Unlock()
 	if err != nil {
 		return User{}, err
 	}
-	if err := <-done; err != nil {
+	if err := <-p.done; err != nil {
 		return User{}, err
 	}
 	return u, nil
