@@ -54,7 +54,10 @@ for port in 3100 3101 3102 3103; do
     sleep 0.1
   done
 done
-if ! (exec 3<>/dev/tcp/127.0.0.1/3103) 2>/dev/null; then
+for i in 0 1 2; do
+  kill -0 "${pids[$i]}" 2>/dev/null || { echo "a benchmark server did not start (ports 3100-3103 taken?)" >&2; exit 1; }
+done
+if ! (exec 3<>/dev/tcp/127.0.0.1/3103) 2>/dev/null || ! kill -0 $rtbusd_pid 2>/dev/null; then
   echo "rtbusd's HTTP bridge did not start: measuring the others only" >&2
   targets=(refsse hub hub+co)
 fi
@@ -143,7 +146,23 @@ scenario "latency" "$LAT_SUBS" "$LAT_MSGS" "$LAT_RATE"
 
 if [ "$IDLE" != 0 ]; then
   echo
-  echo "== memory per idle stream ($IDLE streams; server in a child process, after GC)"
+  echo "== memory per idle stream: $IDLE streams held open by a raw-TCP client, the server's RSS growth"
+  for t in "${targets[@]}"; do
+    case $t in
+    refsse) url="http://127.0.0.1:3100/sse?topic=idle" pid=${pids[0]} ;;
+    hub) url="http://127.0.0.1:3101/sse?topic=idle" pid=${pids[1]} ;;
+    hub+co) continue ;;
+    rtbusd)
+      jwt=$(signup) || { echo "rtbusd: sign-up failed"; continue; }
+      url="http://127.0.0.1:3103/events/tenant-bench$n-$$?token=$jwt" pid=$rtbusd_pid
+      ;;
+    esac
+    printf '%-8s ' "$t"
+    "$work/ssebench" -idle "$IDLE" -url "$url" -pid "$pid" 2>&1 | tail -1
+    sleep 1
+  done
+  echo
+  echo "== the same for the sse package in-process (server in a child process; live heap and stacks after GC)"
   RTBUS_SSE_IDLE_STREAMS=$IDLE go test ./httpbridge/internal/sse -run '^$' -bench IdleStreams -benchtime 1x |
     grep Benchmark
 fi
