@@ -9,7 +9,8 @@
 #   hub+co     the same with HubOptions.Coalesce (queued messages in one writev)
 #   rtbusd     the whole bridge: POST /insert (synced to pebble, then published) and
 #              GET /events/{tenant}?token=JWT (state on connect, then live)
-# Scenarios: closed-loop fan-out at each SUBS streams (MSGS inserts, 4 publishers), then the
+# Scenarios: closed-loop fan-out at each SUBS streams (MSGS x 1,000 / SUBS inserts, so
+# MSGS x 1,000 deliveries per run at every size; 4 publishers), then the
 # latency run: LAT_RATE inserts/s to LAT_SUBS streams (20 x 1,000 = 20 k events/s offered).
 # Each scenario runs RUNS times, the targets interleaved in each round so that the noise of a
 # shared machine hits them alike; the table gives medians and the ratio to refsse. Every
@@ -140,7 +141,9 @@ scenario() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "(delivered: thousands of events received / expected)"
 for subs in $SUBS; do
-  scenario "fan-out" "$subs" "$MSGS" 0
+  # The same number of deliveries per run at every size (MSGS x 1,000).
+  msgs=$((MSGS * 1000 / subs))
+  scenario "fan-out" "$subs" "$((msgs > 0 ? msgs : 1))" 0
 done
 scenario "latency" "$LAT_SUBS" "$LAT_MSGS" "$LAT_RATE"
 
