@@ -5,6 +5,9 @@
 //	GET  /sse?topic=T   an SSE stream of tenant T (detached unless -detach=false)
 //	POST /pub?topic=T   the body (a JSON value) is published to tenant T as the data of an
 //	                    event record like the bridge's, with the next sequence number
+//
+// With -idle N -url URL it is instead a client that opens N idle streams to URL and reports
+// the resident memory growth of the server process -pid per stream.
 package main
 
 import (
@@ -25,7 +28,17 @@ func main() {
 	detach := flag.Bool("detach", true, "serve streams detached (StreamOptions.Detach)")
 	queue := flag.Int("queue", 0, "HubOptions.QueueSize (0 = default)")
 	coalesce := flag.Bool("coalesce", false, "HubOptions.Coalesce")
+	idle := flag.Int("idle", 0, "client mode: open this many idle streams to -url")
+	idleURL := flag.String("url", "", "client mode: stream URL (loopback)")
+	pid := flag.Int("pid", 0, "client mode: the server's process id, to read its memory")
+	hold := flag.Duration("hold", 0, "client mode: keep the streams open this long after measuring")
 	flag.Parse()
+	if *idle > 0 {
+		if err := idleClients(*idle, *idleURL, *pid, *hold); err != nil {
+			log.Fatal("ssebench: ", err)
+		}
+		return
+	}
 	if h, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(h).IsLoopback() {
 		log.Fatalf("ssebench: %s is not a loopback address", *addr)
 	}
