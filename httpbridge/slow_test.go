@@ -24,10 +24,11 @@ func TestSlowClient(t *testing.T) {
 	}
 	defer c.Close()
 
+	c.(*net.TCPConn).SetReadBuffer(64 << 10) // a small window: less data fills the pipe
 	c.Write([]byte("GET /sse?last_event_id=0&token=" + url.QueryEscape(u.token) + " HTTP/1.1\r\nHost: x\r\n\r\n"))
 
-	const n = 40 // 40 x 500 KB: more than the socket buffers hold
-	big := strings.Repeat("x", 500_000)
+	const n = 30 // 30 x 200 KB: more than the socket buffers hold
+	big := strings.Repeat("x", 200_000)
 	ids := map[string]bool{}
 	for i := 0; i < n; i++ {
 		ids[e.insert(u, map[string]any{"event": "big", "data": big}).ID] = true
