@@ -218,7 +218,7 @@ func TestBusLink(t *testing.T) {
 	sAnn := e.openStream("/sse", ann.bearer(), nil)
 	sBob := e.openStream("/sse", bob.bearer(), nil)
 	sZed := e.openStream("/events/other%2Ftenant", zed.bearer(), nil) // a tenant with a "/"
-	sAnn.next(t) // the state: door/open
+	sAnn.next(t)                                                      // the state: door/open
 	sBob.next(t)
 	plugin, _ := e.bus.RegisterClient("plugin")
 	defer plugin.Close()
