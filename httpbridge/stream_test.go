@@ -217,8 +217,9 @@ func TestBusLink(t *testing.T) {
 	// Pushes reach the streams of the tenant, or of one user, and nobody else.
 	sAnn := e.openStream("/sse", ann.bearer(), nil)
 	sBob := e.openStream("/sse", bob.bearer(), nil)
-	sZed := e.openStream("/events/other%2Ftenant", zed.bearer(), nil) // a tenant with a "/"
-	sAnn.next(t)                                                      // the state: door/open
+	// A tenant with a "/" in its id, escaped in the path.
+	sZed := e.openStream("/events/other%2Ftenant", zed.bearer(), nil)
+	sAnn.next(t) // the state: door/open
 	sBob.next(t)
 	plugin, _ := e.bus.RegisterClient("plugin")
 	defer plugin.Close()
