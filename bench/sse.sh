@@ -125,7 +125,7 @@ scenario() {
   local refp99
   refp99=$(median "$work/refsse.json" lat_p99_us)
   echo
-  echo "== $name: $subs streams, $msgs inserts, rate $([ "$rate" = 0 ] && echo 'closed loop (4 publishers)' || echo "$rate/s"), median of $RUNS"
+  echo "== $name: $subs streams, $msgs inserts, rate $([ "$rate" = 0 ] && echo "closed loop ($PUBCONC publishers)" || echo "$rate/s"), median of $RUNS"
   printf '%-8s %12s %8s %9s %9s %9s %8s %8s %12s\n' target events/s x_refsse p50_ms p99_ms max_ms x_p99 pub/s delivered
   for t in "${targets[@]}"; do
     [ -s "$work/$t.json" ] || { printf '%-8s (no result; see below)\n' "$t"; continue; }
