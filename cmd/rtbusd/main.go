@@ -50,6 +50,10 @@ func run(args []string) error {
 	pidFile := fs.String("pid-file", "", "write the process id to this file (env RTBUS_PID_FILE)")
 	tlsCert := fs.String("tls-cert", "", "certificate for every TLS listener, PEM; with -tls-key (env RTBUS_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "private key of -tls-cert, PEM (env RTBUS_TLS_KEY)")
+	httpOpts, err := httpFlags(fs) // the HTTP bridge's flags: http.go
+	if err != nil {
+		return err
+	}
 	// Environment variables set defaults; flags override them.
 	for flagName, env := range map[string]string{
 		"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL",
@@ -131,6 +135,13 @@ func run(args []string) error {
 		}
 		log.Info("listening", "address", a)
 	}
+	stopHTTP, err := startHTTP(httpOpts, fs, b, log)
+	if err != nil {
+		srv.Close()
+		b.Close()
+		return err
+	}
+	defer stopHTTP()
 	if *pidFile != "" {
 		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return err

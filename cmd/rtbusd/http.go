@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/httpbridge"
+)
+
+// httpOptions are the flags of the HTTP bridge (HTTP.md "Server").
+type httpOptions struct {
+	addr, dataDir, jwtSecret, adminToken, origins, ntp string
+	jwtAlg, jwtKey                                     string
+	jwtExpiry                                          time.Duration
+	maxBody                                            int64
+}
+
+// httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
+func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
+	o := &httpOptions{}
+	fs.StringVar(&o.addr, "http", "127.0.0.1:8080", "HTTP bridge address; off disables it (env RTBUS_HTTP)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "HTTP bridge data directory: events, users, generated secrets (env RTBUS_DATA_DIR)")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HMAC secret of the bridge's JWTs; empty: random, kept in the data directory (env RTBUS_JWT_SECRET)")
+	fs.StringVar(&o.jwtAlg, "jwt-alg", httpbridge.DefaultAlgorithm, "algorithm of the bridge's JWTs: HS256, HS384, HS512 or RS256 (env RTBUS_JWT_ALG)")
+	fs.StringVar(&o.jwtKey, "jwt-key", "", "RSA private key (PEM file) for -jwt-alg RS256 (env RTBUS_JWT_KEY)")
+	o.jwtExpiry = httpbridge.DefaultJWTExpiry
+	fs.Func("jwt-expiry", "lifetime of the bridge's JWTs: seconds, or a duration such as 1h (env RTBUS_JWT_EXPIRY; default 3600)", func(v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			o.jwtExpiry = time.Duration(n) * time.Second
+		} else if o.jwtExpiry, err = time.ParseDuration(v); err != nil {
+			return errors.New("want seconds or a duration such as 1h")
+		}
+		if o.jwtExpiry <= 0 {
+			return errors.New("want a positive lifetime")
+		}
+		return nil
+	})
+	fs.StringVar(&o.adminToken, "admin-token", "", "admin token of the bridge; empty: random, kept in the data directory (env RTBUS_ADMIN_TOKEN)")
+	fs.StringVar(&o.origins, "origin", "*", "CORS origins allowed by the bridge, comma-separated (env RTBUS_ORIGIN)")
+	fs.StringVar(&o.ntp, "ntp", "", "NTP servers disciplining the bridge's clock, comma-separated; empty: local clock (env RTBUS_NTP)")
+	fs.Int64Var(&o.maxBody, "max-body", httpbridge.DefaultMaxBody, "largest HTTP request body, bytes (env RTBUS_MAX_BODY)")
+	for flagName, env := range map[string]string{
+		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
+		"jwt-expiry": "RTBUS_JWT_EXPIRY", "admin-token": "RTBUS_ADMIN_TOKEN", "origin": "RTBUS_ORIGIN",
+		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY", "jwt-alg": "RTBUS_JWT_ALG", "jwt-key": "RTBUS_JWT_KEY",
+	} {
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(flagName, v); err != nil {
+				return nil, fmt.Errorf("environment %s=%q: %v", env, v, err)
+			}
+		}
+	}
+	return o, nil
+}
+
+// defaultDataDir is $XDG_DATA_HOME/rtbus, else ~/.local/share/rtbus, else a directory in /tmp.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "rtbus")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "rtbus")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("rtbus-%d", os.Getuid()))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// startHTTP starts the bridge next to the bus, unless -http off. TLS uses -tls-cert and
+// -tls-key where the daemon defines them (the certificate of every TLS listener). The returned
+// function ends the streams, the listener and the store.
+func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger) (stop func(), err error) {
+	if o.addr == "off" || o.addr == "" {
+		return func() {}, nil
+	}
+	cfg := httpbridge.Config{
+		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
+		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
+		JWTAlgorithm: o.jwtAlg,
+	}
+	if o.jwtKey != "" {
+		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {
+			return nil, fmt.Errorf("-jwt-key: %w", err)
+		}
+	}
+	if o.maxBody <= 0 {
+		return nil, fmt.Errorf("bad -max-body %d: want a positive size", o.maxBody)
+	}
+	var cert, key string
+	if f := fs.Lookup("tls-cert"); f != nil {
+		cert = f.Value.String()
+	}
+	if f := fs.Lookup("tls-key"); f != nil {
+		key = f.Value.String()
+	}
+	if (cert == "") != (key == "") {
+		return nil, errors.New("TLS for the HTTP bridge needs both -tls-cert and -tls-key")
+	}
+	var tlsCfg *tls.Config
+	if cert != "" {
+		c, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("http bridge TLS: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
+	}
+	bridge, err := httpbridge.New(b, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		bridge.Close()
+		return nil, fmt.Errorf("http bridge: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           bridge.Handler(),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cert != "" {
+		scheme = "https"
+	}
+	go func() {
+		var err error
+		if cert != "" {
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http bridge stopped", "err", err)
+		}
+	}()
+	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// The bridge first: it ends the streams that would keep the HTTP server waiting.
+		if err := bridge.Shutdown(ctx); err != nil {
+			log.Warn("http bridge shutdown", "err", err)
+		}
+		hs.Shutdown(ctx)
+	}, nil
+}

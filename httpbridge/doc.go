@@ -1,0 +1,17 @@
+// Package httpbridge is rtbus's HTTP bridge: a real-time backend for web and mobile front
+// ends, with users, durable events, scheduling and Server-Sent Events streams, over the
+// routes of the broker BaaS (the contract is HTTP.md), linked to a bus.
+//
+// A Server stores users and events in an embedded pebble store under Config.DataDir, signs
+// JWTs for its users, publishes each event when its timestamp is reached (at insert, or later
+// by a scheduler waiting on the next due event), and hands every publication to the tenant's
+// open streams and to the bus (topic EventTopic). Bus clients push ephemeral messages to
+// streams and insert events through the topics documented at TopicPrefix.
+//
+//	b := bus.New()
+//	srv, err := httpbridge.New(b, httpbridge.Config{DataDir: dir})
+//	…
+//	http.ListenAndServe("127.0.0.1:8080", srv.Handler())
+//	…
+//	srv.Shutdown(ctx) // streams closed, store flushed and closed
+package httpbridge

@@ -1,0 +1,379 @@
+package httpbridge_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/httpbridge"
+)
+
+const adminToken = "test-admin-token"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testClock is a clock the test advances; timers fire when it passes their time.
+type testClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*testTimer
+}
+
+type testTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) At(at time.Time, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &testTimer{at: at, f: f}
+	if !at.After(c.now) {
+		t.stopped = true
+		go f()
+	} else {
+		c.timers = append(c.timers, t)
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// Advance moves the clock and fires the timers it passes.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var fire []func()
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case !t.at.After(c.now):
+			t.stopped = true
+			fire = append(fire, t.f)
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+	c.mu.Unlock()
+	for _, f := range fire {
+		go f()
+	}
+}
+
+type env struct {
+	t     testing.TB
+	dir   string
+	clock *testClock
+	bus   *bus.Broker
+	srv   *httpbridge.Server
+	hs    *httptest.Server
+	url   string
+	cl    *http.Client
+	cfg   httpbridge.Config
+}
+
+func testConfig(dir string, c *testClock) httpbridge.Config {
+	return httpbridge.Config{
+		DataDir: dir, AdminToken: adminToken, BcryptCost: bcrypt.MinCost, Clock: c,
+		JWTExpiry: time.Hour, Leeway: time.Second, KeepAlive: time.Minute, Logger: quiet,
+	}
+}
+
+// newEnv starts a server on a real listener over a real store in a temporary directory.
+func newEnv(t testing.TB, mod func(*httpbridge.Config)) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: newTestClock(), bus: bus.New()}
+	e.cfg = testConfig(e.dir, e.clock)
+	if mod != nil {
+		mod(&e.cfg)
+	}
+	e.start()
+	t.Cleanup(func() { e.stop(); e.bus.Close() })
+	return e
+}
+
+func (e *env) start() {
+	e.t.Helper()
+	srv, err := httpbridge.New(e.bus, e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv = srv
+	e.hs = httptest.NewServer(srv.Handler())
+	e.url, e.cl = e.hs.URL, e.hs.Client()
+}
+
+// stop shuts the server down as rtbusd does: the bridge (streams end), then the listener.
+func (e *env) stop() {
+	if e.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		e.t.Errorf("shutdown: %v", err)
+	}
+	e.hs.Close()
+	e.srv = nil
+}
+
+func (e *env) restart() {
+	e.stop()
+	e.start()
+}
+
+type reply struct {
+	code int
+	body []byte
+	hdr  http.Header
+}
+
+func (r reply) json(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("reply %d %q: %v", r.code, r.body, err)
+	}
+}
+
+func (r reply) field(t testing.TB, name string) string {
+	t.Helper()
+	var m map[string]any
+	r.json(t, &m)
+	s, _ := m[name].(string)
+	return s
+}
+
+// do sends a request; auth is a full Authorization value ("Bearer …", "Basic …") or "".
+func (e *env) do(method, path, auth string, body any) reply {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.cl.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, b, resp.Header}
+}
+
+// expect checks the status code, and that an error reply is a JSON {"error": "..."}.
+func (e *env) expect(r reply, code int) reply {
+	e.t.Helper()
+	if r.code != code {
+		e.t.Fatalf("status %d, want %d: %s", r.code, code, r.body)
+	}
+	if code >= 400 {
+		var m map[string]string
+		if err := json.Unmarshal(r.body, &m); err != nil || m["error"] == "" {
+			e.t.Fatalf("error reply is not {\"error\": …}: %s", r.body)
+		}
+	}
+	return r
+}
+
+type user struct {
+	id, name, tenant, token string
+}
+
+func (u user) bearer() string { return "Bearer " + u.token }
+
+// signup creates a user of tenant and logs it in.
+func (e *env) signup(name, tenant string) user {
+	e.t.Helper()
+	r := e.expect(e.do("POST", "/users", "", map[string]any{"username": name, "password": "pw-" + name, "tenant_id": tenant}), 201)
+	u := user{id: r.field(e.t, "id"), name: name, tenant: tenant}
+	u.token = e.expect(e.do("POST", "/login", "", map[string]string{"username": name, "password": "pw-" + name}), 200).field(e.t, "jwt")
+	return u
+}
+
+type record struct {
+	ID           string          `json:"id"`
+	Event        string          `json:"event"`
+	TenantID     string          `json:"tenant_id"`
+	CollectionID string          `json:"collection_id"`
+	UserID       string          `json:"user_id"`
+	Timestamp    int64           `json:"timestamp"`
+	Published    bool            `json:"published"`
+	Cancelled    bool            `json:"cancelled"`
+	Data         json.RawMessage `json:"data"`
+	Seq          uint64          `json:"seq"`
+}
+
+func (e *env) insert(u user, body map[string]any) record {
+	e.t.Helper()
+	var out struct{ Event record }
+	e.expect(e.do("POST", "/insert", u.bearer(), body), 200).json(e.t, &out)
+	return out.Event
+}
+
+// sseMsg is one message as a client parses it.
+type sseMsg struct {
+	event, data, id string
+	retry           bool
+}
+
+// stream is an open SSE connection read by a goroutine.
+type stream struct {
+	resp   *http.Response
+	msgs   chan sseMsg
+	done   chan struct{} // closed when the connection ends
+	cancel context.CancelFunc
+}
+
+func (e *env) openStream(path, auth string, hdr map[string]string) *stream {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+path, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.cl.Do(req)
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		e.t.Fatalf("stream %s: status %d: %s", path, resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		e.t.Errorf("stream Content-Type %q", ct)
+	}
+	s := &stream{resp: resp, msgs: make(chan sseMsg, 1000), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		var m sseMsg
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" {
+				if m.event != "keepalive" {
+					s.msgs <- m
+				}
+				m = sseMsg{}
+				continue
+			}
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "event":
+				m.event = v
+			case "data":
+				m.data = v
+			case "id":
+				m.id = v
+			case "retry":
+				m.retry = true
+			}
+		}
+	}()
+	e.t.Cleanup(s.close)
+	return s
+}
+
+func (s *stream) close() {
+	s.cancel()
+	s.resp.Body.Close()
+}
+
+// next returns the next message, failing after a generous bound (only a broken test waits).
+func (s *stream) next(t *testing.T) sseMsg {
+	t.Helper()
+	select {
+	case m := <-s.msgs:
+		return m
+	case <-s.done:
+		select {
+		case m := <-s.msgs:
+			return m
+		default:
+		}
+		t.Fatal("stream ended, want a message")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message within 10 s")
+	}
+	return sseMsg{}
+}
+
+// quiet checks that nothing arrives within a short while.
+func (s *stream) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-s.msgs:
+		t.Fatalf("unexpected message %+v", m)
+	case <-time.After(d):
+	}
+}
+
+func (s *stream) ended(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open after 10 s")
+	}
+}
+
+func (m sseMsg) record(t *testing.T) record {
+	t.Helper()
+	var r record
+	if err := json.Unmarshal([]byte(m.data), &r); err != nil {
+		t.Fatalf("message data %q: %v", m.data, err)
+	}
+	return r
+}

@@ -1,0 +1,180 @@
+package ntpclock_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rtbus/rtbus/httpbridge/internal/ntpclock"
+)
+
+// ntpEpochOffset is the seconds from 1900-01-01 (NTP era 0) to 1970-01-01.
+const ntpEpochOffset = 2208988800
+
+func ntpTime(t time.Time) uint64 {
+	sec := uint64(t.Unix() + ntpEpochOffset)
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return sec<<32 | frac
+}
+
+// responder is a minimal NTPv4 server on 127.0.0.1 whose clock runs ahead of the local one
+// by its skew (nanoseconds, changeable while it runs).
+type responder struct {
+	conn    net.PacketConn
+	skew    atomic.Int64
+	queries atomic.Int64
+}
+
+func startResponder(t *testing.T, skew time.Duration) *responder {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &responder{conn: c}
+	r.skew.Store(int64(skew))
+	done := make(chan struct{})
+	t.Cleanup(func() { c.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			n, addr, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 48 {
+				continue
+			}
+			r.queries.Add(1)
+			now := time.Now().Add(time.Duration(r.skew.Load()))
+			var p [48]byte
+			p[0] = 0<<6 | 4<<3 | 4 // no leap warning, version 4, server mode
+			p[1] = 2               // stratum: synchronized to a primary server
+			p[2] = 6               // poll
+			p[3] = 0xEC            // precision 2^-20 s
+			copy(p[12:16], "TEST")
+			binary.BigEndian.PutUint64(p[16:], ntpTime(now.Add(-time.Second))) // reference time
+			copy(p[24:32], buf[40:48])                                         // origin = client's transmit
+			binary.BigEndian.PutUint64(p[32:], ntpTime(now))                   // receive
+			binary.BigEndian.PutUint64(p[40:], ntpTime(now))                   // transmit
+			c.WriteTo(p[:], addr)
+		}
+	}()
+	return r
+}
+
+func (r *responder) addr() string { return r.conn.LocalAddr().String() }
+
+// waitFor polls cond until it holds or a generous deadline passes (no speed assertion: the
+// deadline only bounds the test).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func near(d, want time.Duration) bool { return d > want-time.Second/2 && d < want+time.Second/2 }
+
+func TestOffsetFromServer(t *testing.T) {
+	srv := startResponder(t, 10*time.Second)
+	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.addr()}, Interval: 20 * time.Millisecond, Timeout: time.Second})
+	defer c.Close()
+	waitFor(t, "offset near 10 s", func() bool { return near(c.Offset(), 10*time.Second) })
+	if d := time.Until(c.Now()); !near(d, 10*time.Second) {
+		t.Fatalf("Now is local time + %v, want about 10 s", d)
+	}
+	// The clock queries again periodically and follows the server.
+	srv.skew.Store(int64(-20 * time.Second))
+	waitFor(t, "offset near -20 s", func() bool { return near(c.Offset(), -20*time.Second) })
+	c.Close()
+	n := srv.queries.Load()
+	time.Sleep(100 * time.Millisecond) // five intervals
+	if srv.queries.Load() != n {
+		t.Fatal("queries continue after Close")
+	}
+}
+
+// syncBuffer is a log destination safe for the clock's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+func TestNoServerAnswers(t *testing.T) {
+	// A port with nothing listening: take one, then free it.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().String()
+	pc.Close()
+	// A server that never answers, to exercise the timeout too.
+	mute, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	start := time.Now()
+	c := ntpclock.New(ntpclock.Options{Servers: []string{dead, mute.LocalAddr().String()},
+		Interval: 10 * time.Millisecond, Timeout: 50 * time.Millisecond, Logger: log})
+	defer c.Close()
+	if since := time.Since(start); since > time.Second {
+		t.Fatalf("New blocked %v", since) // New must not wait for the network at all
+	}
+	if d := time.Until(c.Now()); d > time.Second || d < -time.Second {
+		t.Fatalf("Now is %v away from the local clock", d)
+	}
+	waitFor(t, "the warning", func() bool { return logs.count("no NTP server answered") > 0 })
+	time.Sleep(300 * time.Millisecond) // several more failed rounds
+	if n := logs.count("no NTP server answered"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+	if c.Offset() != 0 {
+		t.Fatalf("offset %v without any answer", c.Offset())
+	}
+}
+
+func TestLocalOnly(t *testing.T) {
+	c := ntpclock.New(ntpclock.Options{})
+	if c.Offset() != 0 {
+		t.Fatal("offset without servers")
+	}
+	if d := time.Until(c.Now()); d > time.Second || d < -time.Second {
+		t.Fatalf("Now is %v away from the local clock", d)
+	}
+	c.Close()
+	c.Close() // idempotent
+}

@@ -1,0 +1,20 @@
+// Package sse is the HTTP bridge's Server-Sent Events layer: the broker-client-safe wire
+// encoding of a message (AppendMessage), and a Hub that fans each publication out to the open
+// streams of its tenant (or of one user) through per-stream bounded queues.
+//
+// The encoding follows HTTP.md "Streams (SSE)": fields event, data, id in that order, no space
+// after the colon, LF line ends, data as one line of pure-ASCII compact JSON in which every ':'
+// inside a JSON string is written \u003a, so that strict parsers that split lines on the first
+// ':' (broker-client) and every EventSource read the same message. Keep-alives are a named
+// event, not comment lines, for the same reason.
+//
+// A stream never slows the publisher or its peers: Publish only appends a shared publication
+// to each stream's queue, and a stream whose queue is full is ended (the client resumes with
+// Last-Event-ID and loses nothing); so is one whose write has been stuck for half a
+// keep-alive interval. A publication is encoded at most once per format, by the first stream
+// that sends it, and every other stream writes the same bytes.
+//
+// Serve keeps the request's goroutine and net/http's buffers for the life of the stream
+// (about 26 KB per idle stream). With StreamOptions.Detach an HTTP/1.x stream is taken over
+// from net/http and lives in the hub with no goroutine while idle (under 1 KB).
+package sse

@@ -1,0 +1,438 @@
+package sse
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stream is the hub's side of one Serve call.
+type stream struct {
+	hub          *Hub
+	tenant, user string
+	tidx         int // index in Hub.tenants[tenant], under Hub.mu
+
+	notify chan struct{} // capacity 1: something was queued, or the stream failed (attached mode)
+
+	mu      sync.Mutex
+	q       []*item // pending, oldest first
+	ka      bool    // a keep-alive is pending
+	err     error   // set once: why the stream ends
+	abort   func()  // unblocks a write in progress; nil once the stream's writer is gone
+	running bool    // detached mode: a goroutine is draining the queue (or Serve still is)
+
+	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
+	// goroutine running at a time; s.mu hands the role over).
+	out      func([]byte) error
+	outv     func(net.Buffers) error // writes several whole messages at once (Coalesce)
+	coalesce bool
+	iov      net.Buffers
+	dataOnly bool
+	retry    int    // > 0 until the first message is written
+	last     uint64 // highest Seq sent
+	spare    []*item
+	buf      []byte // messages encoded for this stream only (backlog, first message)
+	conn     net.Conn
+	done     func(error)
+
+	// written counts completed writes; writing is set during one. The keep-alive loop reads
+	// them to spot idle and stuck streams (lastSeen and stuck are its own).
+	written  atomic.Uint64
+	writing  atomic.Bool
+	lastSeen uint64
+	stuck    bool
+}
+
+func (s *stream) wakeLocked() {
+	if s.conn == nil {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if !s.running {
+		s.running = true
+		go s.runDetached()
+	}
+}
+
+func (s *stream) push(it *item, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	if len(s.q) >= limit {
+		s.failLocked(ErrSlow)
+		return
+	}
+	s.q = append(s.q, it)
+	s.wakeLocked()
+}
+
+func (s *stream) fail(err error) {
+	s.mu.Lock()
+	s.failLocked(err)
+	s.mu.Unlock()
+}
+
+func (s *stream) failLocked(err error) {
+	if s.err != nil {
+		return
+	}
+	s.err = err
+	clear(s.q)
+	s.q = nil
+	if s.abort != nil {
+		s.abort()
+	}
+	s.wakeLocked()
+}
+
+func (s *stream) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// tick runs from the keep-alive loop.
+func (s *stream) tick() {
+	n := s.written.Load()
+	idle := n == s.lastSeen
+	s.lastSeen = n
+	if !idle {
+		s.stuck = false
+		return
+	}
+	if s.writing.Load() {
+		if s.stuck { // no write completed during two ticks: at least half KeepAlive stuck
+			s.fail(ErrSlow)
+		}
+		s.stuck = true
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.ka = true
+		s.wakeLocked()
+	}
+	s.mu.Unlock()
+}
+
+func (s *stream) write(b []byte) error {
+	s.writing.Store(true)
+	err := s.out(b)
+	s.writing.Store(false)
+	s.written.Add(1)
+	return err
+}
+
+// flushIOV writes the messages gathered in s.iov (Coalesce) at once.
+func (s *stream) flushIOV() error {
+	if len(s.iov) == 0 {
+		return nil
+	}
+	s.writing.Store(true)
+	err := s.outv(s.iov)
+	s.writing.Store(false)
+	s.written.Add(1)
+	clear(s.iov[:cap(s.iov)])
+	s.iov = s.iov[:0]
+	return err
+}
+
+// emit writes b, or with Coalesce gathers it for flushIOV.
+func (s *stream) emit(b []byte) error {
+	if s.coalesce {
+		s.iov = append(s.iov, b)
+		return nil
+	}
+	return s.write(b)
+}
+
+// send writes m; the first message of the stream carries the retry: hint, so it is encoded
+// for this stream, as are backlog messages (shared == nil).
+func (s *stream) send(m *Message, shared []byte) error {
+	if s.retry > 0 || shared == nil {
+		data := m.Record
+		if s.dataOnly {
+			data = m.Data
+		}
+		s.buf = AppendMessage(s.buf[:0], m.Event, orNull(data), m.Seq, s.retry)
+		s.retry = 0
+		return s.emit(s.buf)
+	}
+	return s.emit(shared)
+}
+
+func (s *stream) keepAlive() error {
+	if s.retry > 0 {
+		s.buf = append(s.buf[:0], keepAlive[:len(keepAlive)-1]...) // retry goes before the blank line
+		s.buf = append(s.buf, "retry:"...)
+		s.buf = strconv.AppendInt(s.buf, int64(s.retry), 10)
+		s.buf = append(s.buf, "\n\n"...)
+		s.retry = 0
+		return s.emit(s.buf)
+	}
+	return s.emit(keepAliveBytes)
+}
+
+var keepAliveBytes = []byte(keepAlive)
+
+// drain writes what is queued until nothing is; it returns why the stream ended, or nil. In
+// detached mode, finding the queue empty gives up the running role under the same lock.
+func (s *stream) drain() error {
+	for {
+		s.mu.Lock()
+		if s.err != nil {
+			s.mu.Unlock()
+			return s.err
+		}
+		batch, ka := s.q, s.ka
+		if len(batch) == 0 && !ka {
+			s.buf = nil // an idle stream keeps no buffer
+			if cap(s.iov) > 16 {
+				s.iov = nil
+			}
+			s.running = false // last: the role (and the fields it owns) may pass on at once
+			s.mu.Unlock()
+			return nil
+		}
+		s.q, s.spare, s.ka = s.spare[:0], nil, false
+		s.mu.Unlock()
+		for i, it := range batch {
+			batch[i] = nil
+			if it.m.Seq != 0 {
+				if it.m.Seq <= s.last {
+					continue
+				}
+				s.last = it.m.Seq
+			}
+			var shared []byte
+			if s.retry == 0 {
+				shared = it.bytes(s.dataOnly)
+			}
+			if err := s.send(&it.m, shared); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+			ka = false
+		}
+		if ka {
+			if err := s.keepAlive(); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+		}
+		if err := s.flushIOV(); err != nil {
+			s.fail(err)
+			return s.failed()
+		}
+		if cap(batch) <= 64 { // keep a small spare; let a burst's big slice go
+			s.spare = batch[:0]
+		}
+	}
+}
+
+// runDetached drains a detached stream from its own short-lived goroutine, and ends it once
+// it failed.
+func (s *stream) runDetached() {
+	if err := s.drain(); err != nil {
+		s.end(err, true)
+	}
+}
+
+// end releases a detached stream: its connection, its place in the hub, and calls its done
+// callback if Serve has returned. It runs once: the running role is never given up after the
+// stream failed.
+func (s *stream) end(err error, callDone bool) {
+	s.mu.Lock()
+	s.abort = nil
+	s.mu.Unlock()
+	s.conn.Close()
+	s.hub.unregister(s)
+	if callDone && s.done != nil {
+		s.done(err)
+	}
+}
+
+// StreamOptions describe one client stream.
+type StreamOptions struct {
+	Tenant, User string
+	DataOnly     bool // ?format=data: send Message.Data instead of Message.Record
+	// Backlog is called once after the stream is registered with the hub (so nothing published
+	// meanwhile is lost) to send what precedes live delivery: the state, or everything after
+	// Last-Event-ID. It calls send for each message in order and returns the last Seq it sent
+	// (live messages with Seq <= that are skipped; ephemeral Seq 0 messages always pass).
+	// nil: no backlog.
+	Backlog func(send func(Message) error) (lastSeq uint64, err error)
+
+	// Detach lets an HTTP/1.x stream outlive the Serve call: Serve takes the connection over
+	// (Hijack), writes the headers (those already set on w too) and the backlog itself, then
+	// returns nil, and the stream lives on in the hub with no goroutine while idle (a
+	// short-lived one writes when there is something to send). This costs an idle stream a
+	// few hundred bytes instead of net/http's buffers and two goroutine stacks, and writes
+	// each message to the socket with no copy and no chunk framing (the body ends when the
+	// connection closes). A client that goes away is noticed at the next write (a keep-alive
+	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
+	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
+	// an error). Where the connection cannot be taken over (HTTP/2, a
+	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
+	Detach bool
+	Done   func(error)
+}
+
+// Serve writes headers (Content-Type: text/event-stream, Cache-Control: no-cache,
+// X-Accel-Buffering: no), then the backlog, then live messages and keep-alives, each message
+// one Write + Flush, until the client goes, ctx ends, the hub closes, or the stream is too slow.
+// It returns ctx.Err() when ctx ends, ErrSlow, ErrClosed (also at once, before writing
+// anything, if the hub is closed), ErrUserClosed, the Backlog's error, or the write error when
+// the client went away. See StreamOptions.Detach for streams that outlive the call.
+func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
+	s := &stream{
+		hub: h, tenant: opts.Tenant, user: opts.User,
+		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done, coalesce: h.coalesce,
+		running: true, // Serve drains until it returns (detached) or forever (attached)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	if opts.Detach {
+		if conn, err := hijack(rc, hd); err == nil {
+			return h.serveDetached(ctx, s, conn, opts)
+		} else if conn != nil {
+			conn.Close()
+			return err
+		}
+	}
+	return h.serveAttached(ctx, s, w, rc, opts)
+}
+
+func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWriter, rc *http.ResponseController, opts StreamOptions) error {
+	s.notify = make(chan struct{}, 1)
+	s.abort = func() { rc.SetWriteDeadline(time.Unix(1, 0)) }
+	s.out = func(b []byte) error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	s.outv = func(v net.Buffers) error {
+		for _, b := range v {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	}
+	if !h.register(s) {
+		return ErrClosed
+	}
+	defer h.unregister(s)
+	defer func() {
+		s.mu.Lock()
+		s.abort = nil
+		s.mu.Unlock()
+	}()
+	rc.SetWriteDeadline(time.Time{}) // a server WriteTimeout must not cut a stream
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return err
+	}
+	if err := s.backlog(opts.Backlog); err != nil {
+		return err
+	}
+	for {
+		if err := s.drain(); err != nil {
+			return err
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
+	s.conn = conn
+	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
+	s.out = func(b []byte) error {
+		_, err := conn.Write(b)
+		return err
+	}
+	s.outv = func(v net.Buffers) error {
+		_, err := v.WriteTo(conn) // writev: one system call for the lot
+		return err
+	}
+	if !h.register(s) {
+		conn.Close()
+		return ErrClosed
+	}
+	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
+	err := s.backlog(opts.Backlog)
+	if err == nil {
+		err = s.drain() // what was published during the backlog; then idle
+	}
+	stop()
+	if err != nil {
+		s.end(err, false)
+		return err
+	}
+	return nil
+}
+
+// hijack takes the connection over and writes the response head: status, the headers set on
+// w, and Connection: close (the body ends with the connection).
+func hijack(rc *http.ResponseController, hd http.Header) (net.Conn, error) {
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	hd.Set("Connection", "close")
+	hd.Del("Content-Length")
+	hd.Del("Transfer-Encoding")
+	hd.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := conn.Write(head.Bytes()); err != nil {
+		return conn, err
+	}
+	return conn, nil
+}
+
+func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) error {
+	if fn == nil {
+		return nil
+	}
+	last, err := fn(func(m Message) error {
+		if err := s.failed(); err != nil {
+			return err
+		}
+		err := s.send(&m, nil)
+		if err == nil {
+			err = s.flushIOV() // s.buf is reused by the next message
+		}
+		if err != nil {
+			s.fail(err)
+			return s.failed()
+		}
+		return nil
+	})
+	if err != nil {
+		s.fail(err)
+		return s.failed()
+	}
+	s.last = last
+	return nil
+}

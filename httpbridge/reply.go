@@ -1,0 +1,74 @@
+package httpbridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// apiError is a 4xx/5xx answer: {"error": msg}.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) *apiError {
+	return &apiError{code, fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the reply"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{http.StatusInternalServerError, "internal error"}
+	}
+	if ae.code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rtbus", Basic realm="rtbus"`)
+	}
+	writeJSON(w, ae.code, map[string]string{"error": ae.msg})
+}
+
+// decodeBody reads one JSON object from the size-limited body into v.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mb.Limit)
+		}
+		return errorf(http.StatusBadRequest, "cannot read the request body: %v", err)
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return errorf(http.StatusBadRequest, "request body is empty: want a JSON object")
+	}
+	if body[0] != '{' {
+		return errorf(http.StatusBadRequest, "request body is not a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	if err := d.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return errorf(http.StatusBadRequest, "field %q: want a JSON %s, got %s", te.Field, te.Type.Kind(), te.Value)
+		}
+		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
+	}
+	if d.More() {
+		return errorf(http.StatusBadRequest, "request body holds more than one JSON value")
+	}
+	return nil
+}

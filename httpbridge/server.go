@@ -1,0 +1,257 @@
+package httpbridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/httpbridge/internal/ntpclock"
+	"github.com/rtbus/rtbus/httpbridge/internal/sse"
+	"github.com/rtbus/rtbus/httpbridge/internal/store"
+)
+
+// Server is the HTTP bridge: the routes of HTTP.md over one event store, one stream hub and
+// one scheduler, linked to a bus. Create it with New, serve Handler, end with Shutdown.
+type Server struct {
+	cfg       Config
+	clock     Clock
+	ntp       *ntpclock.Clock // nil when Config.Clock is set
+	db        *store.DB
+	hub       *sse.Hub
+	signer    *signer
+	adminHash [sha256.Size]byte
+	handler   http.Handler
+	sched     *scheduler
+	link      *busLink
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	closed   chan struct{}
+	closeErr error
+}
+
+// New opens (or creates) the data directory, generates the secrets it lacks, opens the
+// store, publishes what fell due while the server was down, and links to b (nil: no bus
+// link).
+func New(b *bus.Broker, cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("httpbridge: data directory: %w", err)
+	}
+	secret, gen, err := loadSecret(cfg.DataDir, "jwt_secret", cfg.JWTSecret)
+	if err != nil {
+		return nil, err
+	}
+	if gen {
+		log.Info("httpbridge: generated a random JWT secret", "file", filepath.Join(cfg.DataDir, "jwt_secret"))
+	}
+	admin, gen, err := loadSecret(cfg.DataDir, "admin_token", cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken == "" {
+		// Printed at every start, not only the first, so an operator can always find it.
+		log.Info("httpbridge: admin token", "file", filepath.Join(cfg.DataDir, "admin_token"), "generated", gen)
+	}
+	sg, err := newSigner(&cfg, secret)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, signer: sg, adminHash: sha256.Sum256([]byte(admin)), closed: make(chan struct{})}
+	s.clock = cfg.Clock
+	if s.clock == nil {
+		s.ntp = ntpclock.New(ntpclock.Options{Servers: cfg.NTPServers, Logger: log})
+		s.clock = ntpClock{s.ntp}
+	}
+	s.hub = sse.NewHub(sse.HubOptions{QueueSize: cfg.StreamQueue, KeepAlive: cfg.KeepAlive})
+	if b != nil {
+		if s.link, err = newBusLink(s, b); err != nil {
+			s.hub.Close()
+			s.closeClock()
+			return nil, err
+		}
+	}
+	s.db, err = store.Open(filepath.Join(cfg.DataDir, "db"), store.Options{OnPublish: s.onPublish, Logger: log})
+	if err != nil {
+		s.hub.Close()
+		s.link.close()
+		s.closeClock()
+		return nil, fmt.Errorf("httpbridge: %w", err)
+	}
+	s.sched = newScheduler(s.db, s.clock, log)
+	s.handler = s.routes()
+	if s.link != nil {
+		s.link.start()
+	}
+	return s, nil
+}
+
+func (s *Server) closeClock() {
+	if s.ntp != nil {
+		s.ntp.Close()
+	}
+}
+
+// Handler serves the routes of HTTP.md, with CORS and the body limit.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close is Shutdown without waiting for requests in progress.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown ends every stream, refuses new requests (503), waits for requests in progress
+// until ctx ends, stops the scheduler and the bus link, then flushes and closes the store.
+// Later calls return the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		<-s.closed
+		return s.closeErr
+	}
+	s.closing = true
+	s.mu.Unlock()
+
+	s.hub.Close()
+	s.sched.stop()
+	s.link.close()
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.closeErr = s.db.Close()
+	s.closeClock()
+	close(s.closed)
+	return s.closeErr
+}
+
+// enter counts a request in progress; false once shutting down.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// serveHTTP wraps every route: shutdown, CORS, body limit.
+func (s *Server) serveHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cors(w, r) {
+			return
+		}
+		if !s.enter() {
+			writeError(w, errorf(http.StatusServiceUnavailable, "server shutting down"))
+			return
+		}
+		defer s.inflight.Done()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors sets the CORS headers and answers preflight requests (true when it did).
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	h := w.Header()
+	allowed := len(s.cfg.Origins) == 0
+	for _, o := range s.cfg.Origins {
+		if o == "*" || o == origin {
+			allowed = true
+			break
+		}
+	}
+	h.Add("Vary", "Origin")
+	if allowed {
+		if len(s.cfg.Origins) == 0 || contains(s.cfg.Origins, "*") {
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+	}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	if !allowed {
+		writeError(w, errorf(http.StatusForbidden, "origin %q not allowed", origin))
+		return true
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// route is a handler that answers with a value or an error.
+type route func(w http.ResponseWriter, r *http.Request) error
+
+// methods restricts a route to the given methods (405 JSON otherwise) and writes its error.
+func methods(h route, allowed ...string) http.Handler {
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !contains(allowed, r.Method) {
+			w.Header().Set("Allow", allow)
+			writeError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed: use %s", r.Method, allow))
+			return
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	post := func(path string, h route) { mux.Handle(path, methods(h, http.MethodPost)) }
+	get := func(path string, h route) { mux.Handle(path, methods(h, http.MethodGet)) }
+	post("/users", s.signup)
+	post("/create_user", s.createUser)
+	post("/login", s.login)
+	post("/insert", s.insert)
+	get("/collections/{collection_id}", s.collection)
+	get("/user_events", s.userEvents)
+	mux.Handle("/cancel/{id}", methods(s.cancel, http.MethodGet, http.MethodPost))
+	get("/events/{tenant_id}", s.tenantStream)
+	get("/sse", s.stream)
+	get("/verify", s.verify)
+	post("/revoke_user", s.revokeUser(true))
+	post("/unrevoke_user", s.revokeUser(false))
+	post("/list_users", s.listUsers)
+	post("/get_user", s.getUser)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return s.serveHTTP(mux)
+}

@@ -1,0 +1,102 @@
+package httpbridge
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/rtbus/rtbus/httpbridge/internal/sse"
+	"github.com/rtbus/rtbus/httpbridge/internal/store"
+)
+
+// message is the stream form of a published event.
+func message(e store.Event) sse.Message {
+	rec, err := json.Marshal(e)
+	if err != nil {
+		// Data was compacted and checked at insert; a record always encodes.
+		rec = []byte(`{}`)
+	}
+	data := []byte(e.Data)
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	return sse.Message{Tenant: e.TenantID, Seq: e.Seq, Event: e.Event, Record: rec, Data: data}
+}
+
+// GET /events/{tenant_id}: the stream of the caller's own tenant only.
+func (s *Server) tenantStream(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.authenticate(r, true)
+	if err != nil {
+		return err
+	}
+	if t := r.PathValue("tenant_id"); t != p.user.TenantID {
+		return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
+	}
+	return s.serveStream(w, r, p)
+}
+
+// GET /sse: the stream of the caller's tenant.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.authenticate(r, true)
+	if err != nil {
+		return err
+	}
+	return s.serveStream(w, r, p)
+}
+
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal) error {
+	q := r.URL.Query()
+	var after uint64
+	resume := false
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
+		if v == "" {
+			continue
+		}
+		n, err := parseSeq(v)
+		if err != nil {
+			return err
+		}
+		after, resume = n, true
+		break
+	}
+	tenant, uid := p.user.TenantID, p.user.ID
+	backlog := func(send func(sse.Message) error) (uint64, error) {
+		// Registered with the hub by now: a revocation from here on closes this stream, and
+		// one that came before is seen here.
+		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
+			return 0, sse.ErrUserClosed
+		}
+		if resume {
+			return s.db.Since(tenant, after, func(e store.Event) error { return send(message(e)) })
+		}
+		events, seq, err := s.db.State(tenant)
+		if err != nil {
+			return 0, err
+		}
+		for i, e := range events {
+			m := message(e)
+			// Only the last state message carries an id, the tenant's sequence when the state
+			// was read: a client resuming from it gets exactly what followed; one cut off
+			// halfway through the state has no id yet and gets the whole state again.
+			m.Seq = 0
+			if i == len(events)-1 {
+				m.Seq = seq
+			}
+			if err := send(m); err != nil {
+				return 0, err
+			}
+		}
+		return seq, nil
+	}
+	err := s.hub.Serve(r.Context(), w, sse.StreamOptions{
+		Tenant: tenant, User: uid, DataOnly: q.Get("format") == "data", Backlog: backlog,
+		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
+		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
+		Detach: true,
+	})
+	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) &&
+		!errors.Is(err, sse.ErrSlow) && r.Context().Err() == nil {
+		s.cfg.Logger.Debug("httpbridge: stream ended", "tenant", tenant, "user", uid, "err", err)
+	}
+	return nil
+}
