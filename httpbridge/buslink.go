@@ -2,16 +2,20 @@ package httpbridge
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rtbus/rtbus/bus"
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
+	"github.com/rtbus/rtbus/rpc"
 )
 
 // BusClientName is the name of the bridge's in-process bus client. Names starting with "."
@@ -24,9 +28,9 @@ const BusClientName = ".httpbridge"
 //	rtbus/http/<tenant>/events/<event>   the bridge publishes each publication: the event record as JSON
 //	rtbus/http/<tenant>/push             a bus client pushes {"event","data"} to every stream of the tenant
 //	rtbus/http/<tenant>/push/<user id>   … to the streams of one user of the tenant
-//	rtbus/http/<tenant>/insert           a bus client inserts an event: the body of POST /insert
-//	                                     (+ optional "user_id"); the bridge answers the sender
-//	                                     one-to-one with {"event": record} or {"error": "…"}
+//
+// Plugins insert events by calling the RPC method "insert" of the bridge's bus client
+// (BusClientName): see InsertMethod.
 const TopicPrefix = "rtbus/http/"
 
 // EscapeTopicLevel makes a tenant id or event name one topic level: '%', '/', '+' and '#'
@@ -52,10 +56,22 @@ func EventTopic(tenant, event string) string {
 	return TopicPrefix + EscapeTopicLevel(tenant) + "/events/" + EscapeTopicLevel(event)
 }
 
+// InsertMethod is the RPC method (WIRE.md §8) of the bridge's bus client that inserts an
+// event. Its params are a MessagePack map with the keys of the POST /insert body, where
+// "tenant_id" is required and "user_id" may name the user of that tenant the event is
+// inserted for:
+//
+//	{"tenant_id": "acme", "event": "build", "data": {"ok": true}, "collection_id"?: str, "timestamp"?: int, "user_id"?: str}
+//
+// The result is {"event": record}, the stored record as a MessagePack map; invalid params
+// fail with rpc.CodeInvalidParams and a message naming the problem. The call returns once the
+// event is durable, as POST /insert does.
+const InsertMethod = "insert"
+
 type busLink struct {
 	s       *Server
 	c       *bus.Client
-	done    chan struct{}
+	rpc     *rpc.Client
 	started bool // set before the server is shared; read at shutdown
 }
 
@@ -66,17 +82,19 @@ func newBusLink(s *Server, b *bus.Broker) (*busLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpbridge: bus client: %w", err)
 	}
-	err = c.Subscribe(bus.QoSProcessed, TopicPrefix+"+/push", TopicPrefix+"+/push/+", TopicPrefix+"+/insert")
+	err = c.Subscribe(bus.QoSProcessed, TopicPrefix+"+/push", TopicPrefix+"+/push/+")
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("httpbridge: bus subscribe: %w", err)
 	}
-	return &busLink{s: s, c: c, done: make(chan struct{})}, nil
+	return &busLink{s: s, c: c}, nil
 }
 
 func (l *busLink) start() {
 	l.started = true
-	go l.loop()
+	l.rpc = rpc.New(l.c, rpc.Options{})
+	l.rpc.HandleFrame(l.frame)
+	l.rpc.Handle(InsertMethod, l.insert)
 }
 
 func (l *busLink) close() {
@@ -88,7 +106,7 @@ func (l *busLink) close() {
 		return
 	}
 	select {
-	case <-l.done:
+	case <-l.rpc.Done():
 	case <-time.After(5 * time.Second):
 	}
 }
@@ -103,36 +121,29 @@ func (l *busLink) publish(e *store.Event, record []byte) {
 	}
 }
 
-func (l *busLink) loop() {
-	defer close(l.done)
-	for f := range l.c.Frames() {
-		if f.Kind != bus.KindPublish {
-			continue
+// frame handles a publication on a push topic.
+func (l *busLink) frame(f bus.Frame) {
+	if f.Kind != bus.KindPublish {
+		return
+	}
+	levels := strings.Split(strings.TrimPrefix(f.Topic, TopicPrefix), "/")
+	if len(levels) < 2 || levels[1] != "push" || len(levels) > 3 {
+		return
+	}
+	tenant, err := url.PathUnescape(levels[0])
+	if err != nil || checkTenant(tenant) != nil {
+		l.s.cfg.Logger.Warn("httpbridge: bus push for a malformed tenant", "topic", f.Topic)
+		return
+	}
+	user := ""
+	if len(levels) == 3 {
+		if user, err = url.PathUnescape(levels[2]); err != nil || user == "" {
+			l.s.cfg.Logger.Warn("httpbridge: bus push for a malformed user id", "topic", f.Topic)
+			return
 		}
-		levels := strings.Split(strings.TrimPrefix(f.Topic, TopicPrefix), "/")
-		if len(levels) < 2 {
-			continue
-		}
-		tenant, err := url.PathUnescape(levels[0])
-		if err != nil || checkTenant(tenant) != nil {
-			l.s.cfg.Logger.Warn("httpbridge: bus message for a malformed tenant", "topic", f.Topic)
-			continue
-		}
-		switch {
-		case levels[1] == "push" && len(levels) <= 3:
-			user := ""
-			if len(levels) == 3 {
-				if user, err = url.PathUnescape(levels[2]); err != nil || user == "" {
-					l.s.cfg.Logger.Warn("httpbridge: bus push for a malformed user id", "topic", f.Topic)
-					continue
-				}
-			}
-			if err := l.push(tenant, user, f.Payload); err != nil {
-				l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
-			}
-		case levels[1] == "insert" && len(levels) == 2:
-			l.insert(tenant, f)
-		}
+	}
+	if err := l.push(tenant, user, f.Payload); err != nil {
+		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
 	}
 }
 
@@ -170,32 +181,137 @@ func (l *busLink) push(tenant, user string, payload []byte) error {
 	return nil
 }
 
-// insert stores an event sent on the insert topic and answers the sender one-to-one.
-func (l *busLink) insert(tenant string, f bus.Frame) {
-	var reply any
+// insert answers InsertMethod.
+func (l *busLink) insert(_ context.Context, r rpc.Request) ([]byte, error) {
+	var p map[string]any
+	if err := rpc.Unmarshal(r.Params, &p); err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "params must be a map")
+	}
 	var req insertRequest
-	d := json.NewDecoder(bytes.NewReader(f.Payload))
-	d.UseNumber()
-	if err := d.Decode(&req); err != nil {
-		reply = map[string]string{"error": "payload is not a JSON object: " + err.Error()}
-	} else if req.TenantID != "" && req.TenantID != tenant {
-		reply = map[string]string{"error": "tenant_id does not match the topic's tenant"}
-	} else if u, err := l.s.db.UserByID(req.UserID); req.UserID != "" && (err != nil || u.TenantID != tenant) {
-		reply = map[string]string{"error": "user_id is not a user of the topic's tenant"}
-	} else if e, err := l.s.insertEvent(tenant, req.UserID, req); err != nil {
-		msg := "internal error"
-		var ae *apiError
-		if errors.As(err, &ae) {
-			msg = ae.msg
+	text := func(key string, dst *string) error {
+		switch v := p[key].(type) {
+		case nil:
+		case string:
+			*dst = v
+		default:
+			return rpc.Errorf(rpc.CodeInvalidParams, "%s must be a string", key)
 		}
-		reply = map[string]string{"error": msg}
-	} else {
-		reply = map[string]any{"event": e}
+		return nil
 	}
-	b, _ := json.Marshal(reply)
-	if err := l.c.Send(bus.QoSNo, f.Sender, b); err != nil && !errors.Is(err, bus.ErrClosed) {
-		l.s.cfg.Logger.Debug("httpbridge: bus insert reply", "to", f.Sender, "err", err)
+	for key, dst := range map[string]*string{"tenant_id": &req.TenantID, "event": &req.Event, "collection_id": &req.CollectionID, "user_id": &req.UserID} {
+		if err := text(key, dst); err != nil {
+			return nil, err
+		}
 	}
+	if req.TenantID == "" {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "tenant_id is required")
+	}
+	if err := checkTenant(req.TenantID); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%v", err)
+	}
+	if ts, ok := p["timestamp"]; ok && ts != nil {
+		n, ok := integer(ts)
+		if !ok {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "timestamp must be an integer (Unix seconds)")
+		}
+		req.Timestamp = json.Number(strconv.FormatInt(n, 10))
+	}
+	data, ok := p["data"]
+	if !ok {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "data is required (any value)")
+	}
+	var err error
+	if req.Data, err = json.Marshal(data); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "data cannot be stored as JSON: %v", err)
+	}
+	if req.UserID != "" {
+		if u, err := l.s.db.UserByID(req.UserID); err != nil || u.TenantID != req.TenantID {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "user_id is not a user of tenant_id")
+		}
+	}
+	e, err := l.s.insertEvent(req.TenantID, req.UserID, req)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code < 500 {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s", ae.msg)
+		}
+		l.s.cfg.Logger.Error("httpbridge: rpc insert", "err", err)
+		return nil, rpc.Errorf(rpc.CodeInternal, "insert failed")
+	}
+	var stored any // the data as stored (a []byte given went in as base64 text)
+	d := json.NewDecoder(bytes.NewReader(e.Data))
+	d.UseNumber()
+	if err := d.Decode(&stored); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInternal, "stored data: %v", err)
+	}
+	type record struct { // the fields of the JSON record, in its order
+		ID           string `msgpack:"id"`
+		Event        string `msgpack:"event"`
+		TenantID     string `msgpack:"tenant_id"`
+		CollectionID string `msgpack:"collection_id"`
+		UserID       string `msgpack:"user_id"`
+		Timestamp    int64  `msgpack:"timestamp"`
+		Published    bool   `msgpack:"published"`
+		Cancelled    bool   `msgpack:"cancelled"`
+		Data         any    `msgpack:"data"`
+		Seq          uint64 `msgpack:"seq"`
+	}
+	return rpc.Marshal(struct {
+		Event record `msgpack:"event"`
+	}{record{e.ID, e.Event, e.TenantID, e.CollectionID, e.UserID, e.Timestamp, e.Published, e.Cancelled, fromJSON(stored), e.Seq}})
+}
+
+// integer accepts the integer types a MessagePack decoder gives, and floats without a
+// fraction (some encoders write every number as a float).
+func integer(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint64:
+		return int64(n), n <= math.MaxInt64
+	case float64:
+		return int64(n), n == math.Trunc(n) && math.Abs(n) < 1<<62
+	case float32:
+		return int64(n), float64(n) == math.Trunc(float64(n)) && math.Abs(float64(n)) < 1<<62
+	}
+	return 0, false
+}
+
+// fromJSON turns JSON numbers decoded with UseNumber into integers where they are integers,
+// so that a MessagePack reply keeps them as integers.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = fromJSON(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = fromJSON(x[k])
+		}
+	}
+	return v
 }
 
 // onPublish is the store's publication callback: the streams, then the bus.

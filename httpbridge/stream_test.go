@@ -3,6 +3,8 @@ package httpbridge_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/rtbus/rtbus/bus"
 	"github.com/rtbus/rtbus/httpbridge"
+	"github.com/rtbus/rtbus/rpc"
 )
 
 func TestStreamStateLiveResume(t *testing.T) {
@@ -238,37 +241,56 @@ func TestBusLink(t *testing.T) {
 	}
 	sZed.quiet(t, 50*time.Millisecond)
 
-	// A plugin inserts an event over the bus and is answered one-to-one.
-	plugin.Publish(bus.QoSProcessed, "rtbus/http/other%2Ftenant/insert", []byte(`{"event":"from-bus","data":[1,2]}`))
-	reply, err := plugin.Recv(ctx)
+	// A plugin inserts an event by RPC, and is answered once it is durable.
+	caller := rpc.New(plugin, rpc.Options{})
+	defer caller.Close()
+	call := func(params map[string]any) (map[string]any, error) {
+		var reply struct {
+			Event map[string]any `msgpack:"event"`
+		}
+		p, _ := rpc.Marshal(params)
+		res, err := caller.Call(ctx, httpbridge.BusClientName, httpbridge.InsertMethod, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := rpc.Unmarshal(res, &reply); err != nil {
+			t.Fatalf("insert reply % x: %v", res, err)
+		}
+		return reply.Event, nil
+	}
+	ev, err := call(map[string]any{"tenant_id": "other/tenant", "event": "from-bus", "data": []int{1, 2}, "timestamp": 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ins struct {
-		Event record
-		Error string
+	if ev["tenant_id"] != "other/tenant" || ev["published"] != true || fmt.Sprint(ev["timestamp"]) != "5" || ev["user_id"] != "" {
+		t.Fatalf("rpc insert reply %v", ev)
 	}
-	json.Unmarshal(reply.Payload, &ins)
-	if ins.Error != "" || ins.Event.TenantID != "other/tenant" || !ins.Event.Published {
-		t.Fatalf("bus insert reply %s", reply.Payload)
+	if d, _ := ev["data"].([]any); len(d) != 2 || fmt.Sprint(d[0]) != "1" {
+		t.Fatalf("rpc insert data %#v", ev["data"])
 	}
-	if m := sZed.next(t); m.event != "from-bus" {
+	if m := sZed.next(t); m.event != "from-bus" || !contains(m.data, `"data":[1,2]`) {
 		t.Fatalf("zed got %+v", m)
 	}
-	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"event":"x","data":1,"user_id":"`+zed.id+`"}`))
-	reply, err = plugin.Recv(ctx)
-	if err != nil || !contains(string(reply.Payload), `"error"`) {
-		t.Fatalf("bus insert for another tenant's user: %s %v", reply.Payload, err)
+	ev, err = call(map[string]any{"tenant_id": "acme", "event": "by-ann", "data": map[string]any{"x": "y"}, "user_id": ann.id})
+	if err != nil || ev["user_id"] != ann.id {
+		t.Fatalf("rpc insert on behalf of ann: %v %v", ev, err)
 	}
-	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"event":"by-ann","data":1,"user_id":"`+ann.id+`"}`))
-	reply, err = plugin.Recv(ctx)
-	if err != nil || !contains(string(reply.Payload), `"user_id":"`+ann.id) {
-		t.Fatalf("bus insert on behalf of ann: %s %v", reply.Payload, err)
+	for _, bad := range []map[string]any{
+		{"tenant_id": "acme", "event": "x", "data": 1, "user_id": zed.id}, // another tenant's user
+		{"tenant_id": "acme", "data": 1},                                  // no event name
+		{"event": "x", "data": 1},                                         // no tenant
+		{"tenant_id": "acme", "event": "x"},                               // no data
+		{"tenant_id": "acme", "event": "x", "data": 1, "timestamp": "now"},
+		{"tenant_id": 7, "event": "x", "data": 1},
+	} {
+		_, err := call(bad)
+		var re *rpc.Error
+		if !errors.As(err, &re) || re.Code != rpc.CodeInvalidParams || len(re.Data) == 0 {
+			t.Fatalf("rpc insert %v: %v, want invalid params naming the problem", bad, err)
+		}
 	}
-	plugin.Publish(bus.QoSProcessed, "rtbus/http/acme/insert", []byte(`{"data":1}`))
-	reply, err = plugin.Recv(ctx)
-	if err != nil || !contains(string(reply.Payload), `"error"`) {
-		t.Fatalf("bad bus insert: %s %v", reply.Payload, err)
+	if _, err := caller.Call(ctx, httpbridge.BusClientName, httpbridge.InsertMethod, []byte{0xdd, 0xff, 0xff, 0xff, 0xff}); !errors.Is(err, rpc.Errorf(rpc.CodeInvalidParams, "")) {
+		t.Fatalf("malformed params: %v", err)
 	}
 }
 
