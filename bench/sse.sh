@@ -24,9 +24,19 @@
 # The memory section runs first, on fresh processes. pub/s is the publish (insert) rate
 # sseload reached: in closed loop, rtbusd's synced inserts bound its fan-out there.
 #
-# Figures (2-core AMD EPYC KVM, Go 1.26.8, shared with other builds: noisy; see the report of
-# the run for the exact figures and commands):
-#   fill in from a run: bench/sse.sh
+# Figures, 2026-11-25, `RUNS=3 bench/sse.sh` on the 2-core AMD EPYC KVM, Go 1.26.8, shared
+# with four other builds (load 2-11): noisy, the same run can vary 2x or more; medians of 3.
+#   idle streams (10,000; RSS growth): refsse 101 KB, hub 2.9 KB, rtbusd 3.1 KB per stream;
+#     in-process (go test -bench IdleStreams, live heap + stacks after GC): detached 0.98 KB
+#     (0.92 heap), attached 26.4 KB (16.2 heap + 10.3 stacks: net/http's buffers, 2 goroutines)
+#   fan-out, 1,000 streams, 1,000 inserts, 4 publishers: refsse 113 k events/s; hub 105 k
+#     (0.93x); hub+co 129 k (1.14x); rtbusd 73 k (0.64x: 73 synced inserts/s bound it)
+#   fan-out, 5,000 streams, 200 inserts: refsse 86 k; hub 97 k (1.14x); hub+co 159 k (1.85x);
+#     rtbusd 66 k (0.78x)
+#   latency, 20 inserts/s to 1,000 streams (20 k events/s), p50/p99 ms, two runs of 3:
+#     refsse 13.5/43.9 and 33.3/151.7; hub 14.3/102.4 and 26.2/149.1; rtbusd 63.3/507.8 and
+#     34.6/367.0 (the insert's fsync is on rtbusd's path; refsse's p99 itself moved 3.5x
+#     between the two runs: the machine was too loaded for a verdict on the 20% goal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED_BENCH:-$(cd ../shared/bench && pwd)}
