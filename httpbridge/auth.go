@@ -20,6 +20,7 @@ type claims struct {
 	Tenant   string   `json:"tenant"`
 	Username string   `json:"username"`
 	Roles    []string `json:"roles"`
+	Gen      uint64   `json:"gen,omitempty"` // the user's TokenGen at issue: a revocation ends every earlier token
 	jwt.RegisteredClaims
 }
 
@@ -59,6 +60,7 @@ func (s *Server) issueToken(u store.User) (string, error) {
 		Tenant:   u.TenantID,
 		Username: u.Username,
 		Roles:    u.Roles,
+		Gen:      u.TokenGen,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   u.ID,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -129,6 +131,9 @@ func (s *Server) checkToken(tok string) (principal, error) {
 	}
 	if u.TenantID != c.Tenant {
 		return principal{}, errorf(http.StatusUnauthorized, "invalid token: tenant does not match the user")
+	}
+	if c.Gen != u.TokenGen {
+		return principal{}, errorf(http.StatusUnauthorized, "token issued before the user was last revoked: log in again")
 	}
 	return principal{user: u, exp: c.ExpiresAt.Unix()}, nil
 }

@@ -137,9 +137,13 @@ func TestRevocationEverywhere(t *testing.T) {
 		t.Fatalf("get_user after revoke: %v", g)
 	}
 
+	// Unrevoking restores the user, not the tokens issued before the revocation.
 	e.expect(e.do("POST", "/unrevoke_user", "", map[string]string{"admin_token": adminToken, "username": "ann"}), 200)
-	e.expect(e.do("GET", "/verify", u.bearer(), nil), 200)
-	e.expect(e.do("POST", "/login", "", map[string]string{"username": "ann", "password": "pw-ann"}), 200)
+	e.expect(e.do("GET", "/verify", u.bearer(), nil), 401)
+	e.expect(e.do("GET", "/verify", basic("ann", "pw-ann"), nil), 200)
+	var login struct{ JWT string }
+	e.expect(e.do("POST", "/login", "", map[string]string{"username": "ann", "password": "pw-ann"}), 200).json(t, &login)
+	e.expect(e.do("GET", "/verify", "Bearer "+login.JWT, nil), 200)
 }
 
 func TestSecretsGenerated(t *testing.T) {

@@ -34,6 +34,9 @@ type User struct {
 	Roles        []string `json:"roles"`
 	Revoked      bool     `json:"revoked"`
 	CreatedAt    int64    `json:"created_at"` // Unix seconds
+	// TokenGen counts the user's revocations. Tokens carry the generation they were issued
+	// in, so that unrevoking a user does not bring back tokens issued before the revocation.
+	TokenGen uint64 `json:"token_gen,omitempty"`
 }
 
 // Event is one immutable record; only Published, Cancelled and Seq change after Insert.

@@ -106,7 +106,8 @@ func (db *DB) Users() ([]User, error) {
 	return out, it.Error()
 }
 
-// SetRevoked sets the revoked flag of a user (synced) and returns the updated user.
+// SetRevoked sets the revoked flag of a user (synced) and returns the updated user. Revoking
+// also moves the user to a new TokenGen.
 // ErrNotFound if there is no such user.
 func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
 	if err := db.enter(); err != nil {
@@ -118,6 +119,9 @@ func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
 	if err != nil {
 		db.mu.Unlock()
 		return User{}, err
+	}
+	if revoked {
+		u.TokenGen++
 	}
 	u.Revoked = revoked
 	v, err := encodeUser(&u)
