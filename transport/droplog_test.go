@@ -67,7 +67,9 @@ func TestDropLoggedOnce(t *testing.T) {
 			r.expect(0xEB, 0x01, 0x00)
 			r.write(0xEB, 0x02, 0x00) // wrong version
 		}},
-		{"queue overflow", Config{}, "queue full", func(t *testing.T, r *raw, path string) {
+		// A long timeout: the victim sends nothing, and on a loaded machine routing the flood
+		// can take longer than the default idle limit, which would drop it for silence first.
+		{"queue overflow", Config{Timeout: time.Minute}, "queue full", func(t *testing.T, r *raw, path string) {
 			// The bus logs the overflow of a client that never reads; the transport adds
 			// nothing. The victim's queue holds 8192 frames; a sender floods it with more than its
 			// queue and socket buffers hold.
