@@ -115,9 +115,16 @@ type result struct {
 
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
-// reqPool holds request frames for connections that copy what they send before Send
+// reqPool holds request and reply frames for connections that copy what they send before Send
 // returns (the socket client): the in-process bus keeps the payload it is given.
 var reqPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// putFrame returns a frame buffer to reqPool, unless it grew too large to keep.
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		reqPool.Put(bp)
+	}
+}
 
 // asyncSender is a connection that can send without waiting for the ack (the socket
 // client, transport.Client): a call then waits once, for the reply or for a refusing ack,
@@ -266,7 +273,7 @@ func (c *Client) Call(ctx context.Context, target, method string, params []byte)
 		bp := reqPool.Get().(*[]byte)
 		*bp = appendRequest((*bp)[:0], id, method, params)
 		err = c.async.SendAsync(c.qos, target, *bp, c.refusedFn, uint64(id))
-		reqPool.Put(bp)
+		putFrame(bp)
 	} else {
 		err = c.conn.Send(c.qos, target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), id, method, params))
 	}
@@ -523,18 +530,38 @@ func (c *Client) serve(j *job) {
 	if r.NoReply {
 		return
 	}
-	var frame []byte
-	if err != nil {
-		code, data := errorOf(err)
-		frame = appendError(make([]byte, 0, 7+len(data)), j.m.id, code, data)
-	} else {
-		frame = appendReply(make([]byte, 0, 5+len(res)), j.m.id, res)
-	}
 	qos := bus.QoSProcessed
 	if j.realtime {
 		qos = bus.QoSRealtimeProcessed
 	}
-	// A caller gone meanwhile is no error of ours: its reply has nowhere to go.
+	var code int16
+	var data []byte
+	size := 5 + len(res)
+	if err != nil {
+		code, data = errorOf(err)
+		size = 7 + len(data)
+	}
+	var bp *[]byte
+	var frame []byte
+	if c.async != nil {
+		bp = reqPool.Get().(*[]byte)
+		frame = (*bp)[:0]
+	} else {
+		frame = make([]byte, 0, size) // the in-process bus keeps it
+	}
+	if err != nil {
+		frame = appendError(frame, j.m.id, code, data)
+	} else {
+		frame = appendReply(frame, j.m.id, res)
+	}
+	// A caller gone meanwhile is no error of ours: its reply has nowhere to go. So over a
+	// socket the ack is not waited for, and the handler's goroutine is free at once.
+	if bp != nil {
+		_ = c.async.SendAsync(qos, j.sender, frame, nil, 0)
+		*bp = frame
+		putFrame(bp)
+		return
+	}
 	_ = c.conn.Send(qos, j.sender, frame)
 }
 
