@@ -18,8 +18,9 @@ const DefaultMaxHandlers = 64
 type Options struct {
 	// MaxHandlers bounds the requests handled at once, each in its own goroutine (default
 	// DefaultMaxHandlers). When all are busy the client stops reading until one finishes,
-	// which holds back replies to its own calls too, so keep it above the number of handlers
-	// that may wait on something slow.
+	// which holds back replies to its own calls too (over a socket only once the
+	// connection's queue is full: the socket client hands replies over as it reads them), so
+	// keep it above the number of handlers that may wait on something slow.
 	MaxHandlers int
 	// Realtime sends requests and notifications with bus.QoSRealtimeProcessed rather than
 	// bus.QoSProcessed: flushed at once rather than batched, and answered the same way.
@@ -75,10 +76,12 @@ type Client struct {
 	err     error // why the client stopped; nil while running
 	done    chan struct{}
 
-	work    chan job
-	workers int  // goroutines serving work; only the reader changes it
-	inline  bool // serve requests in the reading goroutine: for handlers that never wait
-	watch   bool // Options.WatchTargets
+	async     asyncSender         // conn, when it can send without waiting for the ack
+	refusedFn func(uint64, error) // c.refused, made once
+	work      chan job
+	workers   int  // goroutines serving work; only the reader changes it
+	inline    bool // serve requests in the reading goroutine: for handlers that never wait
+	watch     bool // Options.WatchTargets
 }
 
 type handlers struct {
@@ -112,6 +115,31 @@ type result struct {
 
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
+// reqPool holds request and reply frames for connections that copy what they send before Send
+// returns (the socket client): the in-process bus keeps the payload it is given.
+var reqPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// putFrame returns a frame buffer to reqPool, unless it grew too large to keep.
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		reqPool.Put(bp)
+	}
+}
+
+// asyncSender is a connection that can send without waiting for the ack (the socket
+// client, transport.Client): a call then waits once, for the reply or for a refusing ack,
+// whichever comes, rather than first for the ack and then for the reply.
+type asyncSender interface {
+	SendAsync(qos bus.QoS, target string, payload []byte, done func(ref uint64, err error), ref uint64) error
+	Err() error
+}
+
+// hooker is a connection that can hand frames over in its reading goroutine (the socket
+// client): replies then complete their calls there, without a hand-off to c's reader.
+type hooker interface {
+	SetHook(func(*bus.Frame) bool)
+}
+
 // New makes conn an RPC client and starts reading it. From then on the RPC client owns
 // conn's received frames: do not call conn.Recv or conn.Frames elsewhere. Close closes
 // conn.
@@ -134,6 +162,11 @@ func New(conn bus.Conn, opts Options) *Client {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.handlers.Store(&handlers{methods: map[string]*entry{}})
 	c.watch = opts.WatchTargets
+	c.async, _ = conn.(asyncSender)
+	c.refusedFn = c.refused
+	if h, ok := conn.(hooker); ok {
+		h.SetHook(c.hook)
+	}
 	go c.read()
 	if c.watch {
 		// A failure here means the connection is gone, which the reader reports.
@@ -235,8 +268,16 @@ func (c *Client) Call(ctx context.Context, target, method string, params []byte)
 	c.pending[id] = cl
 	c.mu.Unlock()
 
-	frame := appendRequest(make([]byte, 0, 6+len(method)+len(params)), id, method, params)
-	if err := c.conn.Send(c.qos, target, frame); err != nil {
+	var err error
+	if c.async != nil {
+		bp := reqPool.Get().(*[]byte)
+		*bp = appendRequest((*bp)[:0], id, method, params)
+		err = c.async.SendAsync(c.qos, target, *bp, c.refusedFn, uint64(id))
+		putFrame(bp)
+	} else {
+		err = c.conn.Send(c.qos, target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), id, method, params))
+	}
+	if err != nil {
 		if r, taken := c.forget(id, cl); taken {
 			return r.data, r.err // the client stopped meanwhile: its reason says more
 		}
@@ -253,6 +294,26 @@ func (c *Client) Call(ctx context.Context, target, method string, params []byte)
 		}
 		callPool.Put(cl)
 		return nil, ctx.Err()
+	}
+}
+
+// refused fails call id with the bus's refusal of its request (CodeNotRegistered and the
+// like). A connection that ended is left to the reader, which fails every call with the
+// reason.
+func (c *Client) refused(ref uint64, err error) {
+	id := uint32(ref)
+	if err == nil || c.async.Err() != nil {
+		return
+	}
+	err = busErr(err)
+	c.mu.Lock()
+	cl := c.pending[id]
+	if cl != nil {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	if cl != nil {
+		cl.ch <- result{err: err}
 	}
 }
 
@@ -381,6 +442,19 @@ func (c *Client) read() {
 	c.stop(err)
 }
 
+// hook completes calls with the replies that the connection's reader hands it.
+func (c *Client) hook(f *bus.Frame) bool {
+	if f.Kind != bus.KindMessage {
+		return false
+	}
+	m, ok := parse(f.Payload)
+	if !ok || (m.kind != kindReply && m.kind != kindError) {
+		return false
+	}
+	c.complete(&m)
+	return true
+}
+
 func (c *Client) dispatch(f *bus.Frame) {
 	if c.watch && f.Kind == bus.KindPublish && f.Topic == bus.TopicInfo && f.Sender == bus.BrokerName {
 		c.targetGone(f.Payload)
@@ -456,18 +530,38 @@ func (c *Client) serve(j *job) {
 	if r.NoReply {
 		return
 	}
-	var frame []byte
-	if err != nil {
-		code, data := errorOf(err)
-		frame = appendError(make([]byte, 0, 7+len(data)), j.m.id, code, data)
-	} else {
-		frame = appendReply(make([]byte, 0, 5+len(res)), j.m.id, res)
-	}
 	qos := bus.QoSProcessed
 	if j.realtime {
 		qos = bus.QoSRealtimeProcessed
 	}
-	// A caller gone meanwhile is no error of ours: its reply has nowhere to go.
+	var code int16
+	var data []byte
+	size := 5 + len(res)
+	if err != nil {
+		code, data = errorOf(err)
+		size = 7 + len(data)
+	}
+	var bp *[]byte
+	var frame []byte
+	if c.async != nil {
+		bp = reqPool.Get().(*[]byte)
+		frame = (*bp)[:0]
+	} else {
+		frame = make([]byte, 0, size) // the in-process bus keeps it
+	}
+	if err != nil {
+		frame = appendError(frame, j.m.id, code, data)
+	} else {
+		frame = appendReply(frame, j.m.id, res)
+	}
+	// A caller gone meanwhile is no error of ours: its reply has nowhere to go. So over a
+	// socket the ack is not waited for, and the handler's goroutine is free at once.
+	if bp != nil {
+		_ = c.async.SendAsync(qos, j.sender, frame, nil, 0)
+		*bp = frame
+		putFrame(bp)
+		return
+	}
 	_ = c.conn.Send(qos, j.sender, frame)
 }
 

@@ -69,6 +69,7 @@ type Client struct {
 	pending map[uint32]*waiter
 
 	inbox inbox
+	hook  atomic.Pointer[func(*bus.Frame) bool] // SetHook's
 	done  chan struct{}
 	err   error // why the client stopped; set before done closes
 	once  sync.Once
@@ -81,6 +82,8 @@ type waiter struct {
 	multi  bool      // a subscribe: 79s precede the final 01
 	result chan byte // the final code; capacity 1
 	timer  *time.Timer
+	done   AckFunc // SendAsync's: called by the reader instead of waking a waiting sender
+	ref    uint64  // SendAsync's, for done
 }
 
 var waiters = sync.Pool{New: func() any { return &waiter{result: make(chan byte, 1)} }}
@@ -225,6 +228,19 @@ func (c *Client) stop(err error) {
 		c.err = err
 		close(c.done)
 		c.nc.Close()
+		// SendAsync's callbacks learn it here; waiting senders see done themselves.
+		var async []*waiter
+		c.mu.Lock()
+		for id, w := range c.pending {
+			if w.done != nil {
+				async = append(async, w)
+				delete(c.pending, id)
+			}
+		}
+		c.mu.Unlock()
+		for _, w := range async {
+			w.done(w.ref, err)
+		}
 	})
 }
 
@@ -249,9 +265,16 @@ func (c *Client) ack(id uint32, code byte) {
 	}
 	delete(c.pending, id)
 	c.mu.Unlock()
-	if w != nil {
-		w.result <- code
+	if w == nil {
+		return
 	}
+	if f, ref := w.done, w.ref; f != nil {
+		w.done = nil
+		waiters.Put(w)
+		f(ref, bus.ErrorFromCode(code))
+		return
+	}
+	w.result <- code
 }
 
 func (c *Client) flushLocked() error {
@@ -316,6 +339,12 @@ func (c *Client) ping() {
 // op writes one frame, its body the texts joined by zero bytes and then, with withPayload,
 // a zero byte and payload; at an acknowledging QoS it waits for the result.
 func (c *Client) op(qos bus.QoS, op byte, texts []string, payload []byte, withPayload bool) error {
+	return c.opAsync(qos, op, texts, payload, withPayload, nil, 0)
+}
+
+// opAsync is op; with done set, an acknowledged frame is not waited for: the reader passes
+// done the result.
+func (c *Client) opAsync(qos bus.QoS, op byte, texts []string, payload []byte, withPayload bool, done AckFunc, ref uint64) error {
 	if err := c.Err(); err != nil {
 		return err
 	}
@@ -323,7 +352,7 @@ func (c *Client) op(qos bus.QoS, op byte, texts []string, payload []byte, withPa
 	id := c.nextID.Add(1)
 	if qos.NeedsAck() {
 		w = waiters.Get().(*waiter)
-		w.denied, w.multi = 0, op == opSubscribe
+		w.denied, w.multi, w.done, w.ref = 0, op == opSubscribe, done, ref
 		c.mu.Lock()
 		c.pending[id] = w
 		c.mu.Unlock()
@@ -366,7 +395,8 @@ func (c *Client) op(qos bus.QoS, op byte, texts []string, payload []byte, withPa
 	if err != nil {
 		c.stop(fmt.Errorf("transport: write: %v: %w", err, bus.ErrDisconnected))
 	}
-	if w == nil {
+	if w == nil || done != nil {
+		// An async waiter stays pending: its ack, or stop, settles it.
 		return c.Err()
 	}
 	return c.await(id, w)
@@ -414,6 +444,35 @@ func (c *Client) await(id uint32, w *waiter) error {
 // Send sends payload to the client named target.
 func (c *Client) Send(qos bus.QoS, target string, payload []byte) error {
 	return c.op(qos, opMessage, []string{target}, payload, true)
+}
+
+// AckFunc receives the result of a frame sent with SendAsync: nil, or the bus error of the
+// ack's code, or why the connection ended first. ref is the one given to SendAsync, so
+// that one AckFunc serves every send without a closure (an allocation) for each.
+type AckFunc = func(ref uint64, err error)
+
+// SendAsync is Send without waiting for the ack: it returns once the frame is written (or
+// buffered, at QoS 0), and payload may be reused at once. At an acknowledging QoS the
+// reading goroutine calls done(ref, result) once the ack comes, or once the connection ends
+// first; done must return quickly and must not wait for anything of this client. There is no
+// timeout: an ack that never comes leaves done waiting for the connection to end. At QoS 0,
+// or with a nil done, nothing is called.
+func (c *Client) SendAsync(qos bus.QoS, target string, payload []byte, done AckFunc, ref uint64) error {
+	if done == nil && qos.NeedsAck() {
+		done = ignoreAck
+	}
+	return c.opAsync(qos, opMessage, []string{target}, payload, true, done, ref)
+}
+
+func ignoreAck(uint64, error) {}
+
+// SetHook has the reading goroutine offer every delivered frame to hook before queueing it
+// for Recv: a frame for which hook returns true is consumed and never returned by Recv. The
+// frame's memory is as Recv's. Hook runs in the goroutine that also settles acks, so it must
+// return quickly and must not wait for anything of this client. Set it before frames that
+// it must see arrive; it cannot be removed.
+func (c *Client) SetHook(hook func(*bus.Frame) bool) {
+	c.hook.Store(&hook)
 }
 
 // Broadcast sends payload to every client whose name matches mask.

@@ -130,6 +130,8 @@ func (c *Client) recv(ctx context.Context, dst []bus.Frame, max int) ([]bus.Fram
 
 // read parses what the broker sends until the connection ends.
 func (c *Client) read() {
+	var hook func(*bus.Frame) bool
+	hooked := new(bus.Frame) // what hook sees: one for all, so that a frame need not escape
 	buf := make([]byte, slabSize)
 	var start, end int // buf[start:end] is read and not yet parsed
 	shared := false    // a delivered frame points into buf
@@ -145,6 +147,11 @@ func (c *Client) read() {
 		}
 		n, rerr := c.nc.Read(buf[end:])
 		end += n
+		if hook == nil {
+			if h := c.hook.Load(); h != nil {
+				hook = *h
+			}
+		}
 		for end-start >= serverHeaderLen {
 			h := buf[start : start+serverHeaderLen]
 			switch h[0] {
@@ -179,9 +186,17 @@ func (c *Client) read() {
 				c.stop(fmt.Errorf("transport: malformed frame from the broker: %w: %w", bus.ErrBadData, bus.ErrDisconnected))
 				return
 			}
-			batch = append(batch, f)
 			shared = true
 			start = b + int(size)
+			if hook != nil {
+				*hooked = f
+				consumed := hook(hooked)
+				*hooked = bus.Frame{}
+				if consumed {
+					continue
+				}
+			}
+			batch = append(batch, f)
 		}
 		if len(batch) > 0 {
 			if !c.inbox.push(batch, c.done) {

@@ -32,9 +32,10 @@ type bench struct {
 	done     atomic.Int64 // iterations finished in the running stage, for the progress line
 	conns    []interface{ Close() error }
 	connsMu  sync.Mutex
-	missing  string // a name no client has
-	prefix   string // of the running stage's client names
-	progress bool   // stderr is a terminal
+	missing  string    // a name no client has
+	prefix   string    // of the running stage's client names
+	progress bool      // stderr is a terminal
+	watched  []counter // the running stage's, one per worker, for the watchdog
 }
 
 func (c *cli) benchmark(ctx context.Context, args []string) error {
@@ -83,6 +84,9 @@ func (c *cli) benchmark(ctx context.Context, args []string) error {
 // workers.
 func (b *bench) run(ctx context.Context, stage string, iters int) (time.Duration, error) {
 	defer b.closeAll()
+	ctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	b.watched = make([]counter, b.workers)
 	runs := make([]func(n int) error, b.workers)
 	for i := range runs {
 		var err error
@@ -94,6 +98,8 @@ func (b *bench) run(ctx context.Context, stage string, iters int) (time.Duration
 	stop := b.showProgress(stage, iters)
 	defer stop()
 	start := time.Now()
+	stopWatch := b.watch(stall)
+	defer stopWatch()
 	errs := make(chan error, b.workers)
 	for i, run := range runs {
 		n := iters / b.workers
@@ -109,6 +115,48 @@ func (b *bench) run(ctx context.Context, stage string, iters int) (time.Duration
 		}
 	}
 	return time.Since(start), first
+}
+
+// watch ends the stage with an error once the calls of some worker make no progress for the
+// call timeout (-t), and so within twice that: between the ticks of the watchdog, a worker
+// that is neither done nor has finished a call meanwhile is stuck. Workers of stages that
+// have no counter of their own (their sends have ack timeouts) always look done.
+func (b *bench) watch(stall context.CancelCauseFunc) func() {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(b.c.timeout)
+		defer t.Stop()
+		last := make([]int64, len(b.watched))
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			for i := range b.watched {
+				w := &b.watched[i]
+				n := w.n.Load()
+				if n == last[i] && w.active.Load() && !w.done.Load() {
+					stall(fmt.Errorf("worker %d: no reply for %v: %w", i, b.c.timeout, bus.ErrTimeout))
+					return
+				}
+				last[i] = n
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
+
+// counter is a worker's progress for the watchdog, on a cache line of its own so that
+// workers counting do not contend.
+type counter struct {
+	n      atomic.Int64
+	active atomic.Bool // the worker's calls are watched
+	done   atomic.Bool
+	_      [48]byte
 }
 
 func (b *bench) showProgress(stage string, iters int) func() {
@@ -185,14 +233,21 @@ func (b *bench) worker(ctx context.Context, stage string, i int) (func(n int) er
 			target = name
 			r.Handle("benchmark.test", func(_ context.Context, r rpc.Request) ([]byte, error) { return r.Params, nil })
 		}
+		// A deadline per call would cost a timer and an allocation per call, a good part of
+		// what is measured: the stage's watchdog ends calls that stall instead.
+		progress := &b.watched[i]
+		progress.active.Store(true)
 		return func(n int) error {
+			defer progress.done.Store(true)
 			for i := range n {
-				ctx, cancel := context.WithTimeout(ctx, b.c.timeout)
 				res, err := r.Call(ctx, target, "benchmark.test", b.payload)
-				cancel()
 				if err != nil {
+					if cause := context.Cause(ctx); cause != nil {
+						return cause
+					}
 					return err
 				}
+				progress.n.Add(1)
 				if len(res) != len(b.payload) {
 					return fmt.Errorf("%s echoed %d bytes, sent %d", target, len(res), len(b.payload))
 				}
@@ -237,18 +292,23 @@ func (b *bench) worker(ctx context.Context, stage string, i int) (func(n int) er
 		}
 		// As in the reference benchmark, each worker sends to itself and reads what it sent.
 		rname, rc := name, conn
+		progress := &b.watched[i] // the receiver's: a deadline per frame would cost too much
+		progress.active.Store(true)
 		return func(n int) error {
 			var got atomic.Int64
 			recvErr := make(chan error, 1)
 			go func() {
+				defer progress.done.Store(true)
 				for got.Load() < int64(n) {
-					rctx, cancel := context.WithTimeout(ctx, b.c.timeout)
-					f, err := rc.Recv(rctx)
-					cancel()
+					f, err := rc.Recv(ctx)
 					if err != nil {
+						if cause := context.Cause(ctx); cause != nil {
+							err = cause
+						}
 						recvErr <- err
 						return
 					}
+					progress.n.Add(1)
 					if f.Kind == bus.KindMessage {
 						b.count(int(got.Add(1)) - 1)
 					}
@@ -257,6 +317,13 @@ func (b *bench) worker(ctx context.Context, stage string, i int) (func(n int) er
 			}()
 			for i := range n {
 				for int64(i)-got.Load() > window {
+					select {
+					case err := <-recvErr: // the receiver gave up: so does the sender
+						return err
+					case <-ctx.Done():
+						return context.Cause(ctx)
+					default:
+					}
 					time.Sleep(20 * time.Microsecond)
 				}
 				if err := conn.Send(qos, rname, b.payload); err != nil {
