@@ -25,6 +25,7 @@ type httpOptions struct {
 	jwtAlg, jwtKey                                     string
 	jwtExpiry                                          time.Duration
 	maxBody                                            int64
+	coalesce                                           bool
 }
 
 // httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
@@ -51,10 +52,12 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.StringVar(&o.origins, "origin", "*", "CORS origins allowed by the bridge, comma-separated (env RTBUS_ORIGIN)")
 	fs.StringVar(&o.ntp, "ntp", "", "NTP servers disciplining the bridge's clock, comma-separated; empty: local clock (env RTBUS_NTP)")
 	fs.Int64Var(&o.maxBody, "max-body", httpbridge.DefaultMaxBody, "largest HTTP request body, bytes (env RTBUS_MAX_BODY)")
+	fs.BoolVar(&o.coalesce, "sse-coalesce", false, "let a stream that fell behind write its waiting messages in one write, each whole (env RTBUS_SSE_COALESCE)")
 	for flagName, env := range map[string]string{
 		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
 		"jwt-expiry": "RTBUS_JWT_EXPIRY", "admin-token": "RTBUS_ADMIN_TOKEN", "origin": "RTBUS_ORIGIN",
 		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY", "jwt-alg": "RTBUS_JWT_ALG", "jwt-key": "RTBUS_JWT_KEY",
+		"sse-coalesce": "RTBUS_SSE_COALESCE",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -96,7 +99,8 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
 		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
-		JWTAlgorithm: o.jwtAlg,
+		CoalesceStreams: o.coalesce,
+		JWTAlgorithm:    o.jwtAlg,
 	}
 	if o.jwtKey != "" {
 		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {
