@@ -314,9 +314,19 @@ func fromJSON(v any) any {
 	return v
 }
 
-// onPublish is the store's publication callback: the streams, then the bus.
-func (s *Server) onPublish(e store.Event) {
-	m := message(e)
-	s.hub.Publish(m)
-	s.link.publish(&e, m.Record)
+// onPublish is the store's publication callback. It runs in the store's commit pipeline, so
+// it only queues the event (in publication order) for dispatch.
+func (s *Server) onPublish(e store.Event) { s.pubs <- e }
+
+// dispatch hands each publication to the streams, then to the bus, in publication order. A
+// stream that connects meanwhile loses nothing: its backlog is read from the store after it
+// joined the hub and covers every event already published; live copies of those are skipped
+// by their sequence.
+func (s *Server) dispatch() {
+	defer close(s.pubsDone)
+	for e := range s.pubs {
+		m := message(e)
+		s.hub.Publish(m)
+		s.link.publish(&e, m.Record)
+	}
 }

@@ -29,6 +29,10 @@ type Server struct {
 	handler   http.Handler
 	sched     *scheduler
 	link      *busLink
+	// Publications go from the store's commit pipeline to one dispatcher goroutine, in order,
+	// so that fanning out to thousands of streams does not hold up the next insert.
+	pubs     chan store.Event
+	pubsDone chan struct{}
 
 	mu       sync.Mutex
 	closing  bool
@@ -81,8 +85,11 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.pubs, s.pubsDone = make(chan store.Event, 1024), make(chan struct{})
+	go s.dispatch()
 	s.db, err = store.Open(filepath.Join(cfg.DataDir, "db"), store.Options{OnPublish: s.onPublish, Logger: log})
 	if err != nil {
+		close(s.pubs)
 		s.hub.Close()
 		s.link.close()
 		s.closeClock()
@@ -135,6 +142,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.closeErr = s.db.Close()
+	close(s.pubs) // the store publishes nothing more
+	<-s.pubsDone
 	s.closeClock()
 	close(s.closed)
 	return s.closeErr
