@@ -6,7 +6,8 @@
 // JWTs for its users, publishes each event when its timestamp is reached (at insert, or later
 // by a scheduler waiting on the next due event), and hands every publication to the tenant's
 // open streams and to the bus (topic EventTopic). Bus clients push ephemeral messages to
-// streams and insert events through the topics documented at TopicPrefix.
+// streams through the topics documented at TopicPrefix, and insert events by calling the RPC
+// method InsertMethod of the bridge's bus client, BusClientName.
 //
 //	b := bus.New()
 //	srv, err := httpbridge.New(b, httpbridge.Config{DataDir: dir})

@@ -6,32 +6,21 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type lockedBuffer struct{ testutil.Buffer }
 
 // lines returns the logged lines at level Info and above that mention client.
 func (b *lockedBuffer) lines(client string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for _, l := range strings.Split(b.String(), "\n") {
 		if strings.Contains(l, client) && !strings.Contains(l, "level=DEBUG") {
 			out = append(out, l)
 		}
@@ -149,11 +138,7 @@ func TestOrderlyCloseLogsNoDrop(t *testing.T) {
 	}
 }
 
-func logsAll(b *lockedBuffer) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func logsAll(b *lockedBuffer) string { return b.String() }
 
 func waitLogged(t *testing.T, logs *lockedBuffer, who string) {
 	t.Helper()
