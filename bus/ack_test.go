@@ -52,9 +52,11 @@ func TestPushAckOverflow(t *testing.T) {
 	}
 }
 
-// TestFrameSize: ack fields live in what was padding; a frame stays one cache line.
+// TestFrameSize: frames are copied by value into and out of queues, so their size is watched:
+// ack fields live in what was padding, and the one word added since is the Ref of a recycled
+// payload buffer.
 func TestFrameSize(t *testing.T) {
-	if n := unsafe.Sizeof(bus.Frame{}); n > 64 {
-		t.Fatalf("Frame is %d bytes, want at most 64", n)
+	if n := unsafe.Sizeof(bus.Frame{}); n > 72 {
+		t.Fatalf("Frame is %d bytes, want at most 72", n)
 	}
 }

@@ -25,7 +25,7 @@ func encodeAnnouncement(a announcement) []byte {
 // announce publishes a primary's registration ("reg") or unregistration ("unreg").
 func (b *Broker) announce(event, name string) {
 	p := encodeAnnouncement(announcement{S: event, D: name, T: uint64(time.Now().UnixNano())})
-	b.publish(BrokerName, TopicInfo, "", p, false, false)
+	b.publish(BrokerName, TopicInfo, "", p, false, false, nil)
 }
 
 func shutdownPayload() []byte {

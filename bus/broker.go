@@ -291,7 +291,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.mu.Unlock()
 
-	b.publish(BrokerName, TopicWarn, "", shutdownPayload(), true, false)
+	b.publish(BrokerName, TopicWarn, "", shutdownPayload(), true, false, nil)
 
 	b.mu.Lock()
 	all := make([]*Client, 0, len(b.clients))

@@ -18,6 +18,7 @@ type Client struct {
 	info   ConnInfo
 	parent *Client // the primary of a secondary client
 	q      queue
+	hold   *Ref // see Hold; used by the routing goroutine only
 
 	rFrames atomic.Uint64 // frames received from this client
 	rBytes  atomic.Uint64 // their wire body bytes
@@ -119,7 +120,7 @@ func (c *Client) Send(qos QoS, target string, payload []byte) error {
 	if !c.rules.AllowP2P(target) {
 		return ack(qos, ErrAccessDenied)
 	}
-	f := Frame{Kind: KindMessage, Sender: c.name, Payload: payload, Realtime: qos.Realtime()}
+	f := Frame{Kind: KindMessage, Sender: c.name, Payload: payload, Realtime: qos.Realtime(), ref: c.hold}
 	return ack(qos, c.b.send(target, &f))
 }
 
@@ -133,7 +134,7 @@ func (c *Client) Broadcast(qos QoS, mask string, payload []byte) error {
 	if !c.rules.AllowBroadcast(mask) {
 		return ack(qos, ErrAccessDenied)
 	}
-	c.b.broadcast(c.name, mask, payload, qos.Realtime())
+	c.b.broadcast(c.name, mask, payload, qos.Realtime(), c.hold)
 	return nil
 }
 
@@ -149,7 +150,7 @@ func (c *Client) Publish(qos QoS, topic string, payload []byte) error {
 	if !c.rules.AllowPublish(topic) {
 		return ack(qos, ErrAccessDenied)
 	}
-	c.b.publish(c.name, topic, "", payload, qos.Realtime(), true)
+	c.b.publish(c.name, topic, "", payload, qos.Realtime(), true, c.hold)
 	return nil
 }
 
@@ -167,7 +168,7 @@ func (c *Client) PublishFor(qos QoS, topic, receiver string, payload []byte) err
 	if receiver == "" {
 		return nil // no client has an empty primary name
 	}
-	c.b.publish(c.name, topic, receiver, payload, qos.Realtime(), true)
+	c.b.publish(c.name, topic, receiver, payload, qos.Realtime(), true, c.hold)
 	return nil
 }
 

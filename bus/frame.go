@@ -53,7 +53,7 @@ const SecondarySep = "%%"
 // Frame is one delivered frame. Frames are values: receiving one allocates nothing, and the
 // Payload is the very slice the sender passed, shared by every receiver of a publication or
 // broadcast. Receivers must treat it as read-only, and senders must not modify a payload after
-// handing it to the bus.
+// handing it to the bus (a transport that reuses its buffers counts their holders with a Ref).
 type Frame struct {
 	Sender   string // the sender's full name, with any "%%X" suffix
 	Topic    string // the publication topic; empty for messages and broadcasts
@@ -62,6 +62,7 @@ type Frame struct {
 	Realtime bool   // the originating frame was sent with a realtime QoS
 	code     byte   // KindAck: the result code
 	opID     uint32 // KindAck: the op id being acknowledged
+	ref      *Ref   // held while queued; see Client.Hold and Frame.Release
 }
 
 // Ack returns the op id and result code of a KindAck frame.

@@ -76,6 +76,9 @@ func (q *queue) appendLocked(f *Frame, size int) {
 	if q.discard {
 		return
 	}
+	if f.ref != nil {
+		f.ref.retain() // the router holds it too, so it cannot be at zero here
+	}
 	q.in = append(q.in, *f)
 	if q.waiting {
 		q.waiting = false

@@ -107,8 +107,8 @@ func (b *Broker) send(target string, f *Frame) error {
 // publish routes a publication from sender; a non-empty receiver limits it to the subscribers
 // whose primary name is receiver. The broker's own publications pass wait=false: an
 // announcement skips a full blocking queue rather than stall a registration or a shutdown.
-func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtime, wait bool) {
-	f := Frame{Kind: KindPublish, Sender: sender, Topic: topic, Payload: payload, Realtime: realtime}
+func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtime, wait bool, ref *Ref) {
+	f := Frame{Kind: KindPublish, Sender: sender, Topic: topic, Payload: payload, Realtime: realtime, ref: ref}
 	size := wireSize(&f)
 	r := routePool.Get().(*route)
 	b.mu.RLock()
@@ -152,8 +152,8 @@ func (b *Broker) publish(sender, topic, receiver string, payload []byte, realtim
 }
 
 // broadcast routes a broadcast to every client whose name matches mask.
-func (b *Broker) broadcast(sender, mask string, payload []byte, realtime bool) {
-	f := Frame{Kind: KindBroadcast, Sender: sender, Payload: payload, Realtime: realtime}
+func (b *Broker) broadcast(sender, mask string, payload []byte, realtime bool, ref *Ref) {
+	f := Frame{Kind: KindBroadcast, Sender: sender, Payload: payload, Realtime: realtime, ref: ref}
 	size := wireSize(&f)
 	r := routePool.Get().(*route)
 	b.mu.RLock()

@@ -161,6 +161,7 @@ func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, readBuffer)
 	var body []byte
 	var bodies slab
+	defer bodies.release()
 	for {
 		var f frame
 		var err error
@@ -205,7 +206,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
 	switch f.op {
 	case opPublish, opPublishFor, opMessage, opBroadcast:
-		f.detach(body, bodies) // the bus keeps the payload beyond the next read
+		c.Hold(f.detach(body, bodies)) // the bus keeps the payload beyond the next read
 	}
 	var err error
 	switch f.op {
@@ -290,6 +291,7 @@ func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, c
 		}
 		for i := range frames {
 			buf = appendFrame(buf, &frames[i])
+			frames[i].Release() // copied: its block may be reused
 			if len(buf) >= cfg.WriteBuffer && !flush() {
 				return
 			}

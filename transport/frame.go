@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -103,35 +104,73 @@ func readFrame(r *bufio.Reader, limit int, body []byte) (frame, []byte, error) {
 }
 
 // detach makes f independent of the read buffer, copying its body into s: the bus keeps
-// topics and payloads beyond the next read. A nil s allocates the copy on its own.
-func (f *frame) detach(body []byte, s *slab) {
+// topics and payloads beyond the next read. A nil s allocates the copy on its own. It returns
+// the Ref the routed frames must hold, if any.
+func (f *frame) detach(body []byte, s *slab) *bus.Ref {
 	if f.ping || len(body) == 0 {
-		return
+		return nil
 	}
-	decodeBody(f, s.clone(body)) // decoded once already: cannot fail
+	body, ref := s.clone(body)
+	decodeBody(f, body) // decoded once already: cannot fail
+	return ref
 }
 
 // slab hands out copies of frame bodies carved from shared blocks, so that routing a frame
-// allocates once per block rather than once per frame. A block stays in memory while any
-// frame copied into it is queued somewhere.
-type slab struct{ buf []byte }
+// allocates nothing once blocks are recycled. Each block carries a bus.Ref: the slab holds
+// its current block, every queued frame from it holds it once more, and the connection
+// writers release their frames once written, so a block whose frames have all gone out
+// returns to blockPool instead of to the garbage collector. A frame kept by an in-process
+// receiver or dropped with a queue never releases its block, which then stays out of the
+// pool and is collected like any other memory.
+type slab struct{ cur *block }
+
+type block struct {
+	buf []byte
+	ref *bus.Ref
+}
 
 // slabBlock is the size of a slab's blocks; bodies over a quarter of it get their own. It is
 // small because one queued frame keeps its whole block: a slow client's queue of 8192 frames
-// can pin at most 8192 blocks, 32 MiB, while routing 100-byte frames still costs one
-// allocation per ~35 of them.
+// can pin at most 8192 blocks, 32 MiB.
 const slabBlock = 4 << 10
 
-func (s *slab) clone(b []byte) []byte {
+var blockPool sync.Pool
+
+func init() { blockPool.New = newBlock }
+
+func newBlock() any {
+	b := &block{buf: make([]byte, 0, slabBlock)}
+	b.ref = bus.NewRef(func() {
+		b.buf = b.buf[:0]
+		b.ref.Reset()
+		blockPool.Put(b)
+	})
+	return b
+}
+
+// clone copies b into the current block, or on its own for a nil s or a large b, and
+// returns the Ref that frames routed with the copy must hold (nil for a copy of its own).
+func (s *slab) clone(b []byte) ([]byte, *bus.Ref) {
 	if s == nil || len(b) > slabBlock/4 {
-		return bytes.Clone(b)
+		return bytes.Clone(b), nil
 	}
-	if cap(s.buf)-len(s.buf) < len(b) {
-		s.buf = make([]byte, 0, slabBlock)
+	if s.cur == nil || cap(s.cur.buf)-len(s.cur.buf) < len(b) {
+		s.release()
+		s.cur = blockPool.Get().(*block)
 	}
-	n := len(s.buf)
-	s.buf = append(s.buf, b...)
-	return s.buf[n:len(s.buf):len(s.buf)] // capped: an append by a receiver cannot reach the next body
+	buf := s.cur.buf
+	n := len(buf)
+	buf = append(buf, b...)
+	s.cur.buf = buf
+	return buf[n:len(buf):len(buf)], s.cur.ref // capped: an append by a receiver cannot reach the next body
+}
+
+// release drops the slab's own hold on its block: what is queued from it keeps it alive.
+func (s *slab) release() {
+	if s.cur != nil {
+		s.cur.ref.Release()
+		s.cur = nil
+	}
 }
 
 // decodeBody splits a frame body by its op code (WIRE.md §3).
