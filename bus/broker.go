@@ -75,11 +75,23 @@ func New(opts ...Option) *Broker {
 // waiting up to a second for room rather than disconnecting it (as BUS/RT's internal
 // clients), so its reader must keep reading; closing it unregisters .broker. A second call
 // returns ErrBusy, a call after Close ErrBrokerClosed.
-func (b *Broker) ServeSelf() (*Client, error) {
+func (b *Broker) ServeSelf() (*Client, error) { return b.serveSelf(nil) }
+
+// ServeSelfFunc is ServeSelf, except that one-to-one frames sent to .broker are not queued:
+// h gets each one in the sender's goroutine, as part of routing it. A request is then
+// answered without a hand-off to another goroutine, and its reply is queued for the sender
+// before the ack of the request, which WIRE.md §5 orders after the routing. h runs
+// concurrently for different senders, must not block, and must not keep f or its payload
+// once it returns. Publications and broadcasts to .broker are queued for the returned
+// client as with ServeSelf.
+func (b *Broker) ServeSelfFunc(h func(f *Frame)) (*Client, error) { return b.serveSelf(h) }
+
+func (b *Broker) serveSelf(h func(*Frame)) (*Client, error) {
 	// Queue settings are read without locks on the routing path, so the dropping client is
 	// replaced by a new one rather than changed in place. A frame routed to the old one in
 	// the instant of the swap is dropped, as it would have been a moment before.
 	c := b.newClient(BrokerName, clientConfig{queueSize: b.queueSize, block: time.Second}, nil, nil)
+	c.direct = h
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()

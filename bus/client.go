@@ -18,7 +18,8 @@ type Client struct {
 	info   ConnInfo
 	parent *Client // the primary of a secondary client
 	q      queue
-	hold   *Ref // see Hold; used by the routing goroutine only
+	hold   *Ref         // see Hold; used by the routing goroutine only
+	direct func(*Frame) // see Broker.ServeSelfFunc; set before registration
 
 	rFrames atomic.Uint64 // frames received from this client
 	rBytes  atomic.Uint64 // their wire body bytes
@@ -53,6 +54,16 @@ func (c *Client) Recv(ctx context.Context) (Frame, error) {
 	return c.q.recv(ctx)
 }
 
+// TakeBatch appends to dst, at most max (max < 1: no limit), the frames waiting now, without
+// waiting for any. With Wait, it lets a socket transport take and write batches under a
+// lock of its own, from its writer or, when that is idle, from the goroutine that just
+// routed a frame.
+func (c *Client) TakeBatch(dst []Frame, max int) []Frame { return c.q.take(dst, max) }
+
+// Wait returns once a frame is waiting for c, taking none, or once c has stopped (then
+// TakeBatch returns what the stop kept readable, and Recv the reason), or with ctx's error.
+func (c *Client) Wait(ctx context.Context) error { return c.q.wait(ctx) }
+
 // RecvBatch appends to dst every frame that is waiting, at most max (max < 1: no limit),
 // waiting until there is at least one. A writer that turns frames into one system call per
 // batch uses it in place of Recv. Its errors are Recv's.
@@ -86,6 +97,10 @@ func (c *Client) PushAck(opID uint32, code byte, realtime bool) error {
 	}
 	return c.q.err()
 }
+
+// CountAck counts in c's statistics an ack that a transport wrote to its client itself,
+// rather than queueing it with PushAck.
+func (c *Client) CountAck() { c.q.count(ackWireSize) }
 
 // ackWireSize is the size of an ack on the wire, counted in the statistics: a header alone.
 const ackWireSize = 6

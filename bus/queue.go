@@ -89,6 +89,14 @@ func (q *queue) appendLocked(f *Frame, size int) {
 	}
 }
 
+// count adds a frame handed to the receiver without queueing it to the statistics.
+func (q *queue) count(size int) {
+	q.mu.Lock()
+	q.wFrames++
+	q.wBytes += uint64(size)
+	q.mu.Unlock()
+}
+
 // pushWait appends f, waiting up to q.block for space. It returns pushFull on timeout.
 func (q *queue) pushWait(f *Frame, size int) int {
 	var timer *time.Timer
@@ -242,6 +250,62 @@ func (q *queue) recvBatch(ctx context.Context, dst []Frame, max int) ([]Frame, e
 		q.left.Store(int64(len(q.out) - q.pos))
 	}
 	return dst, nil
+}
+
+// take appends to dst what is queued now, up to max frames (max < 1: no limit), without
+// waiting and without marking the receiver as waiting, so that it never consumes a wake-up
+// meant for a receiver asleep in wait or recv.
+func (q *queue) take(dst []Frame, max int) []Frame {
+	q.rmu.Lock()
+	defer q.rmu.Unlock()
+	for max < 1 || len(dst) < max {
+		if q.pos == len(q.out) {
+			q.mu.Lock()
+			if len(q.in) == 0 || q.dropped {
+				q.mu.Unlock()
+				break
+			}
+			q.takeLocked()
+			q.mu.Unlock()
+		}
+		if q.closed.Load() && q.isDropped() {
+			break
+		}
+		n := len(q.out) - q.pos
+		if max >= 1 && n > max-len(dst) {
+			n = max - len(dst)
+		}
+		dst = append(dst, q.out[q.pos:q.pos+n]...)
+		q.pos += n
+		q.left.Store(int64(len(q.out) - q.pos))
+	}
+	return dst
+}
+
+// wait returns once a frame is queued (it takes none), once the queue is closed, or with
+// ctx's error.
+func (q *queue) wait(ctx context.Context) error {
+	for {
+		q.rmu.Lock()
+		ready := q.pos < len(q.out)
+		q.rmu.Unlock()
+		q.mu.Lock()
+		if ready || len(q.in) > 0 || q.reason != nil {
+			q.mu.Unlock()
+			return nil
+		}
+		q.waiting = true
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-q.done:
+		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiting = false
+			q.mu.Unlock()
+			return ctx.Err()
+		}
+	}
 }
 
 func (q *queue) isDropped() bool {

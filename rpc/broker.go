@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"sync/atomic"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -25,14 +26,26 @@ const (
 // Replies are MessagePack maps with the field order of the reference broker and integers in
 // their shortest encoding, as the reference broker's encoder writes them.
 func ServeBroker(b *bus.Broker) (*Client, error) {
-	self, err := b.ServeSelf()
+	// The core methods never wait (the in-process reply is queued with blocking senders at
+	// worst), so requests are answered in the goroutine that routes them: a socket client's
+	// call costs the broker one goroutine, which reads the request and queues the reply and
+	// the ack, and no hand-off. Requests that come before the handlers below are in place
+	// are dropped, as .broker dropped everything before it was served.
+	var served atomic.Pointer[Client]
+	self, err := b.ServeSelfFunc(func(f *bus.Frame) {
+		if c := served.Load(); c != nil {
+			c.dispatch(f)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	c := New(self, Options{})
-	// The core methods never wait (the in-process reply is queued with blocking senders at
-	// worst), so they are answered in the reading goroutine, saving a hand-off per call.
+	c := newClient(self, Options{})
 	c.inline = true
+	defer func() {
+		c.start() // publications and broadcasts to .broker are still queued
+		served.Store(c)
+	}()
 	c.Handle("test", func(_ context.Context, r Request) ([]byte, error) {
 		if len(r.Params) > 0 {
 			return nil, &Error{Code: CodeInvalidParams}

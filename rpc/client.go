@@ -144,6 +144,12 @@ type hooker interface {
 // conn's received frames: do not call conn.Recv or conn.Frames elsewhere. Close closes
 // conn.
 func New(conn bus.Conn, opts Options) *Client {
+	c := newClient(conn, opts)
+	c.start()
+	return c
+}
+
+func newClient(conn bus.Conn, opts Options) *Client {
 	if opts.MaxHandlers <= 0 {
 		opts.MaxHandlers = DefaultMaxHandlers
 	}
@@ -167,12 +173,15 @@ func New(conn bus.Conn, opts Options) *Client {
 	if h, ok := conn.(hooker); ok {
 		h.SetHook(c.hook)
 	}
+	return c
+}
+
+func (c *Client) start() {
 	go c.read()
 	if c.watch {
 		// A failure here means the connection is gone, which the reader reports.
-		_ = conn.Subscribe(bus.QoSProcessed, bus.TopicInfo)
+		_ = c.conn.Subscribe(bus.QoSProcessed, bus.TopicInfo)
 	}
-	return c
 }
 
 // Conn returns the connection the client runs on, for publishing and subscribing.

@@ -30,18 +30,18 @@ func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg 
 		return
 	}
 	var cause writeCause
-	var writeMu sync.Mutex // the writer and the pinger take turns on the socket
+	out := &outbox{nc: nc, c: c, cfg: cfg, cause: &cause, buf: make([]byte, 0, cfg.WriteBuffer)}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		s.write(nc, c, cfg, &writeMu, &cause)
+		out.run()
 	}()
 	go func() {
 		defer wg.Done()
-		ping(nc, c, cfg, &writeMu, &cause)
+		ping(nc, c, cfg, &out.mu, &cause)
 	}()
-	rerr := s.read(nc, c, cfg)
+	rerr := s.read(nc, c, cfg, out)
 	busErr := c.Err() // why the bus stopped the client, if it did: before Close says "closed"
 	c.Close()
 	nc.Close()
@@ -157,7 +157,7 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 }
 
 // read routes the client's frames until the connection or the client ends.
-func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
+func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config, out *outbox) error {
 	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, readBuffer)
 	var body []byte
 	var bodies slab
@@ -175,7 +175,14 @@ func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config) error {
 		if f.ping {
 			continue
 		}
-		if err := route(c, &f, body, &bodies); err != nil {
+		// The last frame of what the client sent may have its ack written at once, by this
+		// goroutine: a client that waits for each ack gets it without a hand-off to the
+		// writer. Acks of frames with more behind them are queued, to share a write.
+		var now *outbox
+		if r.Buffered() == 0 {
+			now = out
+		}
+		if err := route(c, &f, body, &bodies, now); err != nil {
 			return err
 		}
 	}
@@ -202,8 +209,9 @@ func (r *idleReader) Read(p []byte) (int, error) {
 }
 
 // route hands one frame to the bus and queues its ack, which thereby follows every frame
-// the operation routed to this very client.
-func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
+// the operation routed to this very client. With out set, the final ack is written at once
+// if the writer is idle, after what is queued.
+func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) error {
 	switch f.op {
 	case opPublish, opPublishFor, opMessage, opBroadcast:
 		c.Hold(f.detach(body, bodies)) // the bus keeps the payload beyond the next read
@@ -233,74 +241,126 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab) error {
 	if !f.qos.NeedsAck() {
 		return nil
 	}
-	rt := f.qos.Realtime()
-	if err == nil {
-		return c.PushAck(f.opID, bus.CodeOK, rt)
-	}
+	code := bus.CodeOK
 	if e, ok := err.(bus.Error); ok { // the common case, without errors.As's allocation
-		return c.PushAck(f.opID, byte(e), rt)
-	}
-	var denied *bus.DeniedError
-	if errors.As(err, &denied) {
-		// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
-		for range denied.Topics {
-			if err := c.PushAck(f.opID, byte(bus.ErrAccessDenied), rt); err != nil {
-				return err
+		code = byte(e)
+	} else if err != nil {
+		var denied *bus.DeniedError
+		if errors.As(err, &denied) {
+			// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
+			for range denied.Topics {
+				if err := c.PushAck(f.opID, byte(bus.ErrAccessDenied), f.qos.Realtime()); err != nil {
+					return err
+				}
 			}
+		} else {
+			code = bus.CodeOf(err)
 		}
-		err = nil
 	}
-	return c.PushAck(f.opID, bus.CodeOf(err), rt)
+	if out != nil {
+		if written, err := out.ackNow(f.opID, code); written || err != nil {
+			return err
+		}
+	}
+	return c.PushAck(f.opID, code, f.qos.Realtime())
 }
 
-// write sends what the bus queues for c, a batch at a time in writes of up to WriteBuffer
-// bytes. A batch with a realtime frame goes at once; a short one without waits FlushDelay so
-// that what follows shares its write.
-func (s *Server) write(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
-	defer nc.Close() // the client stopped or a write failed: either ends the reader too
-	var frames []bus.Frame
-	buf := make([]byte, 0, cfg.WriteBuffer)
-	flush := func() bool {
-		mu.Lock()
-		nc.SetWriteDeadline(time.Now().Add(cfg.Timeout))
-		_, err := nc.Write(buf)
-		mu.Unlock()
-		if cap(buf) > 4*cfg.WriteBuffer {
-			buf = make([]byte, 0, cfg.WriteBuffer) // one huge frame's buffer goes with it
-		}
-		buf = buf[:0]
-		if err != nil {
-			cause.fail(nc, err)
-		}
-		return err == nil
-	}
+// outbox writes what the bus queues for a connection. Frames are taken from the queue and
+// written under mu, by the writer goroutine (run) or, for an ack, by the connection's reader
+// (ackNow), so that the socket gets them in queue order whoever writes them. mu also
+// serialises the pinger's writes.
+type outbox struct {
+	mu     sync.Mutex
+	nc     net.Conn
+	c      *bus.Client
+	cfg    Config
+	cause  *writeCause
+	frames []bus.Frame // guarded by mu
+	buf    []byte      // guarded by mu
+}
+
+// run sends what the bus queues, a batch at a time in writes of up to WriteBuffer bytes,
+// until the client stops or a write fails. A batch with a realtime frame goes at once; a
+// short one without waits FlushDelay so that what follows shares its write.
+func (o *outbox) run() {
+	defer o.nc.Close() // the client stopped or a write failed: either ends the reader too
 	for {
-		var err error
-		if frames, err = c.RecvBatch(context.Background(), frames[:0], 0); err != nil {
+		if err := o.c.Wait(context.Background()); err != nil {
 			return
 		}
-		if cfg.FlushDelay > 0 && len(frames) < shortBatch && !anyRealtime(frames) {
+		o.mu.Lock()
+		o.frames = o.c.TakeBatch(o.frames[:0], 0)
+		if len(o.frames) == 0 {
+			o.mu.Unlock()
+			if o.c.Err() != nil {
+				return // stopped, and nothing kept to write
+			}
+			continue // the reader wrote them
+		}
+		if o.cfg.FlushDelay > 0 && len(o.frames) < shortBatch && !anyRealtime(o.frames) {
 			// Wait for company, but no longer than needed: until a full batch or a realtime
-			// frame is there. What arrives is taken without waiting; an error shows on the
-			// next turn.
-			pause(cfg.FlushDelay, func() (int, bool) {
-				n := len(frames)
-				frames, _ = c.RecvBatch(cancelled, frames, 0)
-				return len(frames), len(frames) >= shortBatch || anyRealtime(frames[n:])
+			// frame is there.
+			pause(o.cfg.FlushDelay, func() (int, bool) {
+				n := len(o.frames)
+				o.frames = o.c.TakeBatch(o.frames, 0)
+				return len(o.frames), len(o.frames) >= shortBatch || anyRealtime(o.frames[n:])
 			})
 		}
-		for i := range frames {
-			buf = appendFrame(buf, &frames[i])
-			frames[i].Release() // copied: its block may be reused
-			if len(buf) >= cfg.WriteBuffer && !flush() {
-				return
-			}
-		}
-		clear(frames) // written: let the payloads go
-		if len(buf) > 0 && !flush() {
+		ok := o.writeLocked(false, 0, 0)
+		o.mu.Unlock()
+		if !ok {
 			return
 		}
 	}
+}
+
+// ackNow writes an ack at once, after whatever is queued for the connection, unless another
+// goroutine is writing; written is false then, and the ack must be queued. err is a failed
+// write, which ends the connection.
+func (o *outbox) ackNow(opID uint32, code byte) (written bool, err error) {
+	if !o.mu.TryLock() {
+		return false, nil
+	}
+	defer o.mu.Unlock()
+	if o.c.Err() != nil {
+		return false, nil // stopping: PushAck reports it
+	}
+	o.frames = o.c.TakeBatch(o.frames[:0], 0)
+	o.c.CountAck()
+	if !o.writeLocked(true, opID, code) {
+		return true, bus.ErrDisconnected
+	}
+	return true, nil
+}
+
+// writeLocked writes o.frames, then with ack an ack, in writes of up to WriteBuffer bytes, and
+// releases the frames; false if a write failed.
+func (o *outbox) writeLocked(ack bool, opID uint32, code byte) bool {
+	for i := range o.frames {
+		o.buf = appendFrame(o.buf, &o.frames[i])
+		o.frames[i].Release() // copied: its block may be reused
+		if len(o.buf) >= o.cfg.WriteBuffer && !o.flushLocked() {
+			return false
+		}
+	}
+	clear(o.frames) // written: let the payloads go
+	if ack {
+		o.buf = appendAck(o.buf, opID, code)
+	}
+	return len(o.buf) == 0 || o.flushLocked()
+}
+
+func (o *outbox) flushLocked() bool {
+	o.nc.SetWriteDeadline(time.Now().Add(o.cfg.Timeout))
+	_, err := o.nc.Write(o.buf)
+	if cap(o.buf) > 4*o.cfg.WriteBuffer {
+		o.buf = make([]byte, 0, o.cfg.WriteBuffer) // one huge frame's buffer goes with it
+	}
+	o.buf = o.buf[:0]
+	if err != nil {
+		o.cause.fail(o.nc, err)
+	}
+	return err == nil
 }
 
 // pause waits up to d for company for a short batch, by yielding rather than sleeping: a

@@ -298,14 +298,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// cancelled is a context that is already done: RecvBatch with it takes what is waiting
-// without blocking and without allocating a context per call.
-var cancelled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
 func peerAddr(nc net.Conn) (ap netip.AddrPort) {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		return a.AddrPort()
