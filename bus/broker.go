@@ -84,9 +84,11 @@ func (b *Broker) ServeSelf() (*Client, error) { return b.serveSelf(nil) }
 // concurrently for different senders, must not block, and must not keep f or its payload
 // once it returns. Publications and broadcasts to .broker are queued for the returned
 // client as with ServeSelf.
-func (b *Broker) ServeSelfFunc(h func(f *Frame)) (*Client, error) { return b.serveSelf(h) }
+func (b *Broker) ServeSelfFunc(h func(f Frame)) (*Client, error) { return b.serveSelf(h) }
 
-func (b *Broker) serveSelf(h func(*Frame)) (*Client, error) {
+// serveSelf takes h by value so that the frame of every Send, which routing may hand to h,
+// does not escape to the heap.
+func (b *Broker) serveSelf(h func(Frame)) (*Client, error) {
 	// Queue settings are read without locks on the routing path, so the dropping client is
 	// replaced by a new one rather than changed in place. A frame routed to the old one in
 	// the instant of the swap is dropped, as it would have been a moment before.

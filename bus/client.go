@@ -18,8 +18,8 @@ type Client struct {
 	info   ConnInfo
 	parent *Client // the primary of a secondary client
 	q      queue
-	hold   *Ref         // see Hold; used by the routing goroutine only
-	direct func(*Frame) // see Broker.ServeSelfFunc; set before registration
+	hold   *Ref        // see Hold; used by the routing goroutine only
+	direct func(Frame) // see Broker.ServeSelfFunc; set before registration
 
 	rFrames atomic.Uint64 // frames received from this client
 	rBytes  atomic.Uint64 // their wire body bytes

@@ -38,6 +38,14 @@ func (r *Ref) Release() {
 
 func (r *Ref) retain() { r.n.Add(1) }
 
+// Attach makes f hold r once more, until f.Release. It is for a transport that builds the
+// frames it delivers itself, such as a socket client parsing what its broker sends into
+// reusable buffers.
+func (r *Ref) Attach(f *Frame) {
+	r.retain()
+	f.ref = r
+}
+
 // Hold makes the frames c routes from now on (Send, Publish, PublishFor, Broadcast) hold r,
 // once per receiver that queues one; nil stops it. It is for a transport that reads frames
 // into reusable buffers and routes them from one goroutine: that goroutine calls Hold before

@@ -87,7 +87,7 @@ func (b *Broker) send(target string, f *Frame) error {
 	size := wireSize(f)
 	if c.direct != nil {
 		c.q.count(size)
-		c.direct(f)
+		c.direct(*f)
 		return nil
 	}
 	switch c.q.push(f, size) {

@@ -71,7 +71,7 @@ func TestServeSelfFunc(t *testing.T) {
 	defer b.Close()
 	c, _ := b.RegisterClient("c")
 	var got []string // no lock: the handler runs in this goroutine
-	self, err := b.ServeSelfFunc(func(f *bus.Frame) {
+	self, err := b.ServeSelfFunc(func(f bus.Frame) {
 		got = append(got, f.Sender+" "+string(f.Payload))
 	})
 	if err != nil {

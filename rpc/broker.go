@@ -32,9 +32,9 @@ func ServeBroker(b *bus.Broker) (*Client, error) {
 	// the ack, and no hand-off. Requests that come before the handlers below are in place
 	// are dropped, as .broker dropped everything before it was served.
 	var served atomic.Pointer[Client]
-	self, err := b.ServeSelfFunc(func(f *bus.Frame) {
+	self, err := b.ServeSelfFunc(func(f bus.Frame) {
 		if c := served.Load(); c != nil {
-			c.dispatch(f)
+			c.dispatch(&f)
 		}
 	})
 	if err != nil {

@@ -247,9 +247,11 @@ func runConns(b *testing.B, conns []*Client, send, recv func(c *Client, frames i
 func recvN(c *Client, frames int, cr credits) error {
 	ctx := context.Background()
 	for n := 1; n <= frames; n++ {
-		if _, err := c.Recv(ctx); err != nil {
+		f, err := c.Recv(ctx)
+		if err != nil {
 			return fmt.Errorf("%s: after %d of %d frames: %w", c.Name(), n-1, frames, err)
 		}
+		f.Release() // read: its slab may be reused
 		cr.received(n)
 	}
 	return nil

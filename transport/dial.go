@@ -512,7 +512,9 @@ func (c *Client) Unexclude(qos bus.QoS, topics ...string) error {
 }
 
 // Recv returns the next delivered frame. Frames already received stay readable after the
-// connection ends; then it returns why it ended (an error matching bus.ErrClosed).
+// connection ends; then it returns why it ended (an error matching bus.ErrClosed). The
+// frame points into a receive buffer shared with other frames: calling its Release once
+// done lets the client reuse that buffer when all of them are released.
 func (c *Client) Recv(ctx context.Context) (bus.Frame, error) {
 	var one [1]bus.Frame
 	got, err := c.recv(ctx, one[:0], 1)

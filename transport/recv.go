@@ -21,6 +21,28 @@ import (
 // it is a compromise between allocations per frame and memory held by kept frames.
 const slabSize = 64 << 10
 
+// A receive slab carries a bus.Ref: the reader holds its current slab, and every frame parsed
+// from it holds it once more until the receiver calls Frame.Release. A slab whose frames have
+// all been released returns to recvSlabs; one with a frame never released (kept, or handed
+// to a hook) is left to the garbage collector.
+type recvSlab struct {
+	buf []byte
+	ref *bus.Ref
+}
+
+var recvSlabs sync.Pool
+
+func init() { recvSlabs.New = newRecvSlab }
+
+func newRecvSlab() any {
+	s := &recvSlab{buf: make([]byte, slabSize)}
+	s.ref = bus.NewRef(func() {
+		s.ref.Reset()
+		recvSlabs.Put(s)
+	})
+	return s
+}
+
 // minRead is the least room a read gets before a new slab is taken.
 const minRead = 4 << 10
 
@@ -132,7 +154,13 @@ func (c *Client) recv(ctx context.Context, dst []bus.Frame, max int) ([]bus.Fram
 func (c *Client) read() {
 	var hook func(*bus.Frame) bool
 	hooked := new(bus.Frame) // what hook sees: one for all, so that a frame need not escape
-	buf := make([]byte, slabSize)
+	slab := recvSlabs.Get().(*recvSlab)
+	defer func() {
+		if slab != nil {
+			slab.ref.Release()
+		}
+	}()
+	buf := slab.buf
 	var start, end int // buf[start:end] is read and not yet parsed
 	shared := false    // a delivered frame points into buf
 	var batch []bus.Frame
@@ -141,9 +169,20 @@ func (c *Client) read() {
 			start, end = 0, 0 // nothing refers to buf: reuse it from the start
 		}
 		if need := c.frameNeed(buf[start:end]); len(buf)-start < need || len(buf)-end < minRead {
-			nb := make([]byte, max(slabSize, need))
-			end = copy(nb, buf[start:end])
-			buf, start, shared = nb, 0, false
+			var next *recvSlab
+			if need <= slabSize {
+				next = recvSlabs.Get().(*recvSlab)
+			} else {
+				next = &recvSlab{buf: make([]byte, need)} // one huge frame: not recycled
+			}
+			end = copy(next.buf, buf[start:end])
+			if slab != nil {
+				slab.ref.Release() // the frames parsed from it hold it still
+			}
+			slab, buf, start, shared = next, next.buf, 0, false
+			if slab.ref == nil {
+				slab = nil
+			}
 		}
 		n, rerr := c.nc.Read(buf[end:])
 		end += n
@@ -188,6 +227,9 @@ func (c *Client) read() {
 			}
 			shared = true
 			start = b + int(size)
+			if slab != nil {
+				slab.ref.Attach(&f)
+			}
 			if hook != nil {
 				*hooked = f
 				consumed := hook(hooked)

@@ -81,3 +81,58 @@ func mustBusClient(t *testing.T, b *bus.Broker, name string, opts ...bus.ClientO
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestClientReleasedSlabsIntact: the Go client reuses a receive slab once every frame parsed
+// from it has been released. A subscriber releases every other frame at once and keeps the
+// rest unreleased while thousands more arrive through many slabs; the kept frames must be
+// unchanged at the end, which fails if a slab is reused while a frame still points into it.
+func TestClientReleasedSlabsIntact(t *testing.T) {
+	const n = 20000 // ~130 bytes each on the wire: about 40 slabs
+	_, path := testServer(t, Config{})
+	sub := dialTest(t, path, "sub")
+	if err := sub.Subscribe(bus.QoSProcessed, "r/#"); err != nil {
+		t.Fatal(err)
+	}
+	pub := dialTest(t, path, "pub")
+	payload := func(i int) string { return fmt.Sprintf("%06d-%0*d", i, 90, i) }
+	done := make(chan error, 1)
+	kept := make([]bus.Frame, 0, n/2)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for i := range n {
+			f, err := sub.Recv(ctx)
+			if err != nil {
+				done <- fmt.Errorf("frame %d: %w", i, err)
+				return
+			}
+			if string(f.Payload) != payload(i) {
+				done <- fmt.Errorf("frame %d: %q, want %q", i, f.Payload, payload(i))
+				return
+			}
+			if i%2 == 0 {
+				f.Release()
+			} else {
+				kept = append(kept, f)
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		qos := bus.QoSNo
+		if i%64 == 63 {
+			qos = bus.QoSProcessed
+		}
+		if err := pub.Publish(qos, "r/x", []byte(payload(i))); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for j, f := range kept {
+		if i := 2*j + 1; string(f.Payload) != payload(i) || f.Topic != "r/x" || f.Sender != "pub" {
+			t.Fatalf("kept frame %d: %s %s %q", i, f.Sender, f.Topic, f.Payload)
+		}
+	}
+}

@@ -100,10 +100,12 @@ func rtbus(addr string, n int, payload []byte, window int64) (float64, error) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 1; i <= n; i++ {
-			if _, err := sub.Recv(ctx); err != nil {
+			f, err := sub.Recv(ctx)
+			if err != nil {
 				done <- err
 				return
 			}
+			f.Release() // read: the client may reuse its receive buffer
 			cr.received(int64(i))
 		}
 		done <- nil
