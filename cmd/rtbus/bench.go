@@ -312,6 +312,7 @@ func (b *bench) worker(ctx context.Context, stage string, i int) (func(n int) er
 					if f.Kind == bus.KindMessage {
 						b.count(int(got.Add(1)) - 1)
 					}
+					f.Release() // read: the client may reuse its receive buffer
 				}
 				recvErr <- nil
 			}()
