@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,12 +105,13 @@ func orNull(b []byte) []byte {
 	return b
 }
 
-// Publish queues m on every stream of m.Tenant (only those of m.User if it is set). It never
-// blocks on a stream: a stream whose queue is full is ended with ErrSlow instead. The message
-// is encoded at most once per format, by the first stream that sends it.
+// Publish queues m on every stream of m.Tenant (only those of m.User if it is set), and
+// writes it to the detached streams that were idle before it returns. It never blocks on a
+// stream: those writes do not wait for a socket to drain (a stream whose socket is full
+// goes on in a goroutine of its own), and a stream whose queue is full is ended with ErrSlow
+// instead. The message is encoded at most once per format, by the first stream that sends it.
 func (h *Hub) Publish(m Message) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	var ss []*stream
 	if m.User != "" {
 		ss = h.users[m.User]
@@ -117,13 +119,56 @@ func (h *Hub) Publish(m Message) {
 		ss = h.tenants[m.Tenant]
 	}
 	if len(ss) == 0 {
+		h.mu.RUnlock()
 		return
 	}
 	it := &item{m: m}
+	rp := runPool.Get().(*[]*stream)
+	run := (*rp)[:0]
 	for _, s := range ss {
-		if s.tenant == m.Tenant {
-			s.push(it, h.queueSize)
+		if s.tenant == m.Tenant && s.push(it, h.queueSize) {
+			run = append(run, s)
 		}
+	}
+	h.mu.RUnlock()
+	// After RUnlock: a stream that fails is ended on the spot, which takes h.mu.
+	h.runAll(run)
+	clear(run)
+	*rp = run[:0]
+	runPool.Put(rp)
+}
+
+var runPool = sync.Pool{New: func() any { return new([]*stream) }}
+
+// runShare is the fewest streams worth a runner goroutine of their own.
+const runShare = 64
+
+// runAll drains the detached streams whose running role the caller took: split in up to
+// GOMAXPROCS shares, one per runner, the caller running the first; it returns when all are
+// done. A runner writes without blocking, so a stream whose socket is full costs it nothing:
+// that stream goes on in a goroutine of its own. This replaces a goroutine per stream per
+// publication, and gives an idle stream no goroutine at all.
+func (h *Hub) runAll(ss []*stream) {
+	parts := min(runtime.GOMAXPROCS(0), (len(ss)+runShare-1)/runShare)
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		share := ss[len(ss)*p/parts : len(ss)*(p+1)/parts]
+		wg.Go(func() { runShareOf(share) })
+	}
+	if parts > 1 {
+		ss = ss[:len(ss)/parts]
+	}
+	runShareOf(ss)
+	wg.Wait()
+}
+
+func runShareOf(ss []*stream) {
+	for _, s := range ss {
+		if s.raw == nil {
+			go s.runDetached() // blocking writes: not in a runner
+			continue
+		}
+		s.runDetached()
 	}
 }
 
@@ -221,12 +266,16 @@ func (h *Hub) keepAliveLoop() {
 			return
 		case <-t.C:
 		}
+		var run []*stream
 		h.mu.RLock()
 		for _, ss := range h.tenants {
 			for _, s := range ss {
-				s.tick()
+				if s.tick() {
+					run = append(run, s)
+				}
 			}
 		}
 		h.mu.RUnlock()
+		h.runAll(run)
 	}
 }

@@ -3,11 +3,14 @@ package sse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -40,6 +43,21 @@ type stream struct {
 	conn     net.Conn
 	done     func(error)
 
+	// Detached plain TCP streams are written without blocking by the publisher's runners
+	// (see Hub.runAll). A write that stops short hands the stream to a goroutine of its own,
+	// which finishes with blocking writes: pend is what is left of that write, rest and
+	// restKA what was left of the batch.
+	raw    syscall.RawConn // nil: always blocking writes (TLS, attached, non-Linux)
+	rawFn  func(uintptr) bool
+	nb     bool // the current drainer writes without blocking
+	wb     []byte
+	wv     [][]byte
+	wn     int
+	werr   error
+	pend   net.Buffers
+	rest   []*item
+	restKA bool
+
 	// written counts completed writes; writing is set during one. The keep-alive loop reads
 	// them to spot idle and stuck streams (lastSeen and stuck are its own).
 	written  atomic.Uint64
@@ -48,32 +66,43 @@ type stream struct {
 	stuck    bool
 }
 
-func (s *stream) wakeLocked() {
+// claimLocked tells the stream's drainer there is work. For a detached stream with no drainer
+// it takes the running role and returns true: the caller must then run s.runDetached (or
+// hand the stream to Hub.runAll).
+func (s *stream) claimLocked() bool {
 	if s.conn == nil {
 		select {
 		case s.notify <- struct{}{}:
 		default:
 		}
-		return
+		return false
 	}
-	if !s.running {
-		s.running = true
+	if s.running {
+		return false
+	}
+	s.running = true
+	return true
+}
+
+func (s *stream) wakeLocked() {
+	if s.claimLocked() {
 		go s.runDetached()
 	}
 }
 
-func (s *stream) push(it *item, limit int) {
+// push queues it; true when the caller took the running role (see claimLocked).
+func (s *stream) push(it *item, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return
+		return false
 	}
 	if len(s.q) >= limit {
 		s.failLocked(ErrSlow)
-		return
+		return false
 	}
 	s.q = append(s.q, it)
-	s.wakeLocked()
+	return s.claimLocked()
 }
 
 func (s *stream) fail(err error) {
@@ -101,31 +130,98 @@ func (s *stream) failed() error {
 	return s.err
 }
 
-// tick runs from the keep-alive loop.
-func (s *stream) tick() {
+// tick runs from the keep-alive loop; true when it took the running role (see claimLocked).
+func (s *stream) tick() bool {
 	n := s.written.Load()
 	idle := n == s.lastSeen
 	s.lastSeen = n
 	if !idle {
 		s.stuck = false
-		return
+		return false
 	}
 	if s.writing.Load() {
 		if s.stuck { // no write completed during two ticks: at least half KeepAlive stuck
 			s.fail(ErrSlow)
 		}
 		s.stuck = true
-		return
+		return false
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.err == nil {
 		s.ka = true
-		s.wakeLocked()
+		return s.claimLocked()
 	}
-	s.mu.Unlock()
+	return false
+}
+
+// errWouldBlock: a non-blocking write stopped short; s.pend holds the rest.
+var errWouldBlock = errors.New("sse: write would block")
+
+// errHandedOff: drain passed the stream to a goroutine of its own (see runBlocked).
+var errHandedOff = errors.New("sse: stream handed to a blocking writer")
+
+// maxIOV bounds the buffers of one writev (Linux's IOV_MAX).
+const maxIOV = 1024
+
+// writeNB writes b, or the buffers v, without waiting for the socket to drain. When the
+// socket takes only part, the rest goes to s.pend and it returns errWouldBlock.
+func (s *stream) writeNB(b []byte, v net.Buffers) error {
+	if v == nil {
+		n, err := s.rawOnce(b, nil)
+		if err != nil {
+			return err
+		}
+		if n == len(b) {
+			return nil
+		}
+		s.pend = net.Buffers{b[n:]}
+		return errWouldBlock
+	}
+	for len(v) > 0 {
+		chunk := v[:min(len(v), maxIOV)]
+		n, err := s.rawOnce(nil, chunk)
+		if err != nil {
+			return err
+		}
+		for len(chunk) > 0 && n >= len(chunk[0]) {
+			n -= len(chunk[0])
+			chunk, v = chunk[1:], v[1:]
+		}
+		if len(chunk) > 0 { // short write
+			s.pend = make(net.Buffers, 0, len(v))
+			s.pend = append(s.pend, v[0][n:])
+			s.pend = append(s.pend, v[1:]...)
+			return errWouldBlock
+		}
+	}
+	return nil
+}
+
+// rawOnce makes one write or writev attempt; EAGAIN is a write of 0 bytes.
+func (s *stream) rawOnce(b []byte, v [][]byte) (int, error) {
+	s.wb, s.wv = b, v
+	err := s.raw.Write(s.rawFn)
+	n, werr := s.wn, s.werr
+	s.wb, s.wv, s.werr = nil, nil, nil
+	switch {
+	case err != nil: // closed, or the deadline of an abort
+		return 0, err
+	case werr != nil && !wouldBlock(werr):
+		// As conn.Write reports it, so that Done sees the same errors on either path.
+		return 0, &net.OpError{Op: "write", Net: "tcp", Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
+	case n < 0:
+		n = 0
+	}
+	return n, nil
 }
 
 func (s *stream) write(b []byte) error {
+	if s.nb {
+		err := s.writeNB(b, nil)
+		s.written.Add(1)
+		return err
+	}
 	s.writing.Store(true)
 	err := s.out(b)
 	s.writing.Store(false)
@@ -138,12 +234,27 @@ func (s *stream) flushIOV() error {
 	if len(s.iov) == 0 {
 		return nil
 	}
-	s.writing.Store(true)
-	err := s.outv(s.iov)
-	s.writing.Store(false)
+	var err error
+	if s.nb {
+		err = s.writeNB(nil, s.iov)
+	} else {
+		s.writing.Store(true)
+		err = s.outv(s.iov)
+		s.writing.Store(false)
+	}
 	s.written.Add(1)
 	clear(s.iov[:cap(s.iov)])
 	s.iov = s.iov[:0]
+	return err
+}
+
+// writePending finishes, blocking, the write that stopped short.
+func (s *stream) writePending() error {
+	s.writing.Store(true)
+	_, err := s.pend.WriteTo(s.conn)
+	s.writing.Store(false)
+	s.written.Add(1)
+	s.pend = nil
 	return err
 }
 
@@ -186,7 +297,9 @@ func (s *stream) keepAlive() error {
 var keepAliveBytes = []byte(keepAlive)
 
 // drain writes what is queued until nothing is; it returns why the stream ended, or nil. In
-// detached mode, finding the queue empty gives up the running role under the same lock.
+// detached mode, finding the queue empty gives up the running role under the same lock. With
+// s.nb, a write that would block hands the stream to runBlocked and drain returns
+// errHandedOff.
 func (s *stream) drain() error {
 	for {
 		s.mu.Lock()
@@ -206,31 +319,11 @@ func (s *stream) drain() error {
 		}
 		s.q, s.spare, s.ka = s.spare[:0], nil, false
 		s.mu.Unlock()
-		for i, it := range batch {
-			batch[i] = nil
-			if it.m.Seq != 0 {
-				if it.m.Seq <= s.last {
-					continue
-				}
-				s.last = it.m.Seq
+		if err := s.sendBatch(batch, ka); err != nil {
+			if err == errWouldBlock {
+				go s.runBlocked()
+				return errHandedOff
 			}
-			var shared []byte
-			if s.retry == 0 {
-				shared = it.bytes(s.dataOnly)
-			}
-			if err := s.send(&it.m, shared); err != nil {
-				s.fail(err)
-				return s.failed()
-			}
-			ka = false
-		}
-		if ka {
-			if err := s.keepAlive(); err != nil {
-				s.fail(err)
-				return s.failed()
-			}
-		}
-		if err := s.flushIOV(); err != nil {
 			s.fail(err)
 			return s.failed()
 		}
@@ -240,10 +333,66 @@ func (s *stream) drain() error {
 	}
 }
 
-// runDetached drains a detached stream from its own short-lived goroutine, and ends it once
-// it failed.
+// sendBatch writes the queued batch, then a keep-alive if ka and nothing else went out. On
+// errWouldBlock, s.rest and s.restKA hold what it did not get to (s.pend the rest of the
+// write).
+func (s *stream) sendBatch(batch []*item, ka bool) error {
+	for i, it := range batch {
+		batch[i] = nil
+		if it.m.Seq != 0 {
+			if it.m.Seq <= s.last {
+				continue
+			}
+			s.last = it.m.Seq
+		}
+		var shared []byte
+		if s.retry == 0 {
+			shared = it.bytes(s.dataOnly)
+		}
+		ka = false
+		if err := s.send(&it.m, shared); err != nil {
+			if err == errWouldBlock {
+				s.rest, s.restKA = batch[i+1:], false
+			}
+			return err
+		}
+	}
+	if ka {
+		if err := s.keepAlive(); err != nil {
+			return err
+		}
+	}
+	return s.flushIOV()
+}
+
+// runDetached drains a detached stream (without blocking where it can), and ends it once it
+// failed. It runs in a goroutine of its own, or in one of Hub.runAll's runners.
 func (s *stream) runDetached() {
-	if err := s.drain(); err != nil {
+	s.nb = s.raw != nil
+	err := s.drain()
+	if err != nil && err != errHandedOff {
+		s.end(err, true)
+	}
+}
+
+// runBlocked takes over a stream whose socket was full: a client reading slowly keeps this
+// goroutine (not a runner) waiting, until the stream is idle again or fails (its queue
+// overflowed, or the keep-alive loop found the write stuck: both abort the write).
+func (s *stream) runBlocked() {
+	s.nb = false
+	err := s.writePending()
+	if err == nil {
+		rest := s.rest
+		s.rest = nil
+		err = s.sendBatch(rest, s.restKA)
+	}
+	if err != nil {
+		s.fail(err)
+		err = s.failed()
+	} else {
+		err = s.drain()
+	}
+	if err != nil {
 		s.end(err, true)
 	}
 }
@@ -364,6 +513,9 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
 	s.conn = conn
+	if s.raw = rawConn(conn); s.raw != nil {
+		s.rawFn = s.rawWrite
+	}
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	s.out = func(b []byte) error {
 		_, err := conn.Write(b)
