@@ -365,6 +365,45 @@ func (s *stream) sendBatch(batch []*item, ka bool) error {
 	return s.flushIOV()
 }
 
+// step writes one batch of a detached stream from a runner (without blocking); true when
+// the runner keeps the stream for another round, false when it gave it up: idle, ended, or
+// handed to runBlocked.
+func (s *stream) step() bool {
+	s.nb = true
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		s.end(err, true)
+		return false
+	}
+	batch, ka := s.q, s.ka
+	if len(batch) == 0 && !ka {
+		s.buf = nil
+		if cap(s.iov) > 16 {
+			s.iov = nil
+		}
+		s.running = false
+		s.mu.Unlock()
+		return false
+	}
+	s.q, s.spare, s.ka = s.spare[:0], nil, false
+	s.mu.Unlock()
+	if err := s.sendBatch(batch, ka); err != nil {
+		if err == errWouldBlock {
+			go s.runBlocked()
+			return false
+		}
+		s.fail(err)
+		s.end(s.failed(), true)
+		return false
+	}
+	if cap(batch) <= 64 {
+		s.spare = batch[:0]
+	}
+	return true
+}
+
 // runDetached drains a detached stream (without blocking where it can), and ends it once it
 // failed. It runs in a goroutine of its own, or in one of Hub.runAll's runners.
 func (s *stream) runDetached() {
@@ -431,7 +470,8 @@ type StreamOptions struct {
 	// connection closes). A client that goes away is noticed at the next write (a keep-alive
 	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
 	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
-	// an error). Where the connection cannot be taken over (HTTP/2, a
+	// an error); it runs on a goroutine of the hub and must not block or call Publish. Where
+	// the connection cannot be taken over (HTTP/2, a
 	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
 	Detach bool
 	Done   func(error)
