@@ -85,10 +85,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	// A short queue: when the streams cannot keep up (the hub paces its publishers), inserts
-	// wait for the fan-out (the store's OnPublish blocks) rather than pile up publications
-	// that every stream would receive late. A long queue bought no throughput, only latency.
-	s.pubs, s.pubsDone = make(chan store.Event, 8), make(chan struct{})
+	s.pubs, s.pubsDone = make(chan store.Event, 1024), make(chan struct{})
 	go s.dispatch()
 	s.db, err = store.Open(filepath.Join(cfg.DataDir, "db"), store.Options{OnPublish: s.onPublish, Logger: log})
 	if err != nil {

@@ -16,9 +16,5 @@
 //
 // Serve keeps the request's goroutine and net/http's buffers for the life of the stream
 // (about 26 KB per idle stream). With StreamOptions.Detach an HTTP/1.x stream is taken over
-// from net/http and lives in the hub with no goroutine while idle (under 1 KB). Publish
-// hands the detached streams it woke to a few runner goroutines (up to GOMAXPROCS per
-// publication, not one per stream) that write with non-blocking write/writev system calls; a
-// stream whose socket is full moves to a goroutine of its own until it is idle again, so a
-// slow client never holds a runner. (TLS and non-Linux streams: a goroutine per busy stream.)
+// from net/http and lives in the hub with no goroutine while idle (under 1 KB).
 package sse

@@ -1,8 +1,6 @@
 package sse
 
 import (
-	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,18 +48,7 @@ type Hub struct {
 	n    atomic.Int64
 	stop chan struct{}
 	done chan struct{}
-
-	// Pacing of publishers (see pace): publications so far, and the runners at work with the
-	// publication count at the start of each one's current round.
-	rmu     sync.Mutex
-	rcond   sync.Cond
-	gen     uint64
-	runners map[*runner]struct{}
-	window  uint64
 }
-
-// runner is one runner goroutine of runAll; gen is under Hub.rmu.
-type runner struct{ gen uint64 }
 
 // NewHub returns a Hub with no streams and starts its keep-alive goroutine.
 func NewHub(opts HubOptions) *Hub {
@@ -87,9 +74,6 @@ func NewHub(opts HubOptions) *Hub {
 	if h.keepAlive <= 0 {
 		h.keepAlive = 15 * time.Second
 	}
-	h.rcond.L = &h.rmu
-	h.runners = map[*runner]struct{}{}
-	h.window = uint64(max(1, min(8, h.queueSize/2)))
 	go h.keepAliveLoop()
 	return h
 }
@@ -120,14 +104,12 @@ func orNull(b []byte) []byte {
 	return b
 }
 
-// Publish queues m on every stream of m.Tenant (only those of m.User if it is set), and
-// hands the detached streams it woke to runners (see runAll). It never blocks on a stream:
-// runners do not wait for a socket to drain (a stream whose socket is full goes on in a
-// goroutine of its own), and a stream whose queue is full is ended with ErrSlow instead. It
-// may wait for the runners to catch up (see pace). The message is encoded at most once per
-// format, by the first stream that sends it.
+// Publish queues m on every stream of m.Tenant (only those of m.User if it is set). It never
+// blocks on a stream: a stream whose queue is full is ended with ErrSlow instead. The message
+// is encoded at most once per format, by the first stream that sends it.
 func (h *Hub) Publish(m Message) {
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	var ss []*stream
 	if m.User != "" {
 		ss = h.users[m.User]
@@ -135,100 +117,12 @@ func (h *Hub) Publish(m Message) {
 		ss = h.tenants[m.Tenant]
 	}
 	if len(ss) == 0 {
-		h.mu.RUnlock()
 		return
 	}
 	it := &item{m: m}
-	rp := runPool.Get().(*[]*stream)
-	run := (*rp)[:0]
 	for _, s := range ss {
-		if s.tenant == m.Tenant && s.push(it, h.queueSize) {
-			run = append(run, s)
-		}
-	}
-	h.mu.RUnlock()
-	h.runAll(run)
-	clear(run)
-	*rp = run[:0]
-	runPool.Put(rp)
-	h.pace()
-}
-
-// pace counts a publication and waits while a runner has not started a round during the
-// last window publications. Runners write whatever their streams queued since their last
-// round, so a publisher faster than them would otherwise fill the queues of healthy
-// streams (and end them as slow) and deliver everything late; this bounds what a stream
-// held by a runner has queued to about window messages. A slow stream is not held by a
-// runner (see stream.runBlocked), so it never holds a publisher up.
-func (h *Hub) pace() {
-	h.rmu.Lock()
-	defer h.rmu.Unlock()
-	h.gen++
-	for {
-		lagging := false
-		for r := range h.runners {
-			if r.gen+h.window < h.gen {
-				lagging = true
-				break
-			}
-		}
-		if !lagging {
-			return
-		}
-		h.rcond.Wait()
-	}
-}
-
-var runPool = sync.Pool{New: func() any { return new([]*stream) }}
-
-// runShare is the fewest streams worth a runner goroutine of their own.
-const runShare = 64
-
-// runAll drains the detached streams whose running role the caller took, in up to
-// GOMAXPROCS runner goroutines that each take a share; it does not wait for them. A runner
-// writes without blocking, so a stream whose socket is full costs it nothing: that stream
-// goes on in a goroutine of its own. A runner writes one batch per stream in turn, round
-// after round, until its streams are idle: what is published meanwhile to a stream it holds
-// is queued there and goes out in that stream's next batch. This replaces a goroutine per
-// stream per publication, and gives an idle stream no goroutine at all.
-func (h *Hub) runAll(ss []*stream) {
-	parts := min(runtime.GOMAXPROCS(0), (len(ss)+runShare-1)/runShare)
-	for p := range parts {
-		share := slices.Clone(ss[len(ss)*p/parts : len(ss)*(p+1)/parts])
-		h.rmu.Lock()
-		r := &runner{gen: h.gen}
-		h.runners[r] = struct{}{}
-		h.rmu.Unlock()
-		go h.run(r, share)
-	}
-}
-
-// run is one runner: a round writes one batch of each of its streams (each stream ended,
-// idle, or too slow for it is dropped from the next round).
-func (h *Hub) run(r *runner, ss []*stream) {
-	for {
-		again := ss[:0]
-		for _, s := range ss {
-			if s.raw == nil {
-				go s.runDetached() // blocking writes: not in a runner
-				continue
-			}
-			if s.step() {
-				again = append(again, s)
-			}
-		}
-		clear(ss[len(again):])
-		ss = again
-		h.rmu.Lock()
-		if len(ss) == 0 {
-			delete(h.runners, r)
-		} else {
-			r.gen = h.gen
-		}
-		h.rcond.Broadcast()
-		h.rmu.Unlock()
-		if len(ss) == 0 {
-			return
+		if s.tenant == m.Tenant {
+			s.push(it, h.queueSize)
 		}
 	}
 }
@@ -327,16 +221,12 @@ func (h *Hub) keepAliveLoop() {
 			return
 		case <-t.C:
 		}
-		var run []*stream
 		h.mu.RLock()
 		for _, ss := range h.tenants {
 			for _, s := range ss {
-				if s.tick() {
-					run = append(run, s)
-				}
+				s.tick()
 			}
 		}
 		h.mu.RUnlock()
-		h.runAll(run)
 	}
 }

@@ -501,9 +501,7 @@ func testSlowClientDisconnected(t *testing.T, m mode) {
 }
 
 // One client that never reads among several that do: it is disconnected once its queue
-// fills, while Publish never waits on it and the others get every message, in order. (In
-// detached mode its full socket moves it off the publisher's non-blocking writes, onto a
-// goroutine of its own.)
+// fills, while Publish never waits on it and the others get every message, in order.
 func TestSlowClientAmongFast(t *testing.T) { bothModes(t, testSlowClientAmongFast) }
 
 func testSlowClientAmongFast(t *testing.T, m mode) {
@@ -570,9 +568,8 @@ func testSlowClientAmongFast(t *testing.T, m mode) {
 	s.waitStreams(t, nFast)
 }
 
-// A client that stops reading for a while, then reads again, gets everything in order: in
-// detached mode its stream went from the publisher's non-blocking writes to a goroutine of
-// its own when its socket filled, and back once it caught up.
+// A client that stops reading for a while (its socket fills, its writes wait), then reads
+// again, gets everything in order, and live messages after that.
 func TestPausedClientCatchesUp(t *testing.T) { bothModes(t, testPausedClientCatchesUp) }
 
 func testPausedClientCatchesUp(t *testing.T, m mode) {

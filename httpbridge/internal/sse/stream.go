@@ -3,14 +3,11 @@ package sse
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -43,21 +40,6 @@ type stream struct {
 	conn     net.Conn
 	done     func(error)
 
-	// Detached plain TCP streams are written without blocking by the publisher's runners
-	// (see Hub.runAll). A write that stops short hands the stream to a goroutine of its own,
-	// which finishes with blocking writes: pend is what is left of that write, rest and
-	// restKA what was left of the batch.
-	raw    syscall.RawConn // nil: always blocking writes (TLS, attached, non-Linux)
-	rawFn  func(uintptr) bool
-	nb     bool // the current drainer writes without blocking
-	wb     []byte
-	wv     [][]byte
-	wn     int
-	werr   error
-	pend   net.Buffers
-	rest   []*item
-	restKA bool
-
 	// written counts completed writes; writing is set during one. The keep-alive loop reads
 	// them to spot idle and stuck streams (lastSeen and stuck are its own).
 	written  atomic.Uint64
@@ -66,43 +48,32 @@ type stream struct {
 	stuck    bool
 }
 
-// claimLocked tells the stream's drainer there is work. For a detached stream with no drainer
-// it takes the running role and returns true: the caller must then run s.runDetached (or
-// hand the stream to Hub.runAll).
-func (s *stream) claimLocked() bool {
+func (s *stream) wakeLocked() {
 	if s.conn == nil {
 		select {
 		case s.notify <- struct{}{}:
 		default:
 		}
-		return false
+		return
 	}
-	if s.running {
-		return false
-	}
-	s.running = true
-	return true
-}
-
-func (s *stream) wakeLocked() {
-	if s.claimLocked() {
+	if !s.running {
+		s.running = true
 		go s.runDetached()
 	}
 }
 
-// push queues it; true when the caller took the running role (see claimLocked).
-func (s *stream) push(it *item, limit int) bool {
+func (s *stream) push(it *item, limit int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return false
+		return
 	}
 	if len(s.q) >= limit {
 		s.failLocked(ErrSlow)
-		return false
+		return
 	}
 	s.q = append(s.q, it)
-	return s.claimLocked()
+	s.wakeLocked()
 }
 
 func (s *stream) fail(err error) {
@@ -130,98 +101,31 @@ func (s *stream) failed() error {
 	return s.err
 }
 
-// tick runs from the keep-alive loop; true when it took the running role (see claimLocked).
-func (s *stream) tick() bool {
+// tick runs from the keep-alive loop.
+func (s *stream) tick() {
 	n := s.written.Load()
 	idle := n == s.lastSeen
 	s.lastSeen = n
 	if !idle {
 		s.stuck = false
-		return false
+		return
 	}
 	if s.writing.Load() {
 		if s.stuck { // no write completed during two ticks: at least half KeepAlive stuck
 			s.fail(ErrSlow)
 		}
 		s.stuck = true
-		return false
+		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.err == nil {
 		s.ka = true
-		return s.claimLocked()
+		s.wakeLocked()
 	}
-	return false
-}
-
-// errWouldBlock: a non-blocking write stopped short; s.pend holds the rest.
-var errWouldBlock = errors.New("sse: write would block")
-
-// errHandedOff: drain passed the stream to a goroutine of its own (see runBlocked).
-var errHandedOff = errors.New("sse: stream handed to a blocking writer")
-
-// maxIOV bounds the buffers of one writev (Linux's IOV_MAX).
-const maxIOV = 1024
-
-// writeNB writes b, or the buffers v, without waiting for the socket to drain. When the
-// socket takes only part, the rest goes to s.pend and it returns errWouldBlock.
-func (s *stream) writeNB(b []byte, v net.Buffers) error {
-	if v == nil {
-		n, err := s.rawOnce(b, nil)
-		if err != nil {
-			return err
-		}
-		if n == len(b) {
-			return nil
-		}
-		s.pend = net.Buffers{b[n:]}
-		return errWouldBlock
-	}
-	for len(v) > 0 {
-		chunk := v[:min(len(v), maxIOV)]
-		n, err := s.rawOnce(nil, chunk)
-		if err != nil {
-			return err
-		}
-		for len(chunk) > 0 && n >= len(chunk[0]) {
-			n -= len(chunk[0])
-			chunk, v = chunk[1:], v[1:]
-		}
-		if len(chunk) > 0 { // short write
-			s.pend = make(net.Buffers, 0, len(v))
-			s.pend = append(s.pend, v[0][n:])
-			s.pend = append(s.pend, v[1:]...)
-			return errWouldBlock
-		}
-	}
-	return nil
-}
-
-// rawOnce makes one write or writev attempt; EAGAIN is a write of 0 bytes.
-func (s *stream) rawOnce(b []byte, v [][]byte) (int, error) {
-	s.wb, s.wv = b, v
-	err := s.raw.Write(s.rawFn)
-	n, werr := s.wn, s.werr
-	s.wb, s.wv, s.werr = nil, nil, nil
-	switch {
-	case err != nil: // closed, or the deadline of an abort
-		return 0, err
-	case werr != nil && !wouldBlock(werr):
-		// As conn.Write reports it, so that Done sees the same errors on either path.
-		return 0, &net.OpError{Op: "write", Net: "tcp", Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: os.NewSyscallError("write", werr)}
-	case n < 0:
-		n = 0
-	}
-	return n, nil
+	s.mu.Unlock()
 }
 
 func (s *stream) write(b []byte) error {
-	if s.nb {
-		err := s.writeNB(b, nil)
-		s.written.Add(1)
-		return err
-	}
 	s.writing.Store(true)
 	err := s.out(b)
 	s.writing.Store(false)
@@ -234,27 +138,12 @@ func (s *stream) flushIOV() error {
 	if len(s.iov) == 0 {
 		return nil
 	}
-	var err error
-	if s.nb {
-		err = s.writeNB(nil, s.iov)
-	} else {
-		s.writing.Store(true)
-		err = s.outv(s.iov)
-		s.writing.Store(false)
-	}
+	s.writing.Store(true)
+	err := s.outv(s.iov)
+	s.writing.Store(false)
 	s.written.Add(1)
 	clear(s.iov[:cap(s.iov)])
 	s.iov = s.iov[:0]
-	return err
-}
-
-// writePending finishes, blocking, the write that stopped short.
-func (s *stream) writePending() error {
-	s.writing.Store(true)
-	_, err := s.pend.WriteTo(s.conn)
-	s.writing.Store(false)
-	s.written.Add(1)
-	s.pend = nil
 	return err
 }
 
@@ -297,9 +186,7 @@ func (s *stream) keepAlive() error {
 var keepAliveBytes = []byte(keepAlive)
 
 // drain writes what is queued until nothing is; it returns why the stream ended, or nil. In
-// detached mode, finding the queue empty gives up the running role under the same lock. With
-// s.nb, a write that would block hands the stream to runBlocked and drain returns
-// errHandedOff.
+// detached mode, finding the queue empty gives up the running role under the same lock.
 func (s *stream) drain() error {
 	for {
 		s.mu.Lock()
@@ -319,11 +206,31 @@ func (s *stream) drain() error {
 		}
 		s.q, s.spare, s.ka = s.spare[:0], nil, false
 		s.mu.Unlock()
-		if err := s.sendBatch(batch, ka); err != nil {
-			if err == errWouldBlock {
-				go s.runBlocked()
-				return errHandedOff
+		for i, it := range batch {
+			batch[i] = nil
+			if it.m.Seq != 0 {
+				if it.m.Seq <= s.last {
+					continue
+				}
+				s.last = it.m.Seq
 			}
+			var shared []byte
+			if s.retry == 0 {
+				shared = it.bytes(s.dataOnly)
+			}
+			if err := s.send(&it.m, shared); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+			ka = false
+		}
+		if ka {
+			if err := s.keepAlive(); err != nil {
+				s.fail(err)
+				return s.failed()
+			}
+		}
+		if err := s.flushIOV(); err != nil {
 			s.fail(err)
 			return s.failed()
 		}
@@ -333,105 +240,10 @@ func (s *stream) drain() error {
 	}
 }
 
-// sendBatch writes the queued batch, then a keep-alive if ka and nothing else went out. On
-// errWouldBlock, s.rest and s.restKA hold what it did not get to (s.pend the rest of the
-// write).
-func (s *stream) sendBatch(batch []*item, ka bool) error {
-	for i, it := range batch {
-		batch[i] = nil
-		if it.m.Seq != 0 {
-			if it.m.Seq <= s.last {
-				continue
-			}
-			s.last = it.m.Seq
-		}
-		var shared []byte
-		if s.retry == 0 {
-			shared = it.bytes(s.dataOnly)
-		}
-		ka = false
-		if err := s.send(&it.m, shared); err != nil {
-			if err == errWouldBlock {
-				s.rest, s.restKA = batch[i+1:], false
-			}
-			return err
-		}
-	}
-	if ka {
-		if err := s.keepAlive(); err != nil {
-			return err
-		}
-	}
-	return s.flushIOV()
-}
-
-// step writes one batch of a detached stream from a runner (without blocking); true when
-// the runner keeps the stream for another round, false when it gave it up: idle, ended, or
-// handed to runBlocked.
-func (s *stream) step() bool {
-	s.nb = true
-	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
-		s.end(err, true)
-		return false
-	}
-	batch, ka := s.q, s.ka
-	if len(batch) == 0 && !ka {
-		s.buf = nil
-		if cap(s.iov) > 16 {
-			s.iov = nil
-		}
-		s.running = false
-		s.mu.Unlock()
-		return false
-	}
-	s.q, s.spare, s.ka = s.spare[:0], nil, false
-	s.mu.Unlock()
-	if err := s.sendBatch(batch, ka); err != nil {
-		if err == errWouldBlock {
-			go s.runBlocked()
-			return false
-		}
-		s.fail(err)
-		s.end(s.failed(), true)
-		return false
-	}
-	if cap(batch) <= 64 {
-		s.spare = batch[:0]
-	}
-	return true
-}
-
-// runDetached drains a detached stream (without blocking where it can), and ends it once it
-// failed. It runs in a goroutine of its own, or in one of Hub.runAll's runners.
+// runDetached drains a detached stream from its own short-lived goroutine, and ends it once
+// it failed.
 func (s *stream) runDetached() {
-	s.nb = s.raw != nil
-	err := s.drain()
-	if err != nil && err != errHandedOff {
-		s.end(err, true)
-	}
-}
-
-// runBlocked takes over a stream whose socket was full: a client reading slowly keeps this
-// goroutine (not a runner) waiting, until the stream is idle again or fails (its queue
-// overflowed, or the keep-alive loop found the write stuck: both abort the write).
-func (s *stream) runBlocked() {
-	s.nb = false
-	err := s.writePending()
-	if err == nil {
-		rest := s.rest
-		s.rest = nil
-		err = s.sendBatch(rest, s.restKA)
-	}
-	if err != nil {
-		s.fail(err)
-		err = s.failed()
-	} else {
-		err = s.drain()
-	}
-	if err != nil {
+	if err := s.drain(); err != nil {
 		s.end(err, true)
 	}
 }
@@ -470,8 +282,7 @@ type StreamOptions struct {
 	// connection closes). A client that goes away is noticed at the next write (a keep-alive
 	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
 	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
-	// an error); it runs on a goroutine of the hub and must not block or call Publish. Where
-	// the connection cannot be taken over (HTTP/2, a
+	// an error). Where the connection cannot be taken over (HTTP/2, a
 	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
 	Detach bool
 	Done   func(error)
@@ -553,9 +364,6 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
 	s.conn = conn
-	if s.raw = rawConn(conn); s.raw != nil {
-		s.rawFn = s.rawWrite
-	}
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	s.out = func(b []byte) error {
 		_, err := conn.Write(b)
