@@ -20,7 +20,9 @@
 #
 # Usage: bench/sse.sh            (env: RUNS=3 MSGS=1000 SUBS="1000 5000" PUBCONC=4
 #                                 LAT_SUBS=1000 LAT_RATE=20 LAT_MSGS=200 IDLE=10000;
-#                                 IDLE=0 skips memory)
+#                                 IDLE=0 skips memory; BASE=REV, a git revision, adds its
+#                                 hub and rtbusd as targets hub@base and rtbusd@base,
+#                                 interleaved with the others: before/after in one run)
 # The memory section runs first, on fresh processes. pub/s is the publish (insert) rate
 # sseload reached: in closed loop, rtbusd's synced inserts bound its fan-out there.
 #
@@ -57,6 +59,11 @@ go build -o "$work/rtbusd" ./cmd/rtbusd
 go build -o "$work/ssebench" ./httpbridge/internal/sse/ssebench
 (cd "$shared/refsse" && go build -o "$work/refsse" .)
 (cd "$shared/sseload" && go build -o "$work/sseload" .)
+if [ -n "${BASE:-}" ]; then
+  mkdir "$work/base"
+  git archive "$BASE" | tar -x -C "$work/base"
+  (cd "$work/base" && go build -o "$work/rtbusd-base" ./cmd/rtbusd && go build -o "$work/ssebench-base" ./httpbridge/internal/sse/ssebench)
+fi
 
 "$work/refsse" -addr 127.0.0.1:3100 >/dev/null 2>&1 & pids+=($!)
 "$work/ssebench" -addr 127.0.0.1:3101 >/dev/null 2>&1 & pids+=($!)
@@ -65,7 +72,13 @@ go build -o "$work/ssebench" ./httpbridge/internal/sse/ssebench
   -admin-token bench-admin-token -log-level warn & pids+=($!)
 rtbusd_pid=$!
 targets=(refsse hub hub+co rtbusd)
-for port in 3100 3101 3102 3103; do
+if [ -n "${BASE:-}" ]; then
+  "$work/ssebench-base" -addr 127.0.0.1:3104 >/dev/null 2>&1 & pids+=($!)
+  "$work/rtbusd-base" -B "$work/bus-base.sock" -http 127.0.0.1:3105 -data-dir "$work/data-base" \
+    -admin-token bench-admin-token -log-level warn & pids+=($!)
+  targets=(refsse hub hub@base hub+co rtbusd rtbusd@base)
+fi
+for port in 3100 3101 3102 3103 $([ -n "${BASE:-}" ] && echo 3104 3105); do
   for _ in $(seq 200); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     [ $port = 3103 ] && ! kill -0 $rtbusd_pid 2>/dev/null && break
@@ -80,13 +93,13 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/3103) 2>/dev/null || ! kill -0 $rtbusd_pid 2>/d
   targets=(refsse hub hub+co)
 fi
 
-# signup NAME: a fresh tenant "tenant-NAME" with one user NAME; prints the user's JWT.
+# signup NAME [PORT]: a fresh tenant "tenant-NAME" with one user NAME; prints the user's JWT.
 n=0
 signup() {
-  local u=$1
-  curl -fsS -X POST http://127.0.0.1:3103/users \
+  local u=$1 port=${2:-3103}
+  curl -fsS -X POST http://127.0.0.1:$port/users \
     -d "{\"username\":\"$u\",\"password\":\"bench-password\",\"tenant_id\":\"tenant-$u\"}" >/dev/null
-  curl -fsS -X POST http://127.0.0.1:3103/login -d "{\"username\":\"$u\",\"password\":\"bench-password\"}" |
+  curl -fsS -X POST http://127.0.0.1:$port/login -d "{\"username\":\"$u\",\"password\":\"bench-password\"}" |
     sed 's/.*"jwt":"\([^"]*\)".*/\1/'
 }
 
@@ -95,16 +108,18 @@ load() {
   local target=$1 subs=$2 msgs=$3 rate=$4 base
   local -a args
   case $target in
-  refsse | hub | hub+co)
-    base=http://127.0.0.1:$([ "$target" = refsse ] && echo 3100 || { [ "$target" = hub ] && echo 3101 || echo 3102; })
+  refsse | hub | hub+co | hub@base)
+    case $target in refsse) base=3100 ;; hub) base=3101 ;; hub+co) base=3102 ;; hub@base) base=3104 ;; esac
+    base=http://127.0.0.1:$base
     args=(-suburl "$base/sse?topic={topic}" -puburl "$base/pub?topic={topic}" -pubbody '{{payload}}')
     [ "$target" = refsse ] && args+=(-pubct text/plain)
     ;;
-  rtbusd)
-    base=http://127.0.0.1:3103
-    local jwt tenant
+  rtbusd | rtbusd@base)
+    local jwt tenant port=3103
+    [ "$target" = rtbusd@base ] && port=3105
+    base=http://127.0.0.1:$port
     n=$((n + 1))
-    jwt=$(signup "bench$n-$$") || { echo "sign-up or login failed" >>"$work/$target.err"; return 0; }
+    jwt=$(signup "bench$n-$$" $port) || { echo "sign-up or login failed" >>"$work/$target.err"; return 0; }
     tenant="tenant-bench$n-$$"
     # One collection: the tenant's state stays one event per name.
     args=(-suburl "$base/events/$tenant?token=$jwt" -puburl "$base/insert"
@@ -136,9 +151,9 @@ scenario() {
   refp99=$(median "$work/refsse.json" lat_p99_us)
   echo
   echo "== $name: $subs streams, $msgs inserts, rate $([ "$rate" = 0 ] && echo "closed loop ($PUBCONC publishers)" || echo "$rate/s"), median of $RUNS"
-  printf '%-8s %12s %8s %9s %9s %9s %8s %8s %12s\n' target events/s x_refsse p50_ms p99_ms max_ms x_p99 pub/s delivered
+  printf '%-11s %12s %8s %9s %9s %9s %8s %8s %12s\n' target events/s x_refsse p50_ms p99_ms max_ms x_p99 pub/s delivered
   for t in "${targets[@]}"; do
-    [ -s "$work/$t.json" ] || { printf '%-8s (no result; see below)\n' "$t"; continue; }
+    [ -s "$work/$t.json" ] || { printf '%-11s (no result; see below)\n' "$t"; continue; }
     local ev p50 p99 mx del exp pub
     ev=$(median "$work/$t.json" events_per_s)
     p50=$(median "$work/$t.json" lat_p50_us)
@@ -148,7 +163,7 @@ scenario() {
     exp=$(median "$work/$t.json" expected)
     pub=$(median "$work/$t.json" pub_per_s)
     awk -v t="$t" -v ev="$ev" -v ref="$ref" -v p50="$p50" -v p99="$p99" -v mx="$mx" -v rp="$refp99" -v d="$del" -v e="$exp" -v pub="$pub" \
-      'BEGIN {printf "%-8s %12.0f %8.2f %9.2f %9.2f %9.2f %8.2f %8.0f %6d/%-6d\n", t, ev, (ref>0?ev/ref:0), p50/1000, p99/1000, mx/1000, (rp>0?p99/rp:0), pub, d/1000, e/1000}'
+      'BEGIN {printf "%-11s %12.0f %8.2f %9.2f %9.2f %9.2f %8.2f %8.0f %6d/%-6d\n", t, ev, (ref>0?ev/ref:0), p50/1000, p99/1000, mx/1000, (rp>0?p99/rp:0), pub, d/1000, e/1000}'
   done
   for t in "${targets[@]}"; do
     [ -s "$work/$t.err" ] && { echo "-- $t stderr:"; sort "$work/$t.err" | uniq -c | head -5; rm -f "$work/$t.err"; }
@@ -156,6 +171,7 @@ scenario() {
   true
 }
 
+[ -n "${BASE:-}" ] && echo "base: $BASE = $(git rev-parse --short "$BASE"); current: $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' + uncommitted changes')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version); load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$IDLE" != 0 ]; then
   echo
@@ -164,7 +180,7 @@ if [ "$IDLE" != 0 ]; then
     case $t in
     refsse) url="http://127.0.0.1:3100/sse?topic=idle" pid=${pids[0]} ;;
     hub) url="http://127.0.0.1:3101/sse?topic=idle" pid=${pids[1]} ;;
-    hub+co) continue ;;
+    hub+co | *@base) continue ;;
     rtbusd)
       n=$((n + 1))
       jwt=$(signup "bench$n-$$") || { echo "rtbusd: sign-up failed"; continue; }

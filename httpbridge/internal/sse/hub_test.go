@@ -500,6 +500,126 @@ func testSlowClientDisconnected(t *testing.T, m mode) {
 	}
 }
 
+// One client that never reads among several that do: it is disconnected once its queue
+// fills, while Publish never waits on it and the others get every message, in order.
+func TestSlowClientAmongFast(t *testing.T) { bothModes(t, testSlowClientAmongFast) }
+
+func testSlowClientAmongFast(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{QueueSize: 32}, m)
+	conn, err := net.Dial("tcp", s.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitStreams(t, 1)
+	const nFast = 4
+	fast := make([]*client, nFast)
+	for i := range fast {
+		fast[i] = s.connect(t, "tenant=a")
+	}
+	s.waitStreams(t, nFast+1)
+
+	const n = 200 // 200 x 64 KiB: far more than the slow client's socket buffers hold
+	big := `"` + strings.Repeat("y", 64<<10) + `"`
+	ids := make([][]string, nFast)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := 1; i <= n; i++ {
+			// Pace on the fast clients (at most 8 of their messages in flight, their queue
+			// holds 32) so that only the client that never reads can fill its queue.
+			for c := range fast {
+				for len(ids[c]) < i-8 {
+					select {
+					case ev := <-fast[c].events:
+						if ev.name != "keepalive" {
+							ids[c] = append(ids[c], ev.id)
+						}
+					case <-time.After(wait):
+						return
+					}
+				}
+			}
+			s.log.publish("a", "big", big)
+		}
+	}()
+	select {
+	case <-published:
+	case <-time.After(120 * time.Second):
+		t.Fatal("Publish blocked")
+	}
+	if err := s.serveErr(t); !errors.Is(err, sse.ErrSlow) {
+		t.Fatalf("Serve of the slow client returned %v, want ErrSlow", err)
+	}
+	for c := range fast {
+		for len(ids[c]) < n {
+			ids[c] = append(ids[c], fast[c].next(t).id)
+		}
+		for i, id := range ids[c] {
+			if id != strconv.Itoa(i+1) {
+				t.Fatalf("fast client %d: message %d has id %s", c, i, id)
+			}
+		}
+	}
+	s.waitStreams(t, nFast)
+}
+
+// A client that stops reading for a while (its socket fills, its writes wait), then reads
+// again, gets everything in order, and live messages after that.
+func TestPausedClientCatchesUp(t *testing.T) { bothModes(t, testPausedClientCatchesUp) }
+
+func testPausedClientCatchesUp(t *testing.T, m mode) {
+	s := newServer(t, sse.HubOptions{QueueSize: 1000}, m)
+	conn, err := net.Dial("tcp", s.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitStreams(t, 1)
+	const n = 250 // 250 x 64 KiB: more than the socket buffers hold
+	big := `"` + strings.Repeat("z", 64<<10) + `"`
+	for i := 0; i < n; i++ {
+		s.log.publish("a", "big", big)
+	}
+	for i := 0; i < 3; i++ { // and some while the stream is behind
+		s.log.publish("a", "small", `{"i":`+strconv.Itoa(i)+`}`)
+	}
+	br := bufio.NewReader(conn)
+	next := 1
+	for next <= n+3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d messages: %v", next-1, err)
+		}
+		if id, ok := strings.CutPrefix(line, "id:"); ok {
+			if id != strconv.Itoa(next)+"\n" {
+				t.Fatalf("message %d has id %q", next, id)
+			}
+			next++
+		}
+	}
+	s.log.publish("a", "small", `{"i":3}`) // live again
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, ok := strings.CutPrefix(line, "id:"); ok {
+			if id != strconv.Itoa(next)+"\n" {
+				t.Fatalf("message %d has id %q", next, id)
+			}
+			break
+		}
+	}
+}
+
 // A client that stops reading while nothing more is published (its write is stuck, its queue
 // not full) is ended by the keep-alive loop.
 func TestStuckWriteEnded(t *testing.T) { bothModes(t, testStuckWriteEnded) }
