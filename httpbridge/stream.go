@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
@@ -88,13 +89,20 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 		}
 		return seq, nil
 	}
+	var expires time.Time
+	if p.exp != 0 {
+		// A stream lasts no longer than its token (Basic credentials have no expiry): the
+		// client reconnects with a fresh one and resumes with Last-Event-ID.
+		expires = time.Unix(p.exp, 0)
+	}
 	err := s.hub.Serve(r.Context(), w, sse.StreamOptions{
 		Tenant: tenant, User: uid, DataOnly: q.Get("format") == "data", Backlog: backlog,
+		Expires: expires,
 		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
 		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
 		Detach: true,
 	})
-	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) &&
+	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) && !errors.Is(err, sse.ErrExpired) &&
 		!errors.Is(err, sse.ErrSlow) && r.Context().Err() == nil {
 		s.cfg.Logger.Debug("httpbridge: stream ended", "tenant", tenant, "user", uid, "err", err)
 	}

@@ -2,6 +2,7 @@ package httpbridge_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -326,4 +327,41 @@ func TestStreamInjection(t *testing.T) {
 		}
 	}
 	st.quiet(t, 50*time.Millisecond)
+}
+
+// TestStreamEndsWhenTokenExpires: a stream opened with a JWT ends once the server's clock
+// passes the token's expiry (checked at keep-alive ticks); one opened with Basic credentials,
+// which do not expire, goes on. The client reconnects with a fresh token and resumes.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	e := newEnv(t, func(c *httpbridge.Config) { c.KeepAlive = 40 * time.Millisecond })
+	u := e.signup("ada", "acme")
+	jwtStream := e.openStream("/events/acme", u.bearer(), nil)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ada:pw-ada"))
+	basicStream := e.openStream("/events/acme", basic, nil)
+	e.clock.Advance(30 * time.Minute) // the token (one hour) is still good
+	r := e.insert(u, map[string]any{"event": "e1", "collection_id": "c", "data": 1})
+	for _, st := range []*stream{jwtStream, basicStream} {
+		if got := nextRecord(t, st); got.ID != r.ID {
+			t.Fatalf("got %+v, want %s", got, r.ID)
+		}
+	}
+	e.clock.Advance(31 * time.Minute)
+	jwtStream.ended(t)
+	var out struct{ Event record }
+	e.expect(e.do("POST", "/insert", basic, map[string]any{"event": "e2", "collection_id": "c", "data": 2}), 200).json(t, &out)
+	if got := nextRecord(t, basicStream); got.ID != out.Event.ID {
+		t.Fatalf("basic stream got %+v, want %s", got, out.Event.ID)
+	}
+}
+
+// nextRecord returns the record of the next message that is not a keep-alive.
+func nextRecord(t *testing.T, st *stream) record {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if m := st.next(t); m.event != "keepalive" {
+			return m.record(t)
+		}
+	}
+	t.Fatal("only keep-alives for 10 s")
+	return record{}
 }

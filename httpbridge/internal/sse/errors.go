@@ -10,4 +10,7 @@ var (
 	ErrClosed = errors.New("sse: hub closed")
 	// ErrUserClosed: CloseUser ended the streams of the stream's user.
 	ErrUserClosed = errors.New("sse: user's streams closed")
+	// ErrExpired: the stream outlived StreamOptions.Expires, the expiry of the credential it
+	// was opened with.
+	ErrExpired = errors.New("sse: stream's credential expired")
 )

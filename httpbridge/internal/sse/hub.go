@@ -30,6 +30,9 @@ type HubOptions struct {
 	// per message", hence off by default. Under load it saves most system calls (see
 	// bench/sse.sh).
 	Coalesce bool
+
+	// Now is the clock that StreamOptions.Expires is checked against; nil: time.Now.
+	Now func() time.Time
 }
 
 // Hub fans publications out to the open streams of each tenant. Its methods are safe for
@@ -39,6 +42,7 @@ type Hub struct {
 	retryMS   int
 	keepAlive time.Duration
 	coalesce  bool
+	now       func() time.Time
 
 	mu      sync.RWMutex
 	tenants map[string][]*stream // streams of a tenant, in no order
@@ -57,6 +61,7 @@ func NewHub(opts HubOptions) *Hub {
 		retryMS:   int(opts.Retry / time.Millisecond),
 		keepAlive: opts.KeepAlive,
 		coalesce:  opts.Coalesce,
+		now:       opts.Now,
 		tenants:   map[string][]*stream{},
 		users:     map[string][]*stream{},
 		stop:      make(chan struct{}),
@@ -70,6 +75,9 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	if h.retryMS <= 0 { // a Retry under 1 ms
 		h.retryMS = 1
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	if h.keepAlive <= 0 {
 		h.keepAlive = 15 * time.Second
@@ -208,9 +216,10 @@ func (h *Hub) unregister(s *stream) {
 }
 
 // keepAliveLoop ticks every half KeepAlive: a stream that wrote nothing during a whole tick
-// gets a keep-alive (so an idle stream sees one at least every KeepAlive), and a stream whose
+// gets a keep-alive (so an idle stream sees one at least every KeepAlive), a stream whose
 // write has been stuck for a whole tick (a client that stopped reading while nothing more was
-// published) is ended as slow.
+// published) is ended as slow, and a stream past its Expires is ended, within half a
+// KeepAlive of it, with no timer of its own.
 func (h *Hub) keepAliveLoop() {
 	defer close(h.done)
 	t := time.NewTicker(h.keepAlive / 2)
@@ -221,10 +230,11 @@ func (h *Hub) keepAliveLoop() {
 			return
 		case <-t.C:
 		}
+		now := h.now().UnixNano()
 		h.mu.RLock()
 		for _, ss := range h.tenants {
 			for _, s := range ss {
-				s.tick()
+				s.tick(now)
 			}
 		}
 		h.mu.RUnlock()

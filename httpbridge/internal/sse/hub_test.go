@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,10 @@ func newServer(t *testing.T, opts sse.HubOptions, m mode) *server {
 		if a := q.Get("after"); a != "" {
 			n, _ := strconv.ParseUint(a, 10, 64)
 			o.Backlog = s.log.since(o.Tenant, n)
+		}
+		if e := q.Get("expires"); e != "" {
+			n, _ := strconv.ParseInt(e, 10, 64)
+			o.Expires = time.Unix(0, n)
 		}
 		if detach {
 			o.Detach = true
@@ -162,6 +167,7 @@ const wait = 10 * time.Second
 // next returns the next event that is not a keep-alive.
 func (c *client) next(t *testing.T) event {
 	t.Helper()
+	deadline := time.After(wait) // one for the whole wait: keep-alives must not extend it
 	for {
 		select {
 		case ev := <-c.events:
@@ -177,7 +183,7 @@ func (c *client) next(t *testing.T) event {
 			default:
 				t.Fatal("stream ended")
 			}
-		case <-time.After(wait):
+		case <-deadline:
 			t.Fatal("no event within", wait)
 		}
 	}
@@ -652,4 +658,44 @@ func bothModes(t *testing.T, f func(t *testing.T, m mode)) {
 	t.Run("detached", func(t *testing.T) { f(t, mode{detach: true}) })
 	t.Run("attached+coalesce", func(t *testing.T) { f(t, mode{coalesce: true}) })
 	t.Run("detached+coalesce", func(t *testing.T) { f(t, mode{detach: true, coalesce: true}) })
+}
+
+func TestExpiredStreamsEnd(t *testing.T) { bothModes(t, testExpiredStreamsEnd) }
+
+// testExpiredStreamsEnd: a stream opened with an expiry ends with ErrExpired once the hub's
+// clock (driven here) has passed it, and not before; a stream without one goes on.
+func testExpiredStreamsEnd(t *testing.T, m mode) {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var now atomic.Int64
+	now.Store(base.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	s := newServer(t, sse.HubOptions{KeepAlive: 40 * time.Millisecond, Now: clock}, m)
+	short := s.connect(t, "tenant=a&expires="+strconv.FormatInt(base.Add(time.Hour).UnixNano(), 10))
+	long := s.connect(t, "tenant=a")
+	s.waitStreams(t, 2)
+	// A keep-alive proves that the loop that checks expiry has run: still before it.
+	select {
+	case ev := <-short.events:
+		if ev.name != "keepalive" {
+			t.Fatalf("short got %+v, want a keep-alive", ev)
+		}
+	case <-time.After(wait):
+		t.Fatal("no keep-alive within", wait)
+	}
+	s.log.publish("a", "before", `1`)
+	for _, c := range []*client{short, long} {
+		if ev := c.next(t); ev.name != "before" {
+			t.Fatalf("got %+v", ev)
+		}
+	}
+	now.Store(base.Add(time.Hour).UnixNano())
+	short.waitEnd(t)
+	if err := s.serveErr(t); !errors.Is(err, sse.ErrExpired) {
+		t.Fatalf("Serve returned %v, want ErrExpired", err)
+	}
+	s.waitStreams(t, 1)
+	s.log.publish("a", "after", `2`)
+	if ev := long.next(t); ev.name != "after" {
+		t.Fatalf("long got %+v", ev)
+	}
 }

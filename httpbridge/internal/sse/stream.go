@@ -46,6 +46,7 @@ type stream struct {
 	writing  atomic.Bool
 	lastSeen uint64
 	stuck    bool
+	expires  int64 // UnixNano of StreamOptions.Expires; 0: never
 }
 
 func (s *stream) wakeLocked() {
@@ -101,8 +102,12 @@ func (s *stream) failed() error {
 	return s.err
 }
 
-// tick runs from the keep-alive loop.
-func (s *stream) tick() {
+// tick runs from the keep-alive loop; now is the hub's clock, in UnixNano.
+func (s *stream) tick(now int64) {
+	if s.expires != 0 && now >= s.expires {
+		s.fail(ErrExpired)
+		return
+	}
 	n := s.written.Load()
 	idle := n == s.lastSeen
 	s.lastSeen = n
@@ -286,19 +291,27 @@ type StreamOptions struct {
 	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
 	Detach bool
 	Done   func(error)
+
+	// Expires, if set, ends the stream with ErrExpired once the hub's clock has passed it
+	// (within half a KeepAlive): the expiry of the token the stream was opened with, so that
+	// a stream lasts no longer than its credential.
+	Expires time.Time
 }
 
 // Serve writes headers (Content-Type: text/event-stream, Cache-Control: no-cache,
 // X-Accel-Buffering: no), then the backlog, then live messages and keep-alives, each message
 // one Write + Flush, until the client goes, ctx ends, the hub closes, or the stream is too slow.
 // It returns ctx.Err() when ctx ends, ErrSlow, ErrClosed (also at once, before writing
-// anything, if the hub is closed), ErrUserClosed, the Backlog's error, or the write error when
+// anything, if the hub is closed), ErrUserClosed, ErrExpired, the Backlog's error, or the write error when
 // the client went away. See StreamOptions.Detach for streams that outlive the call.
 func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
 	s := &stream{
 		hub: h, tenant: opts.Tenant, user: opts.User,
 		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done, coalesce: h.coalesce,
 		running: true, // Serve drains until it returns (detached) or forever (attached)
+	}
+	if !opts.Expires.IsZero() {
+		s.expires = opts.Expires.UnixNano()
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
