@@ -197,16 +197,25 @@ func (q *queue) recv(ctx context.Context) (Frame, error) {
 		}
 		q.waiting = true
 		q.mu.Unlock()
-		select {
-		case <-q.signal:
-		case <-q.done:
-		case <-ctx.Done():
-			q.mu.Lock()
-			q.waiting = false
-			q.mu.Unlock()
-			return Frame{}, ctx.Err()
+		if err := q.sleep(ctx); err != nil {
+			return Frame{}, err
 		}
 	}
+}
+
+// sleep waits for a push, the close, or the end of ctx; the caller has just set waiting
+// under mu.
+func (q *queue) sleep(ctx context.Context) error {
+	select {
+	case <-q.signal:
+	case <-q.done:
+	case <-ctx.Done():
+		q.mu.Lock()
+		q.waiting = false
+		q.mu.Unlock()
+		return ctx.Err()
+	}
+	return nil
 }
 
 // pop takes the next frame of the reader's batch; the caller holds rmu and has checked that
@@ -225,31 +234,7 @@ func (q *queue) recvBatch(ctx context.Context, dst []Frame, max int) ([]Frame, e
 	if err != nil {
 		return dst, err
 	}
-	dst = append(dst, f)
-	q.rmu.Lock()
-	defer q.rmu.Unlock()
-	for max < 1 || len(dst) < max {
-		if q.closed.Load() && q.isDropped() {
-			break
-		}
-		if q.pos == len(q.out) {
-			q.mu.Lock()
-			if len(q.in) == 0 {
-				q.mu.Unlock()
-				break
-			}
-			q.takeLocked()
-			q.mu.Unlock()
-		}
-		n := len(q.out) - q.pos
-		if max >= 1 && n > max-len(dst) {
-			n = max - len(dst)
-		}
-		dst = append(dst, q.out[q.pos:q.pos+n]...)
-		q.pos += n
-		q.left.Store(int64(len(q.out) - q.pos))
-	}
-	return dst, nil
+	return q.take(append(dst, f), max), nil
 }
 
 // take appends to dst what is queued now, up to max frames (max < 1: no limit), without
@@ -296,14 +281,8 @@ func (q *queue) wait(ctx context.Context) error {
 		}
 		q.waiting = true
 		q.mu.Unlock()
-		select {
-		case <-q.signal:
-		case <-q.done:
-		case <-ctx.Done():
-			q.mu.Lock()
-			q.waiting = false
-			q.mu.Unlock()
-			return ctx.Err()
+		if err := q.sleep(ctx); err != nil {
+			return err
 		}
 	}
 }
