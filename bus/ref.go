@@ -50,8 +50,9 @@ func (r *Ref) Attach(f *Frame) {
 // once per receiver that queues one; nil stops it. It is for a transport that reads frames
 // into reusable buffers and routes them from one goroutine: that goroutine calls Hold before
 // routing each frame and holds r itself meanwhile, so that the count cannot reach zero while
-// a frame is being routed. Frames routed concurrently from other goroutines may or may not
-// hold r.
+// a frame is being routed. Routing on c from any other goroutine while a Ref is held is
+// unsafe: such a frame could take a hold on r after its last one was released, and its
+// buffer be reused under it. Transports own their clients, so nothing else routes on them.
 func (c *Client) Hold(r *Ref) { c.hold = r }
 
 // Release tells the bus that this receiver is done with f's payload and topic, which may then

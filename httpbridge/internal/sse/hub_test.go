@@ -446,72 +446,23 @@ func testClientGoneEndsServe(t *testing.T, m mode) {
 }
 
 // A client that never reads is disconnected once its queue fills; the publisher never
-// blocks and other clients get everything.
-func TestSlowClientDisconnected(t *testing.T) { bothModes(t, testSlowClientDisconnected) }
-
-func testSlowClientDisconnected(t *testing.T, m mode) {
-	s := newServer(t, sse.HubOptions{QueueSize: 4}, m)
-	conn, err := net.Dial("tcp", s.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).SetReadBuffer(4096)
-	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	fast := s.connect(t, "tenant=a")
-	s.waitStreams(t, 2)
-
-	const n = 120 // 120 x 64 KiB: more than the socket buffers hold (the client's is small)
-	big := `"` + strings.Repeat("x", 64<<10) + `"`
-	published := make(chan struct{})
-	var ids []string
-	go func() {
-		defer close(published)
-		for i := 1; i <= n; i++ {
-			// Pace on the fast client (at most 3 of its messages in flight) so that only the
-			// client that never reads can fill its queue of 4.
-			for len(ids) < i-3 {
-				select {
-				case ev := <-fast.events:
-					if ev.name != "keepalive" {
-						ids = append(ids, ev.id)
-					}
-				case <-time.After(wait):
-					return
-				}
-			}
-			s.log.publish("a", "big", big)
-		}
-	}()
-	select {
-	case <-published:
-	case <-time.After(60 * time.Second):
-		t.Fatal("Publish blocked")
-	}
-	if err := s.serveErr(t); !errors.Is(err, sse.ErrSlow) {
-		t.Fatalf("Serve of the slow client returned %v, want ErrSlow", err)
-	}
-	for len(ids) < n {
-		ids = append(ids, fast.next(t).id)
-	}
-	for i, id := range ids {
-		if id != strconv.Itoa(i+1) {
-			t.Fatalf("fast client message %d has id %s", i, id)
-		}
-	}
-	if s.hub.Streams() != 1 {
-		t.Fatalf("%d streams left, want 1", s.hub.Streams())
-	}
+// blocks and the other client gets everything, in order.
+func TestSlowClientDisconnected(t *testing.T) {
+	bothModes(t, func(t *testing.T, m mode) { testSlowAmongFast(t, m, 4, 1, 120, 3) })
 }
 
 // One client that never reads among several that do: it is disconnected once its queue
 // fills, while Publish never waits on it and the others get every message, in order.
-func TestSlowClientAmongFast(t *testing.T) { bothModes(t, testSlowClientAmongFast) }
+func TestSlowClientAmongFast(t *testing.T) {
+	bothModes(t, func(t *testing.T, m mode) { testSlowAmongFast(t, m, 32, 4, 200, 8) })
+}
 
-func testSlowClientAmongFast(t *testing.T, m mode) {
-	s := newServer(t, sse.HubOptions{QueueSize: 32}, m)
+// testSlowAmongFast publishes n messages of 64 KiB (far more than the slow client's small
+// socket buffers hold) to a client that never reads and nFast that do, pacing on the fast
+// ones (at most inflight of their messages unread, under their queue of queue) so that only
+// the slow client can fill its queue.
+func testSlowAmongFast(t *testing.T, m mode, queue, nFast, n, inflight int) {
+	s := newServer(t, sse.HubOptions{QueueSize: queue}, m)
 	conn, err := net.Dial("tcp", s.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -522,24 +473,20 @@ func testSlowClientAmongFast(t *testing.T, m mode) {
 		t.Fatal(err)
 	}
 	s.waitStreams(t, 1)
-	const nFast = 4
 	fast := make([]*client, nFast)
 	for i := range fast {
 		fast[i] = s.connect(t, "tenant=a")
 	}
 	s.waitStreams(t, nFast+1)
 
-	const n = 200 // 200 x 64 KiB: far more than the slow client's socket buffers hold
 	big := `"` + strings.Repeat("y", 64<<10) + `"`
 	ids := make([][]string, nFast)
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
 		for i := 1; i <= n; i++ {
-			// Pace on the fast clients (at most 8 of their messages in flight, their queue
-			// holds 32) so that only the client that never reads can fill its queue.
 			for c := range fast {
-				for len(ids[c]) < i-8 {
+				for len(ids[c]) < i-inflight {
 					select {
 					case ev := <-fast[c].events:
 						if ev.name != "keepalive" {
