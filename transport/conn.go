@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -21,7 +20,7 @@ import (
 
 // handle runs one connection: the handshake, then a reader that routes the client's frames
 // and a writer that sends it what the bus queues for it. When it ends, it logs why, once.
-func (s *Server) handle(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) {
+func (s *Server) handle(nc *sock, kind, port string, src netip.AddrPort, cfg Config) {
 	defer nc.Close()
 	peer := nc.RemoteAddr().String()
 	c, err := s.handshake(nc, kind, port, src, cfg)
@@ -157,66 +156,72 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 }
 
 // read routes the client's frames until the connection or the client ends.
-func (s *Server) read(nc net.Conn, c *bus.Client, cfg Config, out *outbox) error {
-	r := bufio.NewReaderSize(&idleReader{nc: nc, idle: cfg.Timeout + cfg.Timeout/4}, readBuffer)
-	var body []byte
+//
+// It drops a client that has sent nothing for idle (1.25 × timeout; clients ping about every
+// second). Silence is measured from the last read from the socket, not from a frame boundary,
+// so a client streaming frames that straddle reads is never taken for idle. Moving a deadline
+// costs more than reading the clock, so the deadline is set a quarter of idle long and moved
+// only once that quarter has passed: every read still has at least idle ahead of it, and a
+// silent client goes within 1.25 × idle.
+func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
+	idle := cfg.Timeout + cfg.Timeout/4
+	var renewed time.Time
+	in := newInbuf(cfg.PayloadLimit)
 	var bodies slab
 	defer bodies.release()
-	for {
-		var f frame
-		var err error
-		f, body, err = readFrame(r, cfg.PayloadLimit, body)
-		if err != nil {
-			if err == io.EOF {
-				return nil
+	next := func() []byte {
+		if now := time.Now(); now.Sub(renewed) > idle/4 {
+			renewed = now
+			nc.SetReadDeadline(now.Add(idle + idle/4))
+		}
+		return in.room()
+	}
+	var err error
+	step := func(n int) bool {
+		in.end += n
+		for {
+			var f frame
+			var body []byte
+			var ok bool
+			if f, body, ok, err = in.frame(); !ok || err != nil {
+				return err == nil
 			}
-			return err
-		}
-		if f.ping {
-			continue
-		}
-		// The last frame of what the client sent may have its ack written at once, by this
-		// goroutine: a client that waits for each ack gets it without a hand-off to the
-		// writer. Acks of frames with more behind them are queued, to share a write.
-		var now *outbox
-		if r.Buffered() == 0 {
-			now = out
-		}
-		if err := route(c, &f, body, &bodies, now); err != nil {
-			return err
+			nc.quiet = false
+			if f.ping {
+				continue
+			}
+			// The last frame of what the client sent may have its ack written at once, by
+			// this goroutine: a client that waits for each ack gets it without a hand-off to
+			// the writer. Acks of frames with more behind them are queued, to share a write.
+			var now *outbox
+			if in.empty() {
+				now = out
+			}
+			if nc.quiet, err = route(c, &f, body, &bodies, now); err != nil {
+				return false
+			}
 		}
 	}
-}
-
-// idleReader drops a client that has sent nothing for idle (1.25 × timeout; clients ping
-// about every second). Silence is measured from the last read from the socket, not from a
-// frame boundary, so a client streaming frames that straddle reads is never taken for idle.
-// Moving a deadline costs more than reading the clock, so the deadline is set a quarter of
-// idle long and moved only once that quarter has passed: every read still has at least idle
-// ahead of it, and a silent client goes within 1.25 × idle.
-type idleReader struct {
-	nc      net.Conn
-	idle    time.Duration
-	renewed time.Time
-}
-
-func (r *idleReader) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(r.renewed) > r.idle/4 {
-		r.renewed = now
-		r.nc.SetReadDeadline(now.Add(r.idle + r.idle/4))
+	rerr := nc.pump(next, step)
+	switch {
+	case err != nil:
+		return err
+	case rerr == io.EOF && !in.empty():
+		return io.ErrUnexpectedEOF
+	case rerr == io.EOF:
+		return nil // a clean end between frames
 	}
-	return r.nc.Read(p)
+	return rerr
 }
 
 // route hands one frame to the bus and queues its ack, which thereby follows every frame
 // the operation routed to this very client. With out set, the final ack is written at once
-// if the writer is idle, after what is queued.
-func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) error {
+// if the writer is idle, after what is queued; answered reports that it was.
+func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) (answered bool, err error) {
 	switch f.op {
 	case opPublish, opPublishFor, opMessage, opBroadcast:
 		c.Hold(f.detach(body, bodies)) // the bus keeps the payload beyond the next read
 	}
-	var err error
 	switch f.op {
 	case opPublish:
 		err = c.Publish(f.qos, f.target, f.payload)
@@ -236,10 +241,10 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) erro
 		err = c.Unexclude(f.qos, f.topics...)
 	}
 	if errors.Is(err, bus.ErrClosed) {
-		return err
+		return false, err
 	}
 	if !f.qos.NeedsAck() {
-		return nil
+		return false, nil
 	}
 	code := bus.CodeOK
 	if e, ok := err.(bus.Error); ok { // the common case, without errors.As's allocation
@@ -250,7 +255,7 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) erro
 			// WIRE.md §5: one 79 per refused topic, then one 01, all with the same op id.
 			for range denied.Topics {
 				if err := c.PushAck(f.opID, byte(bus.ErrAccessDenied), f.qos.Realtime()); err != nil {
-					return err
+					return false, err
 				}
 			}
 		} else {
@@ -259,10 +264,10 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) erro
 	}
 	if out != nil {
 		if written, err := out.ackNow(f.opID, code); written || err != nil {
-			return err
+			return written, err
 		}
 	}
-	return c.PushAck(f.opID, code, f.qos.Realtime())
+	return false, c.PushAck(f.opID, code, f.qos.Realtime())
 }
 
 // outbox writes what the bus queues for a connection. Frames are taken from the queue and
@@ -429,6 +434,3 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCa
 		}
 	}
 }
-
-// readBuffer is the size of a connection's read buffer.
-const readBuffer = 64 << 10

@@ -52,7 +52,7 @@ const DefaultMaxFrame = 64 << 20
 // that keeps a few payloads for long should copy them.
 type Client struct {
 	name     string
-	nc       net.Conn
+	nc       *sock
 	timeout  time.Duration
 	maxFrame int
 
@@ -117,6 +117,10 @@ func Dial(ctx context.Context, addr, name string, opts DialOptions) (*Client, er
 	return newClient(nc, name, opts)
 }
 
+// confirmEnd bounds how late the client may notice that the broker hung up right after
+// its last frame (see sock).
+const confirmEnd = time.Millisecond
+
 // newClient registers as name over nc, with opts' defaults filled in, and starts the client.
 func newClient(nc net.Conn, name string, opts DialOptions) (*Client, error) {
 	if err := clientHandshake(nc, name, opts.Timeout); err != nil {
@@ -125,7 +129,7 @@ func newClient(nc net.Conn, name string, opts DialOptions) (*Client, error) {
 	}
 	c := &Client{
 		name:     name,
-		nc:       nc,
+		nc:       newSock(nc),
 		timeout:  opts.Timeout,
 		maxFrame: opts.MaxFrame,
 		pending:  make(map[uint32]*waiter),
@@ -136,6 +140,7 @@ func newClient(nc net.Conn, name string, opts DialOptions) (*Client, error) {
 		writeBuf:   opts.WriteBuffer,
 	}
 	c.inbox.init(opts.QueueSize)
+	c.nc.confirm = confirmEnd
 	go c.read()
 	go c.ping()
 	go c.flusher()

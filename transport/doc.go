@@ -10,7 +10,8 @@
 // operation routed to the same client. Its writer takes what the bus queued in batches and
 // writes each batch in as few system calls as the write buffer allows, at once when a frame
 // is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout
-// (at most a quarter of that longer: see idleReader).
+// (at most a quarter of that longer: see Server.read). On a plain socket, both sides read
+// without the empty read that would end each request of a sequential caller (see sock).
 // A malformed frame closes that connection only, and every dropped connection is logged once
 // with its reason.
 package transport

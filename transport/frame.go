@@ -1,12 +1,10 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -64,44 +62,93 @@ type frame struct {
 	payload  []byte
 }
 
-// readFrame reads one client frame from r. body is a reusable buffer; the returned slice is
-// the buffer to pass next time. A length field over limit is refused before anything is
-// allocated for it, so a 4 GiB length costs nothing.
-func readFrame(r *bufio.Reader, limit int, body []byte) (frame, []byte, error) {
-	var f frame
-	// Peek reads the header in place: a local array would escape through the reader.
-	h, err := r.Peek(clientHeaderLen)
-	if err != nil {
-		if err == io.EOF && len(h) > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		return f, body, err // io.EOF: a clean end between frames
+// parseFrame decodes the client frame at the start of p. n is its length; its body is
+// p[clientHeaderLen:n], which its fields alias. n == 0 means that p holds less than a whole
+// frame, and need is then what the frame needs in all (a header's length while the header is
+// incomplete). A length field over limit is refused before anything is allocated for it, so
+// a 4 GiB length costs nothing.
+func parseFrame(p []byte, limit int) (f frame, n, need int, err error) {
+	if len(p) < clientHeaderLen {
+		return f, 0, clientHeaderLen, nil
 	}
-	r.Discard(clientHeaderLen)
-	f.opID = binary.LittleEndian.Uint32(h[0:4])
-	flags := h[4]
+	f.opID = binary.LittleEndian.Uint32(p[0:4])
+	flags := p[4]
 	if flags == 0 {
 		f.ping = true // the length is ignored and no body follows
-		return f, body, nil
+		return f, clientHeaderLen, clientHeaderLen, nil
 	}
 	f.op, f.qos = flags&0x3F, bus.QoS(flags>>6)
-	n := binary.LittleEndian.Uint32(h[5:9])
-	if uint64(n) > uint64(limit) {
-		return f, body, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
+	size := binary.LittleEndian.Uint32(p[5:9])
+	if uint64(size) > uint64(limit) {
+		return f, 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, size, limit)
 	}
-	if cap(body) < int(n) {
-		body = make([]byte, n)
+	need = clientHeaderLen + int(size)
+	if len(p) < need {
+		return f, 0, need, nil
 	}
-	body = body[:n]
-	if _, err := io.ReadFull(r, body); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return f, body, err
-	}
-	err = decodeBody(&f, body)
-	return f, body, err
+	return f, need, need, decodeBody(&f, p[clientHeaderLen:need:need])
 }
+
+// inbuf holds what a connection read and has not yet routed: a reader reads into room and
+// adds the count to end, then takes the complete frames with frame. Frames alias the buffer
+// until the next call of room.
+type inbuf struct {
+	buf        []byte
+	start, end int // buf[start:end] is read and not yet taken
+	need       int // what the frame at start needs in all
+	limit      int // the payload limit
+}
+
+// inbufSize is the size of a connection's read buffer, which grows for a frame larger than
+// that, and is given up again after a frame over maxInbuf.
+const (
+	inbufSize = 64 << 10
+	maxInbuf  = 1 << 20
+)
+
+// minRoom is the least room a read gets before the unread bytes move to the buffer's start.
+const minRoom = 4 << 10
+
+func newInbuf(limit int) *inbuf {
+	return &inbuf{buf: make([]byte, inbufSize), need: clientHeaderLen, limit: limit}
+}
+
+// room returns where the next read goes: never empty, and with room for the whole frame
+// started.
+func (b *inbuf) room() []byte {
+	if b.start == b.end {
+		b.start, b.end = 0, 0
+		if len(b.buf) > maxInbuf {
+			b.buf = make([]byte, inbufSize) // one huge frame's buffer goes with it
+		}
+	}
+	if len(b.buf)-b.start < b.need || b.start > 0 && len(b.buf)-b.end < minRoom {
+		if b.need > len(b.buf) {
+			grown := make([]byte, b.need)
+			b.end = copy(grown, b.buf[b.start:b.end])
+			b.buf = grown
+		} else {
+			b.end = copy(b.buf, b.buf[b.start:b.end])
+		}
+		b.start = 0
+	}
+	return b.buf[b.end:]
+}
+
+// frame takes the next complete frame and its body; ok is false if none is complete yet.
+func (b *inbuf) frame() (f frame, body []byte, ok bool, err error) {
+	var n int
+	if f, n, b.need, err = parseFrame(b.buf[b.start:b.end], b.limit); err != nil || n == 0 {
+		return f, nil, false, err
+	}
+	body = b.buf[b.start+clientHeaderLen : b.start+n : b.start+n]
+	b.start += n
+	b.need = clientHeaderLen
+	return f, body, true, nil
+}
+
+// empty reports whether everything read has been taken.
+func (b *inbuf) empty() bool { return b.start == b.end }
 
 // detach makes f independent of the read buffer, copying its body into s: the bus keeps
 // topics and payloads beyond the next read. A nil s allocates the copy on its own. It returns

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -24,9 +23,44 @@ func clientFrame(opID uint32, flags byte, body string) []byte {
 	return append(b, body...)
 }
 
+// frameStream reads client frames from r through an inbuf, the way a connection does.
+type frameStream struct {
+	r   io.Reader
+	in  *inbuf
+	eof bool
+}
+
+func newFrameStream(r io.Reader, limit int) *frameStream {
+	return &frameStream{r: r, in: newInbuf(limit)}
+}
+
+// next returns the next frame and its body, which alias the buffer until the next call; io.EOF
+// at a clean end between frames.
+func (s *frameStream) next() (frame, []byte, error) {
+	for {
+		f, body, ok, err := s.in.frame()
+		if err != nil || ok {
+			return f, body, err
+		}
+		if s.eof {
+			if s.in.empty() {
+				return f, nil, io.EOF
+			}
+			return f, nil, io.ErrUnexpectedEOF
+		}
+		n, err := s.r.Read(s.in.room())
+		s.in.end += n
+		if err == io.EOF {
+			s.eof = true
+		} else if err != nil {
+			return f, nil, err
+		}
+	}
+}
+
 func read(t *testing.T, wire []byte, limit int) (frame, error) {
 	t.Helper()
-	f, _, err := readFrame(bufio.NewReader(bytes.NewReader(wire)), limit, nil)
+	f, _, err := newFrameStream(bytes.NewReader(wire), limit).next()
 	return f, err
 }
 
@@ -98,14 +132,12 @@ func TestReadFrameErrors(t *testing.T) {
 // TestHugeLengthAllocatesNothing: a 4 GiB length field is refused from the header alone.
 func TestHugeLengthAllocatesNothing(t *testing.T) {
 	wire := []byte{1, 0, 0, 0, opPublish, 0xff, 0xff, 0xff, 0xff}
-	r := bytes.NewReader(wire)
-	br := bufio.NewReader(r)
+	in := newInbuf(1 << 20)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 100 {
-		r.Reset(wire)
-		br.Reset(r)
-		if _, _, err := readFrame(br, 1<<20, nil); !errors.Is(err, ErrFrameTooLarge) {
+		in.start, in.end = 0, copy(in.room(), wire)
+		if _, _, _, err := in.frame(); !errors.Is(err, ErrFrameTooLarge) {
 			t.Fatalf("got %v, want ErrFrameTooLarge", err)
 		}
 	}
@@ -132,12 +164,9 @@ func TestStreamBoundaries(t *testing.T) {
 		"all in one read":   bytes.NewReader(wire),
 	} {
 		t.Run(name, func(t *testing.T) {
-			br := bufio.NewReader(r)
-			var body []byte
+			fs := newFrameStream(r, 1024)
 			for i, w := range want {
-				var f frame
-				var err error
-				f, body, err = readFrame(br, 1024, body)
+				f, _, err := fs.next()
 				if err != nil {
 					t.Fatalf("frame %d: %v", i, err)
 				}
@@ -145,7 +174,7 @@ func TestStreamBoundaries(t *testing.T) {
 					t.Fatalf("frame %d: got %+v, want %+v", i, f, w)
 				}
 			}
-			if _, _, err := readFrame(br, 1024, body); err != io.EOF {
+			if _, _, err := fs.next(); err != io.EOF {
 				t.Fatalf("after the last frame: %v, want EOF", err)
 			}
 		})
@@ -206,17 +235,14 @@ func BenchmarkReadFrame(b *testing.B) {
 	one := clientFrame(1, opMessage, "target\x00"+string(make([]byte, 100)))
 	wire := bytes.Repeat(one, 1024)
 	r := bytes.NewReader(wire)
-	br := bufio.NewReaderSize(r, 64<<10)
-	var body []byte
+	fs := newFrameStream(r, 1<<20)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(one)))
 	for i := 0; i < b.N; i++ {
 		if i%1024 == 0 {
 			r.Reset(wire)
-			br.Reset(r)
 		}
-		var err error
-		if _, body, err = readFrame(br, 1<<20, body); err != nil {
+		if _, _, err := fs.next(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -225,17 +251,68 @@ func BenchmarkReadFrame(b *testing.B) {
 
 // TestDetach: a detached frame survives the reuse of the read buffer.
 func TestDetach(t *testing.T) {
-	wire := append(clientFrame(1, opPublishFor, "t/1\x00svc\x00payload"), clientFrame(2, opPublishFor, "XXX\x00YYY\x00ZZZZZZZ")...)
-	br := bufio.NewReader(bytes.NewReader(wire))
-	f, body, err := readFrame(br, 1024, nil)
+	in := newInbuf(1024)
+	in.end = copy(in.room(), clientFrame(1, opPublishFor, "t/1\x00svc\x00payload"))
+	f, body, _, err := in.frame()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.detach(body, nil)
-	if _, _, err := readFrame(br, 1024, body); err != nil {
-		t.Fatal(err)
-	}
+	copy(in.buf, bytes.Repeat([]byte("X"), len(in.buf))) // the buffer reused
 	if f.target != "t/1" || f.receiver != "svc" || string(f.payload) != "payload" {
 		t.Fatalf("detached frame changed: %+v", f)
 	}
+}
+
+// TestInbufLargeFrames: frames larger than the read buffer grow it, frames around them
+// decode intact, and a buffer grown past maxInbuf is given up once the frame is taken.
+func TestInbufLargeFrames(t *testing.T) {
+	sizes := []int{10, 100 << 10, 10, inbufSize - clientHeaderLen - 3, 3 << 19, 10, 10}
+	var wire []byte
+	for i, n := range sizes {
+		payload := bytes.Repeat([]byte{byte(i + 1)}, n)
+		wire = append(wire, clientFrame(uint32(i), opMessage, "t\x00"+string(payload))...)
+	}
+	for name, r := range map[string]io.Reader{
+		"half reads":     iotest.HalfReader(bytes.NewReader(wire)),
+		"one big read":   bytes.NewReader(wire),
+		"4 KiB per read": &chunked{wire, 4 << 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := newFrameStream(r, 4<<20)
+			for i, n := range sizes {
+				f, _, err := fs.next()
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if f.opID != uint32(i) || len(f.payload) != n || !bytes.Equal(f.payload, bytes.Repeat([]byte{byte(i + 1)}, n)) {
+					t.Fatalf("frame %d: id %d, %d bytes, want %d", i, f.opID, len(f.payload), n)
+				}
+				if n > maxInbuf && len(fs.in.buf) < n {
+					t.Fatalf("frame %d of %d bytes read into a buffer of %d", i, n, len(fs.in.buf))
+				}
+				if i > 0 && sizes[i-1] > maxInbuf && len(fs.in.buf) != inbufSize {
+					t.Fatalf("after a frame of %d bytes the buffer is %d bytes, want %d", sizes[i-1], len(fs.in.buf), inbufSize)
+				}
+			}
+			if _, _, err := fs.next(); err != io.EOF {
+				t.Fatalf("after the last frame: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// chunked reads at most n bytes at a time.
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
 }

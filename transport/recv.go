@@ -164,7 +164,7 @@ func (c *Client) read() {
 	var start, end int // buf[start:end] is read and not yet parsed
 	shared := false    // a delivered frame points into buf
 	var batch []bus.Frame
-	for {
+	next := func() []byte {
 		if start == end && !shared {
 			start, end = 0, 0 // nothing refers to buf: reuse it from the start
 		}
@@ -184,8 +184,11 @@ func (c *Client) read() {
 				slab = nil
 			}
 		}
-		n, rerr := c.nc.Read(buf[end:])
+		return buf[end:]
+	}
+	step := func(n int) bool {
 		end += n
+		c.nc.quiet = false
 		if hook == nil {
 			if h := c.hook.Load(); h != nil {
 				hook = *h
@@ -201,19 +204,20 @@ func (c *Client) read() {
 				// The frames before an ack are its operation's effects: readable first.
 				if len(batch) > 0 {
 					if !c.inbox.push(batch, c.done) {
-						return
+						return false
 					}
 					clear(batch)
 					batch = batch[:0]
 				}
 				c.ack(binary.LittleEndian.Uint32(h[1:5]), h[5])
 				start += serverHeaderLen
+				c.nc.quiet = start == end // what the broker had for us ended with an ack
 				continue
 			}
 			size := binary.LittleEndian.Uint32(h[1:5])
 			if uint64(size) > uint64(c.maxFrame) {
 				c.stop(fmt.Errorf("transport: frame of %d bytes from the broker, limit %d: %w: %w", size, c.maxFrame, bus.ErrBadData, bus.ErrDisconnected))
-				return
+				return false
 			}
 			if end-start-serverHeaderLen < int(size) {
 				break
@@ -223,7 +227,7 @@ func (c *Client) read() {
 			f, ok := parseDelivery(bus.Kind(h[0]), body, h[5] != 0)
 			if !ok {
 				c.stop(fmt.Errorf("transport: malformed frame from the broker: %w: %w", bus.ErrBadData, bus.ErrDisconnected))
-				return
+				return false
 			}
 			shared = true
 			start = b + int(size)
@@ -242,15 +246,15 @@ func (c *Client) read() {
 		}
 		if len(batch) > 0 {
 			if !c.inbox.push(batch, c.done) {
-				return
+				return false
 			}
 			clear(batch)
 			batch = batch[:0]
 		}
-		if rerr != nil {
-			c.stop(fmt.Errorf("transport: connection lost: %v: %w", rerr, bus.ErrDisconnected))
-			return
-		}
+		return true
+	}
+	if err := c.nc.pump(next, step); err != nil {
+		c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
 	}
 }
 

@@ -185,7 +185,7 @@ func (s *Server) ListenWebSocket(addr string, cfg Config) (net.Listener, error) 
 			// Message boundaries mean nothing here and NetConn streams, so the
 			// payload limit applies to frames, not to messages.
 			wc.SetReadLimit(-1)
-			nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
+			nc := newSock(websocket.NetConn(context.Background(), wc, websocket.MessageBinary))
 			if !s.track(nc) {
 				nc.Close()
 				return
@@ -224,10 +224,11 @@ func (s *Server) serve(ln net.Listener, kind, port string, cfg Config) error {
 	go func() {
 		defer s.wg.Done()
 		for {
-			nc, err := ln.Accept()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			nc := newSock(c)
 			if !s.track(nc) {
 				nc.Close()
 				return

@@ -1,0 +1,170 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A sock is a connection whose reads pump makes. On a plain socket, pump saves the read that
+// a request-reply peer makes every read end with: net.Conn's Read always tries the socket
+// and waits only when the read finds it empty, so each frame of a sequential caller costs two
+// reads, one of them for nothing. pump waits for the socket to become readable instead, when
+// that is safe:
+//
+//   - The read was short: it emptied the socket of data. And the peer waits for an answer
+//     (the step says so: it acknowledged a frame, or received an ack).
+//   - The end of the connection cannot be waiting behind that data. A peer that sent its last
+//     frame and hung up before the read leaves an end that no readiness will announce, and
+//     that only one more read would find. But a write to the peer made after the read fails
+//     at once on a UNIX socket whose peer has gone, and over TCP draws a reset that makes the
+//     socket readable again: so pump waits only if the connection wrote after the read, as
+//     the broker's reader does when it acknowledges a frame.
+//   - pump stays inside one syscall.RawConn.Read for as long as the connection lives: the
+//     runtime clears its readiness flag for the socket when a Read or RawConn.Read starts,
+//     so data arriving between two of them would be forgotten, but within one the flag is
+//     kept, and the wait returns at once for data that arrived while the read was handled.
+//
+// A reader that does not answer what it reads (the Go client's: its callers write) can wait
+// without reading too, by setting confirm: the end is then found by a later read, in at most
+// that time.
+//
+// pump waits without reading only when its step reports the connection quiet: a peer
+// streaming frames most likely has more on the way, which a read gets sooner than the
+// runtime's poller would report it. A read that filled its slice, or brought much, is followed
+// by another at once.
+//
+// While a read is in progress, the runtime's Close waits for it to end. A sock's Close may be
+// called while pump handles a read, by the very goroutine (a failed write of an ack, a
+// callback of the client's that closes it) or by another one that the handler waits for: it
+// then shuts the connection down at once, so that the peer sees it end, and closes the
+// descriptor in the background once pump has returned, which it does before its next read.
+type sock struct {
+	net.Conn
+	rc      syscall.RawConn // nil: not a plain socket (TLS, WebSocket), read as usual
+	closing atomic.Bool
+	inRead  atomic.Bool   // pump is inside its RawConn.Read, and not waiting
+	writes  atomic.Uint64 // writes started
+
+	// quiet is set by pump's step: what it read leaves the peer waiting for an answer, so
+	// that nothing more is on the way (a frame acknowledged, an ack received).
+	quiet bool
+
+	// confirm, if set, lets pump wait without reading after a short read that no write
+	// followed, and read again once confirm has passed: an end behind the data is then found
+	// within confirm. It needs the read deadline, which the connection's user must leave
+	// alone; a connection whose reads have deadlines of their own leaves confirm zero.
+	confirm time.Duration
+}
+
+// Write counts the write for pump, then writes.
+func (s *sock) Write(p []byte) (int, error) {
+	s.writes.Add(1)
+	return s.Conn.Write(p)
+}
+
+// smallRead is the most a read may bring for pump to wait after it: after a larger one, the
+// next read most likely gets more sooner than the runtime's poller would report it.
+const smallRead = 4 << 10
+
+func newSock(nc net.Conn) *sock {
+	s := &sock{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc = rc
+		}
+	}
+	return s
+}
+
+// Close closes the connection, at once unless pump is handling a read (see sock).
+func (s *sock) Close() error {
+	s.closing.Store(true)
+	// inRead is set before closing is checked, and closing before inRead is: either pump sees
+	// closing and returns before handling anything more, or this sees pump inside.
+	if s.inRead.Load() {
+		// The peer learns of the end now, not when the descriptor goes.
+		s.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+		go s.Conn.Close()
+		return nil
+	}
+	return s.Conn.Close()
+}
+
+// pump reads s until step returns false or a read fails, and returns the failure (io.EOF for
+// an orderly end, nil when step stopped it). Each read goes into the slice next returns,
+// which must not be empty, and step gets the count read.
+func (s *sock) pump(next func() []byte, step func(n int) bool) error {
+	if s.rc == nil {
+		for {
+			n, err := s.Conn.Read(next())
+			if n > 0 && !step(n) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	var rerr error
+	stopped, armed := false, false // armed: a deadline ends a wait that skipped a read
+	read := func(fd uintptr) bool {
+		s.inRead.Store(true)
+		defer s.inRead.Store(false)
+		for {
+			if s.closing.Load() {
+				rerr = net.ErrClosed
+				return true
+			}
+			p := next()
+			n, err := syscall.Read(int(fd), p)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false // wait for readiness
+			case err != nil:
+				rerr = &net.OpError{Op: "read", Net: s.LocalAddr().Network(), Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+				return true
+			case n == 0:
+				rerr = io.EOF
+				return true
+			}
+			wrote := s.writes.Load()
+			if !step(n) {
+				stopped = true
+				return true
+			}
+			if n < len(p) && n <= smallRead && s.quiet {
+				if s.writes.Load() != wrote {
+					return false // emptied, and no end behind: wait rather than read for nothing
+				}
+				if s.confirm > 0 {
+					if !armed {
+						armed = true
+						s.SetReadDeadline(time.Now().Add(s.confirm))
+					}
+					return false // emptied, and any end behind found within confirm
+				}
+			}
+		}
+	}
+	for {
+		err := s.rc.Read(read)
+		switch {
+		case stopped:
+			return nil
+		case rerr != nil:
+			return rerr
+		case armed && errors.Is(err, os.ErrDeadlineExceeded):
+			armed = false
+			s.SetReadDeadline(time.Time{})
+			continue // read again, for an end that the wait may have missed
+		}
+		return err // the wait's: net.ErrClosed, os.ErrDeadlineExceeded
+	}
+}

@@ -1,0 +1,298 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// sockPair returns a sock over the accepted end of a real UNIX socket, and the dialled end.
+func sockPair(t *testing.T) (*sock, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSock(nc)
+	if s.rc == nil {
+		t.Fatal("a UNIX socket should be read raw")
+	}
+	t.Cleanup(func() { s.Close(); peer.Close() })
+	return s, peer
+}
+
+// pumpAll runs s.pump into a buffer of size, calling each with every read's bytes, and
+// reports every read quiet (a request that leaves the peer waiting).
+func pumpAll(s *sock, size int, each func([]byte) bool) error {
+	buf := make([]byte, size)
+	return s.pump(func() []byte { return buf }, func(n int) bool {
+		s.quiet = true
+		return each(buf[:n])
+	})
+}
+
+// TestPumpDataDuringStep: what arrives while a read is handled is read next, although pump
+// waits without reading after a short read that was answered. Each chunk is sent only once
+// the last one is being handled, and handling lasts a while after that: a pump that lost the
+// readiness seen meanwhile would wait forever.
+func TestPumpDataDuringStep(t *testing.T) {
+	s, peer := sockPair(t)
+	const chunks = 50
+	handling := make(chan struct{})
+	go func() {
+		for i := range chunks {
+			if i > 0 {
+				<-handling
+			}
+			peer.Write([]byte{byte(i)})
+		}
+	}()
+	var got []byte
+	done := make(chan error, 1)
+	go func() {
+		done <- pumpAll(s, 4096, func(p []byte) bool {
+			got = append(got, p...)
+			if len(got) == chunks {
+				return false
+			}
+			s.Write([]byte{0}) // an answer: pump may wait without reading
+			handling <- struct{}{}
+			time.Sleep(time.Millisecond) // the next chunk arrives meanwhile
+			return true
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("pump stuck after %d of %d chunks", len(got), chunks)
+	}
+	for i, b := range got {
+		if b != byte(i) {
+			t.Fatalf("byte %d is %d", i, b)
+		}
+	}
+}
+
+// TestPumpFullReads: a read that fills its buffer is followed by another at once, so that a
+// burst larger than the buffer is read whole, and short reads after pauses wait and wake.
+func TestPumpFullReads(t *testing.T) {
+	s, peer := sockPair(t)
+	want := make([]byte, 0, 1<<20)
+	for i := range cap(want) {
+		want = append(want, byte(i*7))
+	}
+	go func() {
+		peer.Write(want[:len(want)/2]) // one burst, read 16 bytes at a time
+		for p := want[len(want)/2:]; len(p) > 0; p = p[min(len(p), 100000):] {
+			time.Sleep(5 * time.Millisecond)
+			peer.Write(p[:min(len(p), 100000)])
+		}
+		peer.Close()
+	}()
+	var got []byte
+	done := make(chan error, 1)
+	go func() {
+		done <- pumpAll(s, 16, func(p []byte) bool {
+			got = append(got, p...)
+			return true
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Fatalf("pump ended with %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pump stuck: a full read was not followed by another")
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d, first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestSockCloseInStep: closing a sock while handling one of its reads, on the same goroutine,
+// neither deadlocks nor lets pump read on, and the peer sees the connection end.
+func TestSockCloseInStep(t *testing.T) {
+	s, peer := sockPair(t)
+	peer.Write([]byte("a"))
+	go func() { // more data behind: pump must not read it after the Close
+		time.Sleep(10 * time.Millisecond)
+		peer.Write(make([]byte, 1<<16))
+	}()
+	done := make(chan error, 1)
+	reads := 0
+	go func() {
+		done <- pumpAll(s, 4096, func(p []byte) bool {
+			reads++
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			return true
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("pump ended with %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pump stuck after Close in a step")
+	}
+	if reads != 1 {
+		t.Fatalf("%d reads handled, want 1: pump read on after Close", reads)
+	}
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// EOF, or a reset for the data left unread: the connection ended either way.
+	if _, err := peer.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("peer read %v, want the connection ended", err)
+	}
+}
+
+// TestSockCloseWhileReading: a Close from another goroutine while a full read is handled
+// returns at once, and pump handles no read after it, although more data is there.
+func TestSockCloseWhileReading(t *testing.T) {
+	s, peer := sockPair(t)
+	go peer.Write(make([]byte, 1<<16)) // reads of 512 bytes fill their buffer
+	started, closed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	reads := 0
+	go func() {
+		done <- pumpAll(s, 512, func([]byte) bool {
+			reads++
+			if reads == 1 {
+				close(started)
+				<-closed
+			}
+			return true
+		})
+	}()
+	<-started
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close or pump stuck")
+	}
+	if reads != 1 {
+		t.Fatalf("%d reads handled, want 1: pump read on after Close", reads)
+	}
+}
+
+// TestPumpDeadline: a read deadline ends a waiting pump with os.ErrDeadlineExceeded.
+func TestPumpDeadline(t *testing.T) {
+	s, peer := sockPair(t)
+	peer.Write([]byte("x")) // one short read, answered: pump then waits without reading
+	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	done := make(chan error, 1)
+	go func() {
+		done <- pumpAll(s, 4096, func([]byte) bool {
+			s.Write([]byte{0})
+			return true
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("pump ended with %v, want a deadline error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("deadline did not end pump")
+	}
+}
+
+// TestPumpEndBehindData: a peer that sends and hangs up before the read is seen to end at
+// once, whether the read is answered or not. With no answer, the end is found by one more
+// read, at once or after confirm; with one, the answer fails and the handler closes, as the
+// broker's reader does.
+func TestPumpEndBehindData(t *testing.T) {
+	for _, c := range []struct {
+		answer  bool
+		confirm time.Duration
+	}{{false, 0}, {true, 0}, {false, time.Millisecond}} {
+		answer := c.answer
+		s, peer := sockPair(t)
+		s.confirm = c.confirm
+		peer.Write([]byte("last words"))
+		peer.Close()
+		time.Sleep(10 * time.Millisecond) // both arrive before the first read
+		done := make(chan error, 1)
+		go func() {
+			done <- pumpAll(s, 4096, func([]byte) bool {
+				if answer {
+					if _, err := s.Write([]byte{0}); err != nil {
+						s.Close()
+					}
+				}
+				return true
+			})
+		}()
+		select {
+		case err := <-done:
+			if want := map[bool]error{false: io.EOF, true: net.ErrClosed}[answer]; !errors.Is(err, want) {
+				t.Fatalf("answer %v: pump ended with %v, want %v", answer, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("answer %v: the end of the connection was missed", answer)
+		}
+	}
+}
+
+// TestPumpConfirmLeavesNoDeadline: the deadline that bounds a wait skipping a read is gone
+// once it has served, so that a quiet spell longer than it ends nothing.
+func TestPumpConfirmLeavesNoDeadline(t *testing.T) {
+	s, peer := sockPair(t)
+	s.confirm = time.Millisecond
+	go func() {
+		peer.Write([]byte("a"))
+		time.Sleep(50 * time.Millisecond)
+		peer.Write([]byte("b"))
+		time.Sleep(50 * time.Millisecond)
+		peer.Close()
+	}()
+	var got []byte
+	done := make(chan error, 1)
+	go func() {
+		done <- pumpAll(s, 4096, func(p []byte) bool {
+			got = append(got, p...)
+			return true
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != io.EOF || string(got) != "ab" {
+			t.Fatalf("pump read %q and ended with %v, want \"ab\" and EOF", got, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pump stuck")
+	}
+}
