@@ -276,7 +276,7 @@ func route(c *bus.Client, f *frame, body []byte, bodies *slab, out *outbox) (ans
 // serialises the pinger's writes.
 type outbox struct {
 	mu     sync.Mutex
-	nc     net.Conn
+	nc     *sock
 	c      *bus.Client
 	cfg    Config
 	cause  *writeCause
@@ -356,7 +356,7 @@ func (o *outbox) writeLocked(ack bool, opID uint32, code byte) bool {
 }
 
 func (o *outbox) flushLocked() bool {
-	o.nc.SetWriteDeadline(time.Now().Add(o.cfg.Timeout))
+	o.nc.writeWithin(o.cfg.Timeout)
 	_, err := o.nc.Write(o.buf)
 	if cap(o.buf) > 4*o.cfg.WriteBuffer {
 		o.buf = make([]byte, 0, o.cfg.WriteBuffer) // one huge frame's buffer goes with it
@@ -408,7 +408,7 @@ func anyRealtime(frames []bus.Frame) bool {
 }
 
 // ping sends a broker ping every Timeout/2 until the client stops (WIRE.md §7).
-func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
+func ping(nc *sock, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCause) {
 	t := time.NewTicker(cfg.Timeout / 2)
 	defer t.Stop()
 	p := appendPing(nil)
@@ -424,7 +424,7 @@ func ping(nc net.Conn, c *bus.Client, cfg Config, mu *sync.Mutex, cause *writeCa
 			return
 		case <-t.C:
 			mu.Lock()
-			nc.SetWriteDeadline(time.Now().Add(cfg.Timeout))
+			nc.writeWithin(cfg.Timeout)
 			_, err := nc.Write(p)
 			mu.Unlock()
 			if err != nil {

@@ -286,7 +286,7 @@ func (c *Client) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.nc.writeWithin(c.timeout)
 	_, err := c.nc.Write(c.buf)
 	c.buf = c.buf[:0]
 	c.queued.Store(0)

@@ -54,11 +54,23 @@ type sock struct {
 	// that nothing more is on the way (a frame acknowledged, an ack received).
 	quiet bool
 
+	wrenewed time.Time // when writeWithin last moved the write deadline
+
 	// confirm, if set, lets pump wait without reading after a short read that no write
 	// followed, and read again once confirm has passed: an end behind the data is then found
 	// within confirm. It needs the read deadline, which the connection's user must leave
 	// alone; a connection whose reads have deadlines of their own leaves confirm zero.
 	confirm time.Duration
+}
+
+// writeWithin gives the writes that start now at least d to complete, and at most 1.25 × d.
+// Moving a deadline costs more than reading the clock, so the deadline is set a quarter of d
+// longer and moved only once that quarter has passed. Its callers serialise their writes.
+func (s *sock) writeWithin(d time.Duration) {
+	if now := time.Now(); now.Sub(s.wrenewed) > d/4 {
+		s.wrenewed = now
+		s.SetWriteDeadline(now.Add(d + d/4))
+	}
 }
 
 // Write counts the write for pump, then writes.

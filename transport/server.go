@@ -24,7 +24,7 @@ import (
 type Config struct {
 	WriteBuffer  int           // bytes buffered per connection before a write (default 8192)
 	FlushDelay   time.Duration // how long non-realtime frames may wait to be written together (default 10µs; negative: none)
-	Timeout      time.Duration // handshake and write timeout; pings every Timeout/2, clients silent for 1.25×Timeout (up to a quarter more) are dropped (default 1s)
+	Timeout      time.Duration // handshake and write timeout (a write may take up to a quarter more); pings every Timeout/2, clients silent for 1.25×Timeout (up to a quarter more) are dropped (default 1s)
 	PayloadLimit int           // largest frame body accepted, in bytes (default 16 MiB)
 	Policy       *aaa.Map      // access policy for this listener's clients; nil allows everyone
 	Logger       *slog.Logger  // where dropped connections are reported (default slog.Default())
