@@ -85,7 +85,7 @@ const smallRead = 4 << 10
 
 func newSock(nc net.Conn) *sock {
 	s := &sock{Conn: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
+	if sc, ok := nc.(syscall.Conn); ok && rawReads {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
 		}
@@ -100,7 +100,7 @@ func (s *sock) Close() error {
 	// closing and returns before handling anything more, or this sees pump inside.
 	if s.inRead.Load() {
 		// The peer learns of the end now, not when the descriptor goes.
-		s.rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+		s.rc.Control(sysShutdown)
 		go s.Conn.Close()
 		return nil
 	}
@@ -133,7 +133,7 @@ func (s *sock) pump(next func() []byte, step func(n int) bool) error {
 				return true
 			}
 			p := next()
-			n, err := syscall.Read(int(fd), p)
+			n, err := sysRead(fd, p)
 			switch {
 			case err == syscall.EINTR:
 				continue
