@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -77,5 +78,20 @@ func benchCalls(b *testing.B, e *env, handle bool, workers int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// BenchmarkCall0Missing: call0 to a name nobody has over a UNIX socket, one caller (BUS/RT's
+// rpc.call0 stage is this, with 8).
+func BenchmarkCall0Missing(b *testing.B) {
+	e := overSocket(b)
+	c := e.rpc(b, "caller")
+	payload := bytes.Repeat([]byte{0x5a}, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Call0("nobody", "benchmark.test", payload); !errors.Is(err, bus.ErrNotRegistered) {
+			b.Fatal(err)
+		}
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }

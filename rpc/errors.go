@@ -96,11 +96,18 @@ func errorOf(err error) (int16, []byte) {
 // busErr maps a bus error returned by a send to the *Error a caller sees; other errors (the
 // client stopped) pass through.
 func busErr(err error) error {
-	var be bus.Error
-	if errors.As(err, &be) {
-		return &Error{Code: -32000 - int16(be)}
+	be, ok := err.(bus.Error) // what the bus returns, without errors.As's allocation
+	if !ok {
+		if be, ok = wrappedBusErr(err); !ok {
+			return err
+		}
 	}
-	return err
+	return &Error{Code: -32000 - int16(be)}
+}
+
+func wrappedBusErr(err error) (be bus.Error, ok bool) {
+	ok = errors.As(err, &be)
+	return be, ok
 }
 
 func printable(b []byte) bool {
