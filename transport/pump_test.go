@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -297,5 +298,33 @@ func TestPumpConfirmLeavesNoDeadline(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("pump stuck")
+	}
+}
+
+// TestBrokerSeesHangUpBehindLastFrame: a client that sends a frame and hangs up at once is
+// unregistered at once, not at the next ping, whether its frame is acknowledged (the ack
+// written to the gone peer fails, or draws a reset) or not (the reader reads once more). The
+// pings and the idle timeout are seconds away, so only the reader can notice in time.
+func TestBrokerSeesHangUpBehindLastFrame(t *testing.T) {
+	b, addrs := testListen(t, Config{Timeout: 10 * time.Second},
+		filepath.Join(t.TempDir(), "bus.sock"), "127.0.0.1:0")
+	for i, addr := range addrs {
+		network := map[int]string{0: "unix", 1: "tcp"}[i]
+		for _, qos := range []byte{0, 1} {
+			name := fmt.Sprintf("quitter.%s.%d", network, qos)
+			r := dialRaw(t, network, addr)
+			if code := r.register(name); code != 0x01 {
+				t.Fatalf("register %s: %#x", name, code)
+			}
+			r.write(clientFrame(1, opMessage|qos<<6, "nobody\x00bye")...)
+			r.nc.Close()
+			deadline := time.Now().Add(3 * time.Second)
+			for registered(b, name) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still registered 3 s after it hung up", name)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
 	}
 }
