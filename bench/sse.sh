@@ -3,7 +3,9 @@
 # under the same load generator (../shared/bench: refsse, sseload). Loopback only; not CI.
 #
 # Targets, each on its own port, all running at once (sseload drives one at a time):
-#   refsse     the bare broadcaster (the ceiling: fan-out of a 128-byte body, nothing else)
+#   refsse     the bare broadcaster (the ceiling: fan-out of a 128-byte body, nothing else);
+#              it writes all the messages queued for a stream in one write
+#   refsse-1w  the same with -coalesce=false: one write per message, as HTTP.md asks of rtbus
 #   hub        the sse package alone (httpbridge/internal/sse/ssebench): the event record the
 #              bridge sends (~450 bytes), detached streams, one write per message
 #   hub+co     the same with HubOptions.Coalesce (queued messages in one writev)
@@ -25,6 +27,11 @@
 #                                 interleaved with the others: before/after in one run)
 # The memory section runs first, on fresh processes. pub/s is the publish (insert) rate
 # sseload reached: in closed loop, rtbusd's synced inserts bound its fan-out there.
+#
+# Figures, 2026-12-02 08:10, `RUNS=2 IDLE=0 LAT_MSGS=100 bench/sse.sh` (load 4.2-4.7), medians
+# of 2, events/s at 1,000 / 5,000 streams: refsse 196 k / 273 k; refsse-1w 140 k / 156 k
+# (0.71x / 0.57x); hub 152 k / 177 k; hub+co 228 k / 229 k; rtbusd 131 k / 138 k (0.67x /
+# 0.51x, that is 0.94x / 0.89x refsse-1w); p99 at 20 k events/s: refsse 17.1 ms, rtbusd 14.5.
 #
 # Figures, 2026-11-25, `RUNS=3 bench/sse.sh` on the 2-core AMD EPYC KVM, Go 1.26.8, shared
 # with four other builds (load 2-11): noisy, the same run can vary 2x or more; medians of 3.
@@ -71,14 +78,15 @@ fi
 "$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -data-dir "$work/data" \
   -admin-token bench-admin-token -log-level warn & pids+=($!)
 rtbusd_pid=$!
-targets=(refsse hub hub+co rtbusd)
+"$work/refsse" -addr 127.0.0.1:3106 -coalesce=false >/dev/null 2>&1 & pids+=($!)
+targets=(refsse refsse-1w hub hub+co rtbusd)
 if [ -n "${BASE:-}" ]; then
   "$work/ssebench-base" -addr 127.0.0.1:3104 >/dev/null 2>&1 & pids+=($!)
   "$work/rtbusd-base" -B "$work/bus-base.sock" -http 127.0.0.1:3105 -data-dir "$work/data-base" \
     -admin-token bench-admin-token -log-level warn & pids+=($!)
-  targets=(refsse hub hub@base hub+co rtbusd rtbusd@base)
+  targets=(refsse refsse-1w hub hub@base hub+co rtbusd rtbusd@base)
 fi
-for port in 3100 3101 3102 3103 $([ -n "${BASE:-}" ] && echo 3104 3105); do
+for port in 3100 3101 3102 3103 3106 $([ -n "${BASE:-}" ] && echo 3104 3105); do
   for _ in $(seq 200); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     [ $port = 3103 ] && ! kill -0 $rtbusd_pid 2>/dev/null && break
@@ -90,7 +98,7 @@ for i in 0 1 2; do
 done
 if ! (exec 3<>/dev/tcp/127.0.0.1/3103) 2>/dev/null || ! kill -0 $rtbusd_pid 2>/dev/null; then
   echo "rtbusd's HTTP bridge did not start: measuring the others only" >&2
-  targets=(refsse hub hub+co)
+  targets=(refsse refsse-1w hub hub+co)
 fi
 
 # signup NAME [PORT]: a fresh tenant "tenant-NAME" with one user NAME; prints the user's JWT.
@@ -108,11 +116,11 @@ load() {
   local target=$1 subs=$2 msgs=$3 rate=$4 base
   local -a args
   case $target in
-  refsse | hub | hub+co | hub@base)
-    case $target in refsse) base=3100 ;; hub) base=3101 ;; hub+co) base=3102 ;; hub@base) base=3104 ;; esac
+  refsse | refsse-1w | hub | hub+co | hub@base)
+    case $target in refsse) base=3100 ;; refsse-1w) base=3106 ;; hub) base=3101 ;; hub+co) base=3102 ;; hub@base) base=3104 ;; esac
     base=http://127.0.0.1:$base
     args=(-suburl "$base/sse?topic={topic}" -puburl "$base/pub?topic={topic}" -pubbody '{{payload}}')
-    [ "$target" = refsse ] && args+=(-pubct text/plain)
+    [ "${target%-1w}" = refsse ] && args+=(-pubct text/plain)
     ;;
   rtbusd | rtbusd@base)
     local jwt tenant port=3103
@@ -180,7 +188,7 @@ if [ "$IDLE" != 0 ]; then
     case $t in
     refsse) url="http://127.0.0.1:3100/sse?topic=idle" pid=${pids[0]} ;;
     hub) url="http://127.0.0.1:3101/sse?topic=idle" pid=${pids[1]} ;;
-    hub+co | *@base) continue ;;
+    refsse-1w | hub+co | *@base) continue ;;
     rtbusd)
       n=$((n + 1))
       jwt=$(signup "bench$n-$$") || { echo "rtbusd: sign-up failed"; continue; }
