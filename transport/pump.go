@@ -16,8 +16,11 @@ import (
 // reads, one of them for nothing. pump waits for the socket to become readable instead, when
 // that is safe:
 //
-//   - The read was short: it emptied the socket of data. And the peer waits for an answer
-//     (the step says so: it acknowledged a frame, or received an ack).
+//   - The read was short and small (it emptied the socket of data), and the step reports
+//     the connection quiet: the peer now waits for an answer (a frame just acknowledged, an
+//     ack just received). A peer streaming frames most likely has more on the way, which a
+//     read gets sooner than the runtime's poller would report it: a read that filled its
+//     slice, or brought much, or left the connection busy is followed by another at once.
 //   - The end of the connection cannot be waiting behind that data. A peer that sent its last
 //     frame and hung up before the read leaves an end that no readiness will announce, and
 //     that only one more read would find. But a write to the peer made after the read fails
@@ -32,11 +35,6 @@ import (
 // A reader that does not answer what it reads (the Go client's: its callers write) can wait
 // without reading too, by setting confirm: the end is then found by a later read, in at most
 // that time.
-//
-// pump waits without reading only when its step reports the connection quiet: a peer
-// streaming frames most likely has more on the way, which a read gets sooner than the
-// runtime's poller would report it. A read that filled its slice, or brought much, is followed
-// by another at once.
 //
 // While a read is in progress, the runtime's Close waits for it to end. A sock's Close may be
 // called while pump handles a read, by the very goroutine (a failed write of an ack, a
