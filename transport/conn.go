@@ -177,16 +177,23 @@ func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
 		return in.room()
 	}
 	var err error
-	step := func(n int) bool {
+	step := func(n int) stepResult {
 		in.end += n
+		answered := false // the last frame taken was acknowledged by this goroutine
 		for {
 			var f frame
 			var body []byte
 			var ok bool
-			if f, body, ok, err = in.frame(); !ok || err != nil {
-				return err == nil
+			if f, body, ok, err = in.frame(); err != nil {
+				return stepStop
 			}
-			nc.quiet = false
+			if !ok {
+				if answered {
+					return stepAnswered
+				}
+				return stepMore
+			}
+			answered = false
 			if f.ping {
 				continue
 			}
@@ -197,8 +204,8 @@ func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
 			if in.empty() {
 				now = out
 			}
-			if nc.quiet, err = route(c, &f, body, &bodies, now); err != nil {
-				return false
+			if answered, err = route(c, &f, body, &bodies, now); err != nil {
+				return stepStop
 			}
 		}
 	}

@@ -16,24 +16,24 @@ import (
 // reads, one of them for nothing. pump waits for the socket to become readable instead, when
 // that is safe:
 //
-//   - The read was short and small (it emptied the socket of data), and the step reports
-//     the connection quiet: the peer now waits for an answer (a frame just acknowledged, an
-//     ack just received). A peer streaming frames most likely has more on the way, which a
-//     read gets sooner than the runtime's poller would report it: a read that filled its
-//     slice, or brought much, or left the connection busy is followed by another at once.
+//   - The read was short and small (it emptied the socket of data), and the step says that
+//     the peer now waits for an answer (stepAnswered, stepQuiet). A peer streaming frames
+//     most likely has more on the way, which a read gets sooner than the runtime's poller
+//     would report it: after stepMore, or a read that filled its slice or brought much, pump
+//     reads again at once.
 //   - The end of the connection cannot be waiting behind that data. A peer that sent its last
 //     frame and hung up before the read leaves an end that no readiness will announce, and
 //     that only one more read would find. But a write to the peer made after the read fails
 //     at once on a UNIX socket whose peer has gone, and over TCP draws a reset that makes the
-//     socket readable again: so pump waits only if the connection wrote after the read, as
-//     the broker's reader does when it acknowledges a frame.
+//     socket readable again: so pump waits at once only after stepAnswered, which says the
+//     step wrote that answer itself, as the broker's reader does when it acknowledges a frame.
 //   - pump stays inside one syscall.RawConn.Read for as long as the connection lives: the
 //     runtime clears its readiness flag for the socket when a Read or RawConn.Read starts,
 //     so data arriving between two of them would be forgotten, but within one the flag is
 //     kept, and the wait returns at once for data that arrived while the read was handled.
 //
 // A reader that does not answer what it reads (the Go client's: its callers write) can wait
-// without reading too, by setting confirm: the end is then found by a later read, in at most
+// after stepQuiet too, by setting confirm: the end is then found by a later read, in at most
 // that time.
 //
 // While a read is in progress, the runtime's Close waits for it to end. A sock's Close may be
@@ -45,21 +45,27 @@ type sock struct {
 	net.Conn
 	rc      syscall.RawConn // nil: not a plain socket (TLS, WebSocket), read as usual
 	closing atomic.Bool
-	inRead  atomic.Bool   // pump is inside its RawConn.Read, and not waiting
-	writes  atomic.Uint64 // writes started
-
-	// quiet is set by pump's step: what it read leaves the peer waiting for an answer, so
-	// that nothing more is on the way (a frame acknowledged, an ack received).
-	quiet bool
+	inRead  atomic.Bool // pump is inside its RawConn.Read, and not waiting
 
 	wrenewed time.Time // when writeWithin last moved the write deadline
 
-	// confirm, if set, lets pump wait without reading after a short read that no write
-	// followed, and read again once confirm has passed: an end behind the data is then found
-	// within confirm. It needs the read deadline, which the connection's user must leave
-	// alone; a connection whose reads have deadlines of their own leaves confirm zero.
+	// confirm, if set, lets pump wait without reading after a short read that its step
+	// found quiet but did not answer, and read again once confirm has passed: an end behind
+	// the data is then found within confirm. It needs the read deadline, which the
+	// connection's user must leave alone; a connection whose reads have deadlines of their
+	// own leaves confirm zero.
 	confirm time.Duration
 }
+
+// stepResult is what pump's step makes of a read.
+type stepResult int
+
+const (
+	stepStop     stepResult = iota // read no more: pump returns nil
+	stepMore                       // more may be on the way
+	stepQuiet                      // the peer waits for an answer that is not written yet
+	stepAnswered                   // the peer waits, and the step has written to it since the read
+)
 
 // writeWithin gives the writes that start now at least d to complete, and at most 1.25 × d.
 // Moving a deadline costs more than reading the clock, so the deadline is set a quarter of d
@@ -69,12 +75,6 @@ func (s *sock) writeWithin(d time.Duration) {
 		s.wrenewed = now
 		s.SetWriteDeadline(now.Add(d + d/4))
 	}
-}
-
-// Write counts the write for pump, then writes.
-func (s *sock) Write(p []byte) (int, error) {
-	s.writes.Add(1)
-	return s.Conn.Write(p)
 }
 
 // smallRead is the most a read may bring for pump to wait after it: after a larger one, the
@@ -105,14 +105,14 @@ func (s *sock) Close() error {
 	return s.Conn.Close()
 }
 
-// pump reads s until step returns false or a read fails, and returns the failure (io.EOF for
-// an orderly end, nil when step stopped it). Each read goes into the slice next returns,
+// pump reads s until step returns stepStop or a read fails, and returns the failure (io.EOF
+// for an orderly end, nil when step stopped it). Each read goes into the slice next returns,
 // which must not be empty, and step gets the count read.
-func (s *sock) pump(next func() []byte, step func(n int) bool) error {
+func (s *sock) pump(next func() []byte, step func(n int) stepResult) error {
 	if s.rc == nil {
 		for {
 			n, err := s.Conn.Read(next())
-			if n > 0 && !step(n) {
+			if n > 0 && step(n) == stepStop {
 				return nil
 			}
 			if err != nil {
@@ -144,16 +144,16 @@ func (s *sock) pump(next func() []byte, step func(n int) bool) error {
 				rerr = io.EOF
 				return true
 			}
-			wrote := s.writes.Load()
-			if !step(n) {
+			r := step(n)
+			if r == stepStop {
 				stopped = true
 				return true
 			}
-			if n < len(p) && n <= smallRead && s.quiet {
-				if s.writes.Load() != wrote {
+			if n < len(p) && n <= smallRead {
+				if r == stepAnswered {
 					return false // emptied, and no end behind: wait rather than read for nothing
 				}
-				if s.confirm > 0 {
+				if r == stepQuiet && s.confirm > 0 {
 					if !armed {
 						armed = true
 						s.SetReadDeadline(time.Now().Add(s.confirm))

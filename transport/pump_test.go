@@ -39,14 +39,10 @@ func sockPair(t *testing.T) (*sock, net.Conn) {
 	return s, peer
 }
 
-// pumpAll runs s.pump into a buffer of size, calling each with every read's bytes, and
-// reports every read quiet (a request that leaves the peer waiting).
-func pumpAll(s *sock, size int, each func([]byte) bool) error {
+// pumpAll runs s.pump into a buffer of size, calling each with every read's bytes.
+func pumpAll(s *sock, size int, each func([]byte) stepResult) error {
 	buf := make([]byte, size)
-	return s.pump(func() []byte { return buf }, func(n int) bool {
-		s.quiet = true
-		return each(buf[:n])
-	})
+	return s.pump(func() []byte { return buf }, func(n int) stepResult { return each(buf[:n]) })
 }
 
 // TestPumpDataDuringStep: what arrives while a read is handled is read next, although pump
@@ -68,15 +64,14 @@ func TestPumpDataDuringStep(t *testing.T) {
 	var got []byte
 	done := make(chan error, 1)
 	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) bool {
+		done <- pumpAll(s, 4096, func(p []byte) stepResult {
 			got = append(got, p...)
 			if len(got) == chunks {
-				return false
+				return stepStop
 			}
-			s.Write([]byte{0}) // an answer: pump may wait without reading
 			handling <- struct{}{}
 			time.Sleep(time.Millisecond) // the next chunk arrives meanwhile
-			return true
+			return stepAnswered
 		})
 	}()
 	select {
@@ -113,9 +108,9 @@ func TestPumpFullReads(t *testing.T) {
 	var got []byte
 	done := make(chan error, 1)
 	go func() {
-		done <- pumpAll(s, 16, func(p []byte) bool {
+		done <- pumpAll(s, 16, func(p []byte) stepResult {
 			got = append(got, p...)
-			return true
+			return stepMore
 		})
 	}()
 	select {
@@ -152,13 +147,13 @@ func TestSockCloseInStep(t *testing.T) {
 	done := make(chan error, 1)
 	reads := 0
 	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) bool {
+		done <- pumpAll(s, 4096, func(p []byte) stepResult {
 			reads++
 			if err := s.Close(); err != nil {
 				t.Error(err)
 			}
 			time.Sleep(20 * time.Millisecond)
-			return true
+			return stepMore
 		})
 	}()
 	select {
@@ -188,13 +183,13 @@ func TestSockCloseWhileReading(t *testing.T) {
 	done := make(chan error, 1)
 	reads := 0
 	go func() {
-		done <- pumpAll(s, 512, func([]byte) bool {
+		done <- pumpAll(s, 512, func([]byte) stepResult {
 			reads++
 			if reads == 1 {
 				close(started)
 				<-closed
 			}
-			return true
+			return stepMore
 		})
 	}()
 	<-started
@@ -219,10 +214,7 @@ func TestPumpDeadline(t *testing.T) {
 	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	done := make(chan error, 1)
 	go func() {
-		done <- pumpAll(s, 4096, func([]byte) bool {
-			s.Write([]byte{0})
-			return true
-		})
+		done <- pumpAll(s, 4096, func([]byte) stepResult { return stepAnswered })
 	}()
 	select {
 	case err := <-done:
@@ -251,13 +243,14 @@ func TestPumpEndBehindData(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // both arrive before the first read
 		done := make(chan error, 1)
 		go func() {
-			done <- pumpAll(s, 4096, func([]byte) bool {
-				if answer {
-					if _, err := s.Write([]byte{0}); err != nil {
-						s.Close()
-					}
+			done <- pumpAll(s, 4096, func([]byte) stepResult {
+				if !answer {
+					return stepQuiet
 				}
-				return true
+				if _, err := s.Write([]byte{0}); err != nil {
+					s.Close()
+				}
+				return stepAnswered
 			})
 		}()
 		select {
@@ -286,9 +279,9 @@ func TestPumpConfirmLeavesNoDeadline(t *testing.T) {
 	var got []byte
 	done := make(chan error, 1)
 	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) bool {
+		done <- pumpAll(s, 4096, func(p []byte) stepResult {
 			got = append(got, p...)
-			return true
+			return stepQuiet
 		})
 	}()
 	select {

@@ -186,9 +186,9 @@ func (c *Client) read() {
 		}
 		return buf[end:]
 	}
-	step := func(n int) bool {
+	step := func(n int) stepResult {
 		end += n
-		c.nc.quiet = false
+		result := stepMore
 		if hook == nil {
 			if h := c.hook.Load(); h != nil {
 				hook = *h
@@ -204,20 +204,22 @@ func (c *Client) read() {
 				// The frames before an ack are its operation's effects: readable first.
 				if len(batch) > 0 {
 					if !c.inbox.push(batch, c.done) {
-						return false
+						return stepStop
 					}
 					clear(batch)
 					batch = batch[:0]
 				}
 				c.ack(binary.LittleEndian.Uint32(h[1:5]), h[5])
 				start += serverHeaderLen
-				c.nc.quiet = start == end // what the broker had for us ended with an ack
+				if start == end {
+					result = stepQuiet // what the broker had for us ended with an ack
+				}
 				continue
 			}
 			size := binary.LittleEndian.Uint32(h[1:5])
 			if uint64(size) > uint64(c.maxFrame) {
 				c.stop(fmt.Errorf("transport: frame of %d bytes from the broker, limit %d: %w: %w", size, c.maxFrame, bus.ErrBadData, bus.ErrDisconnected))
-				return false
+				return stepStop
 			}
 			if end-start-serverHeaderLen < int(size) {
 				break
@@ -227,7 +229,7 @@ func (c *Client) read() {
 			f, ok := parseDelivery(bus.Kind(h[0]), body, h[5] != 0)
 			if !ok {
 				c.stop(fmt.Errorf("transport: malformed frame from the broker: %w: %w", bus.ErrBadData, bus.ErrDisconnected))
-				return false
+				return stepStop
 			}
 			shared = true
 			start = b + int(size)
@@ -246,12 +248,12 @@ func (c *Client) read() {
 		}
 		if len(batch) > 0 {
 			if !c.inbox.push(batch, c.done) {
-				return false
+				return stepStop
 			}
 			clear(batch)
 			batch = batch[:0]
 		}
-		return true
+		return result
 	}
 	if err := c.nc.pump(next, step); err != nil {
 		c.stop(fmt.Errorf("transport: connection lost: %v: %w", err, bus.ErrDisconnected))
