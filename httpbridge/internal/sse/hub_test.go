@@ -198,6 +198,26 @@ func (c *client) waitEnd(t *testing.T) {
 	}
 }
 
+// rawStream opens a stream of tenant a over a bare TCP connection, with a receive buffer of
+// readBuf bytes if set, and waits until it is the server's only stream; the test reads it,
+// or not, as it pleases.
+func (s *server) rawStream(t *testing.T, readBuf int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if readBuf > 0 {
+		conn.(*net.TCPConn).SetReadBuffer(readBuf)
+	}
+	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitStreams(t, 1)
+	return conn
+}
+
 func (s *server) waitStreams(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
@@ -463,16 +483,7 @@ func TestSlowClientAmongFast(t *testing.T) {
 // the slow client can fill its queue.
 func testSlowAmongFast(t *testing.T, m mode, queue, nFast, n, inflight int) {
 	s := newServer(t, sse.HubOptions{QueueSize: queue}, m)
-	conn, err := net.Dial("tcp", s.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).SetReadBuffer(4096)
-	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitStreams(t, 1)
+	s.rawStream(t, 4096) // never read
 	fast := make([]*client, nFast)
 	for i := range fast {
 		fast[i] = s.connect(t, "tenant=a")
@@ -527,15 +538,7 @@ func TestPausedClientCatchesUp(t *testing.T) { bothModes(t, testPausedClientCatc
 
 func testPausedClientCatchesUp(t *testing.T, m mode) {
 	s := newServer(t, sse.HubOptions{QueueSize: 1000}, m)
-	conn, err := net.Dial("tcp", s.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitStreams(t, 1)
+	conn := s.rawStream(t, 0)
 	const n = 250 // 250 x 64 KiB: more than the socket buffers hold
 	big := `"` + strings.Repeat("z", 64<<10) + `"`
 	for i := 0; i < n; i++ {
@@ -546,31 +549,25 @@ func testPausedClientCatchesUp(t *testing.T, m mode) {
 	}
 	br := bufio.NewReader(conn)
 	next := 1
-	for next <= n+3 {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %d messages: %v", next-1, err)
-		}
-		if id, ok := strings.CutPrefix(line, "id:"); ok {
-			if id != strconv.Itoa(next)+"\n" {
-				t.Fatalf("message %d has id %q", next, id)
+	expectIDs := func(last int) {
+		for ; next <= last; next++ {
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("after %d messages: %v", next-1, err)
+				}
+				if id, ok := strings.CutPrefix(line, "id:"); ok {
+					if id != strconv.Itoa(next)+"\n" {
+						t.Fatalf("message %d has id %q", next, id)
+					}
+					break
+				}
 			}
-			next++
 		}
 	}
+	expectIDs(n + 3)
 	s.log.publish("a", "small", `{"i":3}`) // live again
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id, ok := strings.CutPrefix(line, "id:"); ok {
-			if id != strconv.Itoa(next)+"\n" {
-				t.Fatalf("message %d has id %q", next, id)
-			}
-			break
-		}
-	}
+	expectIDs(n + 4)
 }
 
 // A client that stops reading while nothing more is published (its write is stuck, its queue
@@ -579,15 +576,7 @@ func TestStuckWriteEnded(t *testing.T) { bothModes(t, testStuckWriteEnded) }
 
 func testStuckWriteEnded(t *testing.T, m mode) {
 	s := newServer(t, sse.HubOptions{QueueSize: 100000, KeepAlive: 100 * time.Millisecond}, m)
-	conn, err := net.Dial("tcp", s.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "GET /?tenant=a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	s.waitStreams(t, 1)
+	s.rawStream(t, 0) // never read
 	big := `"` + strings.Repeat("x", 64<<10) + `"`
 	for i := 0; i < 400; i++ {
 		s.log.publish("a", "big", big)
