@@ -39,10 +39,22 @@ func sockPair(t *testing.T) (*sock, net.Conn) {
 	return s, peer
 }
 
-// pumpAll runs s.pump into a buffer of size, calling each with every read's bytes.
-func pumpAll(s *sock, size int, each func([]byte) stepResult) error {
+// pumpAll runs s.pump into a buffer of size, calling each with every read's bytes, and
+// returns its error; a pump still running after 10 s fails the test with stuck.
+func pumpAll(t *testing.T, s *sock, size int, each func([]byte) stepResult, stuck string) error {
+	t.Helper()
 	buf := make([]byte, size)
-	return s.pump(func() []byte { return buf }, func(n int) stepResult { return each(buf[:n]) })
+	done := make(chan error, 1)
+	go func() {
+		done <- s.pump(func() []byte { return buf }, func(n int) stepResult { return each(buf[:n]) })
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal(stuck)
+		return nil
+	}
 }
 
 // TestPumpDataDuringStep: what arrives while a read is handled is read next, although pump
@@ -62,25 +74,17 @@ func TestPumpDataDuringStep(t *testing.T) {
 		}
 	}()
 	var got []byte
-	done := make(chan error, 1)
-	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) stepResult {
-			got = append(got, p...)
-			if len(got) == chunks {
-				return stepStop
-			}
-			handling <- struct{}{}
-			time.Sleep(time.Millisecond) // the next chunk arrives meanwhile
-			return stepAnswered
-		})
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	err := pumpAll(t, s, 4096, func(p []byte) stepResult {
+		got = append(got, p...)
+		if len(got) == chunks {
+			return stepStop
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("pump stuck after %d of %d chunks", len(got), chunks)
+		handling <- struct{}{}
+		time.Sleep(time.Millisecond) // the next chunk arrives meanwhile
+		return stepAnswered
+	}, "pump stuck: readiness seen during a step was lost")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for i, b := range got {
 		if b != byte(i) {
@@ -106,20 +110,12 @@ func TestPumpFullReads(t *testing.T) {
 		peer.Close()
 	}()
 	var got []byte
-	done := make(chan error, 1)
-	go func() {
-		done <- pumpAll(s, 16, func(p []byte) stepResult {
-			got = append(got, p...)
-			return stepMore
-		})
-	}()
-	select {
-	case err := <-done:
-		if err != io.EOF {
-			t.Fatalf("pump ended with %v, want EOF", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pump stuck: a full read was not followed by another")
+	err := pumpAll(t, s, 16, func(p []byte) stepResult {
+		got = append(got, p...)
+		return stepMore
+	}, "pump stuck: a full read was not followed by another")
+	if err != io.EOF {
+		t.Fatalf("pump ended with %v, want EOF", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got %d bytes, want %d, first difference at %d", len(got), len(want), firstDiff(got, want))
@@ -144,25 +140,17 @@ func TestSockCloseInStep(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		peer.Write(make([]byte, 1<<16))
 	}()
-	done := make(chan error, 1)
 	reads := 0
-	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) stepResult {
-			reads++
-			if err := s.Close(); err != nil {
-				t.Error(err)
-			}
-			time.Sleep(20 * time.Millisecond)
-			return stepMore
-		})
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("pump ended with %v, want net.ErrClosed", err)
+	err := pumpAll(t, s, 4096, func(p []byte) stepResult {
+		reads++
+		if err := s.Close(); err != nil {
+			t.Error(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pump stuck after Close in a step")
+		time.Sleep(20 * time.Millisecond)
+		return stepMore
+	}, "pump stuck after Close in a step")
+	if !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("pump ended with %v, want net.ErrClosed", err)
 	}
 	if reads != 1 {
 		t.Fatalf("%d reads handled, want 1: pump read on after Close", reads)
@@ -180,28 +168,20 @@ func TestSockCloseWhileReading(t *testing.T) {
 	s, peer := sockPair(t)
 	go peer.Write(make([]byte, 1<<16)) // reads of 512 bytes fill their buffer
 	started, closed := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	reads := 0
 	go func() {
-		done <- pumpAll(s, 512, func([]byte) stepResult {
-			reads++
-			if reads == 1 {
-				close(started)
-				<-closed
-			}
-			return stepMore
-		})
-	}()
-	<-started
-	go func() {
+		<-started
 		s.Close()
 		close(closed)
 	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close or pump stuck")
-	}
+	reads := 0
+	pumpAll(t, s, 512, func([]byte) stepResult {
+		reads++
+		if reads == 1 {
+			close(started)
+			<-closed // Close returns while the read is handled
+		}
+		return stepMore
+	}, "Close or pump stuck")
 	if reads != 1 {
 		t.Fatalf("%d reads handled, want 1: pump read on after Close", reads)
 	}
@@ -212,17 +192,9 @@ func TestPumpDeadline(t *testing.T) {
 	s, peer := sockPair(t)
 	peer.Write([]byte("x")) // one short read, answered: pump then waits without reading
 	s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	done := make(chan error, 1)
-	go func() {
-		done <- pumpAll(s, 4096, func([]byte) stepResult { return stepAnswered })
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("pump ended with %v, want a deadline error", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("deadline did not end pump")
+	err := pumpAll(t, s, 4096, func([]byte) stepResult { return stepAnswered }, "deadline did not end pump")
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("pump ended with %v, want a deadline error", err)
 	}
 }
 
@@ -241,25 +213,17 @@ func TestPumpEndBehindData(t *testing.T) {
 		peer.Write([]byte("last words"))
 		peer.Close()
 		time.Sleep(10 * time.Millisecond) // both arrive before the first read
-		done := make(chan error, 1)
-		go func() {
-			done <- pumpAll(s, 4096, func([]byte) stepResult {
-				if !answer {
-					return stepQuiet
-				}
-				if _, err := s.Write([]byte{0}); err != nil {
-					s.Close()
-				}
-				return stepAnswered
-			})
-		}()
-		select {
-		case err := <-done:
-			if want := map[bool]error{false: io.EOF, true: net.ErrClosed}[answer]; !errors.Is(err, want) {
-				t.Fatalf("answer %v: pump ended with %v, want %v", answer, err, want)
+		err := pumpAll(t, s, 4096, func([]byte) stepResult {
+			if !answer {
+				return stepQuiet
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("answer %v: the end of the connection was missed", answer)
+			if _, err := s.Write([]byte{0}); err != nil {
+				s.Close()
+			}
+			return stepAnswered
+		}, fmt.Sprintf("answer %v, confirm %v: the end of the connection was missed", answer, c.confirm))
+		if want := map[bool]error{false: io.EOF, true: net.ErrClosed}[answer]; !errors.Is(err, want) {
+			t.Fatalf("answer %v: pump ended with %v, want %v", answer, err, want)
 		}
 	}
 }
@@ -277,20 +241,12 @@ func TestPumpConfirmLeavesNoDeadline(t *testing.T) {
 		peer.Close()
 	}()
 	var got []byte
-	done := make(chan error, 1)
-	go func() {
-		done <- pumpAll(s, 4096, func(p []byte) stepResult {
-			got = append(got, p...)
-			return stepQuiet
-		})
-	}()
-	select {
-	case err := <-done:
-		if err != io.EOF || string(got) != "ab" {
-			t.Fatalf("pump read %q and ended with %v, want \"ab\" and EOF", got, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pump stuck")
+	err := pumpAll(t, s, 4096, func(p []byte) stepResult {
+		got = append(got, p...)
+		return stepQuiet
+	}, "pump stuck")
+	if err != io.EOF || string(got) != "ab" {
+		t.Fatalf("pump read %q and ended with %v, want \"ab\" and EOF", got, err)
 	}
 }
 
