@@ -1,0 +1,166 @@
+// Command roundtrip measures the floor under rtbus's acknowledged stages on the machine it
+// runs on: the same frames as `rtbus benchmark -s send.qos.processed` (a QoS 1 message of
+// 100 bytes to a missing name, then a 6-byte ack), between two processes over a UNIX
+// socket, with a "broker" that does nothing but find each frame's end and acknowledge it,
+// through plain net.Conn reads and writes, as most Go servers would. Whatever a real broker
+// adds (names, routing, queues) comes on top of this.
+//
+//	roundtrip -listen /tmp/rt.sock &
+//	roundtrip -dial /tmp/rt.sock -w 8 -n 200000 -runs 3
+//
+// It is the reference side of bench/roundtrip.sh.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+const (
+	headerLen = 9 // client → broker frame header (WIRE.md §3)
+	ackLen    = 6 // broker → client ack (WIRE.md §4)
+)
+
+func main() {
+	listen := flag.String("listen", "", "serve acks on this UNIX socket path")
+	dial := flag.String("dial", "", "measure against the server on this UNIX socket path")
+	workers := flag.Int("w", 8, "workers, each with its own connection and one frame in flight")
+	n := flag.Int("n", 200_000, "round trips per run, shared by the workers")
+	size := flag.Int("size", 100, "payload bytes")
+	runs := flag.Int("runs", 1, "runs; each is printed")
+	flag.Parse()
+	log.SetFlags(0)
+	switch {
+	case *listen != "":
+		if err := serve(*listen); err != nil {
+			log.Fatal(err)
+		}
+	case *dial != "" && *workers > 0 && *n >= *workers:
+		frame := message(*size)
+		for r := 1; r <= *runs; r++ {
+			rate, err := measure(*dial, *workers, *n, frame)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("run %d: %.0f round trips/s\n", r, rate)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "usage: roundtrip -listen PATH | roundtrip -dial PATH [-w WORKERS] [-n ROUNDTRIPS] [-size BYTES] [-runs N]")
+		os.Exit(2)
+	}
+}
+
+// message is a QoS 1 p2p frame to a name nobody has, as rtbus benchmark sends.
+func message(size int) []byte {
+	body := append([]byte("nobody\x00"), bytes.Repeat([]byte{0x5a}, size)...)
+	f := binary.LittleEndian.AppendUint32(nil, 1)
+	f = append(f, 0x12|1<<6)
+	f = binary.LittleEndian.AppendUint32(f, uint32(len(body)))
+	return append(f, body...)
+}
+
+func serve(path string) error {
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go ack(c)
+	}
+}
+
+// ack answers every whole frame read from c with a "not registered" ack carrying its id.
+func ack(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	var out []byte
+	have := 0
+	for {
+		k, err := c.Read(buf[have:])
+		if err != nil {
+			return
+		}
+		have += k
+		p := buf[:have]
+		for len(p) >= headerLen {
+			end := headerLen + int(binary.LittleEndian.Uint32(p[5:9]))
+			if end > len(buf) {
+				return // not a frame of ours
+			}
+			if len(p) < end {
+				break
+			}
+			out = append(out, 0xfe, p[0], p[1], p[2], p[3], 0x71)
+			p = p[end:]
+		}
+		have = copy(buf, p)
+		if len(out) > 0 {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+	}
+}
+
+// measure runs n round trips over w connections and returns their rate.
+func measure(path string, w, n int, frame []byte) (float64, error) {
+	conns := make([]net.Conn, w)
+	for i := range conns {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	errs := make(chan error, w)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range conns {
+		k := n / w
+		if i < n%w {
+			k++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got [ackLen]byte
+			for range k {
+				if _, err := c.Write(frame); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.ReadFull(c, got[:]); err != nil {
+					errs <- err
+					return
+				}
+				if got[0] != 0xfe {
+					errs <- errors.New("not an ack")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(n) / d.Seconds(), nil
+}
