@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ import (
 // after stepQuiet too, by setting confirm: the end is then found by a later read, in at most
 // that time.
 //
+// Its Write, too, makes the system calls itself on a plain socket, inside RawConn.Write: on
+// linux both are raw system calls (see sysRead), which an acknowledged round trip, a read and
+// a write at each end, makes a good part faster where system calls are slow.
+//
 // While a read is in progress, the runtime's Close waits for it to end. A sock's Close may be
 // called while pump handles a read, by the very goroutine (a failed write of an ack, a
 // callback of the client's that closes it) or by another one that the handler waits for: it
@@ -48,6 +53,12 @@ type sock struct {
 	inRead  atomic.Bool // pump is inside its RawConn.Read, and not waiting
 
 	wrenewed time.Time // when writeWithin last moved the write deadline
+
+	wmu     sync.Mutex // serialises Write: wbuf, wn and werr are its call's
+	wbuf    []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool // s.write, made once: a method value per Write would allocate
 
 	// confirm, if set, lets pump wait without reading after a short read that its step
 	// found quiet but did not answer, and read again once confirm has passed: an end behind
@@ -86,9 +97,50 @@ func newSock(nc net.Conn) *sock {
 	if sc, ok := nc.(syscall.Conn); ok && rawReads {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
+			s.writeFn = s.write
 		}
 	}
 	return s
+}
+
+// Write writes p whole, or fails. On a plain socket it makes the system calls itself, as pump
+// does for reads (see sysWrite), and waits for the socket to drain, up to the write deadline,
+// when it is full.
+func (s *sock) Write(p []byte) (int, error) {
+	if s.rc == nil {
+		return s.Conn.Write(p)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.wbuf, s.wn, s.werr = p, 0, nil
+	err := s.rc.Write(s.writeFn)
+	n, werr := s.wn, s.werr
+	s.wbuf, s.werr = nil, nil
+	if werr != nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (s *sock) write(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		n, err := sysWrite(fd, s.wbuf[s.wn:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false // full: wait until it drains
+		case err != nil:
+			s.werr = s.opError("write", err)
+			return true
+		}
+		s.wn += n
+	}
+	return true
+}
+
+func (s *sock) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: s.LocalAddr().Network(), Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError(op, err)}
 }
 
 // Close closes the connection, at once unless pump is handling a read (see sock).
@@ -138,7 +190,7 @@ func (s *sock) pump(next func() []byte, step func(n int) stepResult) error {
 			case err == syscall.EAGAIN:
 				return false // wait for readiness
 			case err != nil:
-				rerr = &net.OpError{Op: "read", Net: s.LocalAddr().Network(), Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+				rerr = s.opError("read", err)
 				return true
 			case n == 0:
 				rerr = io.EOF

@@ -11,3 +11,5 @@ const rawReads = false
 func sysRead(fd uintptr, p []byte) (int, error) { return 0, syscall.EINVAL }
 
 func sysShutdown(fd uintptr) {}
+
+func sysWrite(fd uintptr, p []byte) (int, error) { return 0, syscall.EINVAL }

@@ -277,3 +277,37 @@ func TestBrokerSeesHangUpBehindLastFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestSockWrite: a write larger than the socket's buffers arrives whole and in order, the
+// writer waiting while the socket is full; a write that cannot drain before the deadline
+// fails with os.ErrDeadlineExceeded, and one to a peer that has gone fails.
+func TestSockWrite(t *testing.T) {
+	s, peer := sockPair(t)
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7 >> 3)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big))))
+		got <- b
+	}()
+	if n, err := s.Write(big); n != len(big) || err != nil {
+		t.Fatalf("Write: %d, %v; want %d, nil", n, err, len(big))
+	}
+	if b := <-got; !bytes.Equal(b, big) {
+		t.Fatalf("the peer read %d bytes, first difference at %d", len(b), firstDiff(b, big))
+	}
+
+	s.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := s.Write(big) // nobody reads now
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == len(big) {
+		t.Fatalf("Write to a full socket: %d, %v; want part of %d written and %v", n, err, len(big), os.ErrDeadlineExceeded)
+	}
+
+	s.SetWriteDeadline(time.Time{})
+	peer.Close()
+	if _, err := s.Write([]byte("hello")); err == nil {
+		t.Fatal("Write to a peer that has gone succeeded")
+	}
+}
