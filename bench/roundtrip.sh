@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# rtbus's bare acknowledged round trips against the floor of this machine, in the same run.
+# rtbus's bare acknowledged round trips against two floors on this machine, in the same run.
 # Not part of CI.
-#   rtbus: `rtbus benchmark -s send.qos.processed,rpc.call0` against rtbusd on a UNIX socket.
-#   floor: bench/roundtrip, the same frames and acks between two processes, its "broker"
-#          doing nothing but acknowledge each frame.
-# Each round runs the floor, rtbus, and the floor again; rtbus's figures are divided by the
-# mean of the two floor figures around them, so that the machine's drift between rounds
+#   rtbus:  `rtbus benchmark -s send.qos.processed,rpc.call0` against rtbusd on a UNIX socket.
+#   go:     bench/roundtrip, the same frames and acks between two processes, its "broker"
+#           doing nothing but acknowledge each frame, through plain net.Conn.
+#   tokio:  bench/roundtrip/tokio, the same on tokio (the BUS/RT reference broker's runtime)
+#           at both ends; built from Debian's packaged crates (apt-get install
+#           librust-tokio-dev) when cargo is here, else left out.
+# Each round runs the floors, rtbus, and the floors again; rtbus's figures are divided by the
+# mean of the two figures of a floor around them, so that the machine's drift between rounds
 # cancels. The medians of those ratios close the output.
 # Usage: bench/roundtrip.sh [-w WORKERS] [-n ITERATIONS] [-rounds N]
 set -euo pipefail
@@ -26,34 +29,48 @@ trap cleanup EXIT
 
 echo "building rtbusd, rtbus and roundtrip in $work" >&2
 go build -o "$work/" ./cmd/rtbusd ./cmd/rtbus ./bench/roundtrip
+tokio=""
+if command -v cargo >/dev/null && ls -d /usr/share/cargo/registry/tokio-1.* >/dev/null 2>&1; then
+  (cd bench/roundtrip/tokio && CARGO_TARGET_DIR="$work/cargo" cargo build --release -q)
+  tokio="$work/cargo/release/roundtrip-tokio"
+else
+  echo "no tokio floor: it needs cargo and Debian's librust-tokio-dev" >&2
+fi
 
 "$work/rtbusd" -B "$work/rtbus.sock" -http off -log-level warn & pids+=($!)
-"$work/roundtrip" -listen "$work/floor.sock" & pids+=($!)
+"$work/roundtrip" -listen "$work/go.sock" & pids+=($!)
+[ -n "$tokio" ] && { "$tokio" -listen "$work/tokio.sock" & pids+=($!); }
 for _ in $(seq 100); do
-  [ -S "$work/rtbus.sock" ] && [ -S "$work/floor.sock" ] && break
+  [ -S "$work/rtbus.sock" ] && [ -S "$work/go.sock" ] && { [ -z "$tokio" ] || [ -S "$work/tokio.sock" ]; } && break
   sleep 0.1
 done
 
-floor() { "$work/roundtrip" -dial "$work/floor.sock" -w "$workers" -n "$n" | awk '{print $3}'; }
+floors() {
+  local g t=0
+  g=$("$work/roundtrip" -dial "$work/go.sock" -w "$workers" -n "$n" | awk '{print $3}')
+  [ -n "$tokio" ] && t=$("$tokio" -dial "$work/tokio.sock" "$workers" "$n" | awk '{print $3}')
+  echo "$g $t"
+}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
 echo "workers: $workers, iterations: $n, rounds: $rounds"
-printf '%-6s %-6s %12s %12s %12s %8s %8s\n' round load floor send.qos.p rpc.call0 'sqp/fl' 'c0/fl'
+printf '%-6s %-6s %10s %10s %10s %10s %8s %8s %8s %8s\n' round load go tokio send.qos.p rpc.call0 sqp/go c0/go sqp/tok c0/tok
 for r in $(seq "$rounds"); do
   load=$(cut -d' ' -f1 /proc/loadavg)
-  f1=$(floor)
+  read -r g1 t1 < <(floors)
   out=$("$work/rtbus" -b "$work/rtbus.sock" benchmark -w "$workers" -i "$n" -s send.qos.processed,rpc.call0 2>/dev/null)
-  f2=$(floor)
+  read -r g2 t2 < <(floors)
   sqp=$(awk '$1=="send.qos.processed"{gsub(",","",$2); print $2}' <<<"$out")
   c0=$(awk '$1=="rpc.call0"{gsub(",","",$2); print $2}' <<<"$out")
-  awk -v r="$r" -v l="$load" -v f1="$f1" -v f2="$f2" -v s="$sqp" -v c="$c0" 'BEGIN {
-    f = (f1 + f2) / 2
-    printf "%-6s %-6s %12.0f %12d %12d %8.2f %8.2f\n", r, l, f, s, c, s / f, c / f }'
+  awk -v r="$r" -v l="$load" -v g1="$g1" -v g2="$g2" -v t1="$t1" -v t2="$t2" -v s="$sqp" -v c="$c0" 'BEGIN {
+    g = (g1 + g2) / 2; t = (t1 + t2) / 2
+    printf "%-6s %-6s %10.0f %10.0f %10d %10d %8.2f %8.2f %8.2f %8.2f\n", r, l, g, t, s, c, s / g, c / g, t ? s / t : 0, t ? c / t : 0 }'
 done | tee "$work/rounds"
-awk '{ s[NR] = $6; c[NR] = $7; fl[NR] = $3; sq[NR] = $4; c0[NR] = $5 }
-  function med(a, n,   i, j, t) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  function max(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+awk '{ for (i = 3; i <= 10; i++) v[i, NR] = $i }
+  function med(col,   a, i, j, t) {
+    for (i = 1; i <= NR; i++) a[i] = v[col, i]
+    for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }
+  function best(col,   i, m) { m = v[col, 1]; for (i = 2; i <= NR; i++) if (v[col, i] > m) m = v[col, i]; return m }
   END {
-    printf "best: floor %.0f, send.qos.processed %d, rpc.call0 %d\n", max(fl, NR), max(sq, NR), max(c0, NR)
-    printf "median ratio to the floor: send.qos.processed %.2f, rpc.call0 %.2f\n", med(s, NR), med(c, NR) }' "$work/rounds"
+    printf "best: go floor %.0f, tokio floor %.0f, send.qos.processed %d, rpc.call0 %d\n", best(3), best(4), best(5), best(6)
+    printf "median ratios: send.qos.processed %.2f x go, %.2f x tokio; rpc.call0 %.2f x go, %.2f x tokio\n", med(7), med(9), med(8), med(10) }' "$work/rounds"

@@ -1,14 +1,14 @@
-// Command roundtrip measures the floor under rtbus's acknowledged stages on the machine it
-// runs on: the same frames as `rtbus benchmark -s send.qos.processed` (a QoS 1 message of
-// 100 bytes to a missing name, then a 6-byte ack), between two processes over a UNIX
-// socket, with a "broker" that does nothing but find each frame's end and acknowledge it,
-// through plain net.Conn reads and writes, as most Go servers would. Whatever a real broker
-// adds (names, routing, queues) comes on top of this.
+// Command roundtrip measures what an acknowledged round trip costs on the machine it runs
+// on, with nothing of a broker's work in it: the same frames as `rtbus benchmark -s
+// send.qos.processed` (a QoS 1 message of 100 bytes to a missing name, then a 6-byte ack),
+// between two processes over a UNIX socket, with a "broker" that does nothing but find each
+// frame's end and acknowledge it, through plain net.Conn reads and writes, as most Go
+// servers would. bench/roundtrip/tokio is the same on tokio.
 //
 //	roundtrip -listen /tmp/rt.sock &
 //	roundtrip -dial /tmp/rt.sock -w 8 -n 200000 -runs 3
 //
-// It is the reference side of bench/roundtrip.sh.
+// It is a reference side of bench/roundtrip.sh.
 package main
 
 import (
