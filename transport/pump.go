@@ -37,9 +37,10 @@ import (
 // after stepQuiet too, by setting confirm: the end is then found by a later read, in at most
 // that time.
 //
-// Its Write, too, makes the system calls itself on a plain socket, inside RawConn.Write: on
-// linux both are raw system calls (see sysRead), which an acknowledged round trip, a read and
-// a write at each end, makes a good part faster where system calls are slow.
+// Its Write, too, makes the system calls itself on a plain socket, inside RawConn.Write. On
+// linux reads and writes are then raw system calls, without the scheduler's bookkeeping
+// around them (see sysRead): an acknowledged round trip is a read and a write at each end,
+// and where system calls are slow, that bookkeeping is a good part of its cost.
 //
 // While a read is in progress, the runtime's Close waits for it to end. A sock's Close may be
 // called while pump handles a read, by the very goroutine (a failed write of an ack, a
