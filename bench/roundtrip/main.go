@@ -3,7 +3,8 @@
 // send.qos.processed` (a QoS 1 message of 100 bytes to a missing name, then a 6-byte ack),
 // between two processes over a UNIX socket, with a "broker" that does nothing but find each
 // frame's end and acknowledge it, through plain net.Conn reads and writes, as most Go
-// servers would. bench/roundtrip/tokio is the same on tokio.
+// servers would; with -raw, through raw system calls and reads that wait for readiness, as
+// rtbus's transport makes them (linux). bench/roundtrip/tokio is the same on tokio.
 //
 //	roundtrip -listen /tmp/rt.sock &
 //	roundtrip -dial /tmp/rt.sock -w 8 -n 200000 -runs 3
@@ -37,6 +38,7 @@ func main() {
 	n := flag.Int("n", 200_000, "round trips per run, shared by the workers")
 	size := flag.Int("size", 100, "payload bytes")
 	runs := flag.Int("runs", 1, "runs; each is printed")
+	raw = flag.Bool("raw", false, "raw system calls, and reads as rtbus's transport makes them (linux; both sides)")
 	flag.Parse()
 	log.SetFlags(0)
 	switch {
@@ -68,6 +70,8 @@ func message(size int) []byte {
 	return append(f, body...)
 }
 
+var raw *bool
+
 func serve(path string) error {
 	os.Remove(path)
 	l, err := net.Listen("unix", path)
@@ -79,42 +83,57 @@ func serve(path string) error {
 		if err != nil {
 			return err
 		}
-		go ack(c)
+		go func() {
+			defer c.Close()
+			if *raw {
+				rawAck(c)
+			} else {
+				ack(c)
+			}
+		}()
 	}
 }
 
 // ack answers every whole frame read from c with a "not registered" ack carrying its id.
-func ack(c net.Conn) {
-	defer c.Close()
+func ack(c net.Conn) error {
 	buf := make([]byte, 64<<10)
-	var out []byte
-	have := 0
+	var frames frameSplitter
 	for {
-		k, err := c.Read(buf[have:])
+		k, err := c.Read(buf)
 		if err != nil {
-			return
+			return err
 		}
-		have += k
-		p := buf[:have]
-		for len(p) >= headerLen {
-			end := headerLen + int(binary.LittleEndian.Uint32(p[5:9]))
-			if end > len(buf) {
-				return // not a frame of ours
-			}
-			if len(p) < end {
-				break
-			}
-			out = append(out, 0xfe, p[0], p[1], p[2], p[3], 0x71)
-			p = p[end:]
-		}
-		have = copy(buf, p)
-		if len(out) > 0 {
+		if out := frames.acks(buf[:k]); len(out) > 0 {
 			if _, err := c.Write(out); err != nil {
-				return
+				return err
 			}
-			out = out[:0]
 		}
 	}
+}
+
+// frameSplitter finds the frames in a stream and makes their acks.
+type frameSplitter struct {
+	rest []byte // the start of a frame not yet whole
+	out  []byte
+}
+
+// acks returns the acks of the frames that p completes, valid until the next call.
+func (f *frameSplitter) acks(p []byte) []byte {
+	if len(f.rest) > 0 {
+		f.rest = append(f.rest, p...)
+		p = f.rest
+	}
+	f.out = f.out[:0]
+	for len(p) >= headerLen {
+		end := headerLen + int(binary.LittleEndian.Uint32(p[5:9]))
+		if len(p) < end {
+			break
+		}
+		f.out = append(f.out, 0xfe, p[0], p[1], p[2], p[3], 0x71)
+		p = p[end:]
+	}
+	f.rest = append(f.rest[:0], p...)
+	return f.out
 }
 
 // measure runs n round trips over w connections and returns their rate.
@@ -139,6 +158,12 @@ func measure(path string, w, n int, frame []byte) (float64, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if *raw {
+				if err := rawClient(c, k, frame); err != nil {
+					errs <- err
+				}
+				return
+			}
 			var got [ackLen]byte
 			for range k {
 				if _, err := c.Write(frame); err != nil {
