@@ -11,7 +11,8 @@
 // writes each batch in as few system calls as the write buffer allows, at once when a frame
 // is realtime. The broker pings every Timeout/2 and drops a client silent for 1.25 × Timeout
 // (at most a quarter of that longer: see Server.read). On a plain socket, both sides read
-// without the empty read that would end each request of a sequential caller (see sock).
+// without the empty read that would end each request of a sequential caller, and on linux
+// both reads and writes are raw system calls (see sock).
 // A malformed frame closes that connection only, and every dropped connection is logged once
 // with its reason.
 package transport
