@@ -95,7 +95,7 @@ const smallRead = 4 << 10
 
 func newSock(nc net.Conn) *sock {
 	s := &sock{Conn: nc}
-	if sc, ok := nc.(syscall.Conn); ok && rawReads {
+	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
 			s.writeFn = s.write

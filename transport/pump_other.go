@@ -4,12 +4,12 @@ package transport
 
 import "syscall"
 
-// rawReads says whether pump reads plain sockets itself (see sock): here it reads through
-// net.Conn, as everywhere for TLS and WebSocket.
-const rawReads = false
+// rawSockets says whether a sock reads and writes plain sockets itself (see sock): here it
+// goes through net.Conn, as everywhere for TLS and WebSocket.
+const rawSockets = false
 
 func sysRead(fd uintptr, p []byte) (int, error) { return 0, syscall.EINVAL }
 
-func sysShutdown(fd uintptr) {}
-
 func sysWrite(fd uintptr, p []byte) (int, error) { return 0, syscall.EINVAL }
+
+func sysShutdown(fd uintptr) {}

@@ -15,7 +15,7 @@ import (
 // sockPair returns a sock over the accepted end of a real UNIX socket, and the dialled end.
 func sockPair(t *testing.T) (*sock, net.Conn) {
 	t.Helper()
-	if !rawReads {
+	if !rawSockets {
 		t.Skip("pump reads through net.Conn on this system")
 	}
 	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))

@@ -1,16 +1,10 @@
-//go:build unix && (!linux || race)
+//go:build unix
 
 package transport
 
 import "syscall"
 
-// Race builds on linux use these too (see pump_linux.go).
-
-// rawReads says whether pump reads plain sockets itself (see sock).
-const rawReads = true
-
-func sysRead(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
-
-func sysWrite(fd uintptr, p []byte) (int, error) { return syscall.Write(int(fd), p) }
+// rawSockets says whether a sock reads and writes plain sockets itself (see sock).
+const rawSockets = true
 
 func sysShutdown(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }

@@ -7,9 +7,6 @@ import (
 	"unsafe"
 )
 
-// rawReads says whether pump reads plain sockets itself (see sock).
-const rawReads = true
-
 // sysRead and sysWrite are read(2) and write(2) without the scheduler's bookkeeping that
 // syscall.Read and syscall.Write do for a call that may block (entersyscall, exitsyscall).
 // Their sockets are non-blocking, so a call returns at once, with EAGAIN rather than
@@ -20,7 +17,7 @@ const rawReads = true
 //
 // The race detector learns from syscall.Read and syscall.Write that what one goroutine wrote
 // to a socket happens before what another reads from it, the answer to it included: race
-// builds use those (pump_unix.go), or every reply that a test waits for would be reported
+// builds use those (sysio_std.go), or every reply that a test waits for would be reported
 // as a race.
 func sysRead(fd uintptr, p []byte) (int, error) {
 	return rawIO(syscall.SYS_READ, fd, p)
@@ -41,5 +38,3 @@ func rawIO(trap, fd uintptr, p []byte) (int, error) {
 	}
 	return int(n), nil
 }
-
-func sysShutdown(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }
