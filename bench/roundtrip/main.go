@@ -38,7 +38,6 @@ func main() {
 	n := flag.Int("n", 200_000, "round trips per run, shared by the workers")
 	size := flag.Int("size", 100, "payload bytes")
 	runs := flag.Int("runs", 1, "runs; each is printed")
-	raw = flag.Bool("raw", false, "raw system calls, and reads as rtbus's transport makes them (linux; both sides)")
 	flag.Parse()
 	log.SetFlags(0)
 	switch {
@@ -70,7 +69,7 @@ func message(size int) []byte {
 	return append(f, body...)
 }
 
-var raw *bool
+var raw = flag.Bool("raw", false, "raw system calls, and reads as rtbus's transport makes them (linux; both sides)")
 
 func serve(path string) error {
 	os.Remove(path)
@@ -158,26 +157,12 @@ func measure(path string, w, n int, frame []byte) (float64, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			client := plainClient
 			if *raw {
-				if err := rawClient(c, k, frame); err != nil {
-					errs <- err
-				}
-				return
+				client = rawClient
 			}
-			var got [ackLen]byte
-			for range k {
-				if _, err := c.Write(frame); err != nil {
-					errs <- err
-					return
-				}
-				if _, err := io.ReadFull(c, got[:]); err != nil {
-					errs <- err
-					return
-				}
-				if got[0] != 0xfe {
-					errs <- errors.New("not an ack")
-					return
-				}
+			if err := client(c, k, frame); err != nil {
+				errs <- err
 			}
 		}()
 	}
@@ -188,4 +173,21 @@ func measure(path string, w, n int, frame []byte) (float64, error) {
 		return 0, err
 	}
 	return float64(n) / d.Seconds(), nil
+}
+
+// plainClient makes k round trips on c through net.Conn.
+func plainClient(c net.Conn, k int, frame []byte) error {
+	var got [ackLen]byte
+	for range k {
+		if _, err := c.Write(frame); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, got[:]); err != nil {
+			return err
+		}
+		if got[0] != 0xfe {
+			return errors.New("not an ack")
+		}
+	}
+	return nil
 }
