@@ -5,10 +5,7 @@
 # Usage: [BROKER_GOGC=N] bench/nats.sh [-n MESSAGES] [-runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 echo "building rtbusd, nats-server and the benchmark client in $work" >&2
 go build -o "$work/rtbusd" ./cmd/rtbusd
@@ -27,6 +24,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
+machine
 echo "nats-server $("$work/nats-server" --version | awk '{print $NF}'); brokers' GOGC=$gogc"
 "$work/natscmp" -unix "$sock" -tcp 127.0.0.1:17777 -nats nats://127.0.0.1:14222 "$@"

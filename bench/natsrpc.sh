@@ -16,10 +16,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [-w WORKERS] [-n REQUESTS] [-runs N]" >&2; exit 2 ;;
   esac
 done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 echo "building rtbusd, rtbus, nats-server and natsrpc in $work" >&2
 go build -o "$work/rtbusd" ./cmd/rtbusd
@@ -35,7 +32,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
+machine
 echo "nats-server $("$work/nats-server" --version | awk '{print $NF}'); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$runs"); do
   echo "-- rtbus run $r"

@@ -24,10 +24,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [-w WORKERS] [-n ITERATIONS] [-rounds N]" >&2; exit 2 ;;
   esac
 done
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 echo "building rtbusd, rtbus and roundtrip in $work" >&2
 go build -o "$work/" ./cmd/rtbusd ./cmd/rtbus ./bench/roundtrip
@@ -55,7 +52,7 @@ floors() {
   [ -n "$tokio" ] && t=$("$tokio" -dial "$work/tokio.sock" "$workers" "$n" | awk '{print $3}')
   echo "$g $r $t"
 }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version)"
+machine
 echo "workers: $workers, iterations: $n, rounds: $rounds"
 printf '%-5s %-5s %8s %8s %8s %9s %9s %7s %7s %7s %7s %7s %7s\n' \
   round load go goraw tokio send.qos.p rpc.call0 sqp/go sqp/raw sqp/tok c0/go c0/raw c0/tok

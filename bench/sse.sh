@@ -51,14 +51,7 @@ cd "$(dirname "$0")/.."
 shared=${SHARED_BENCH:-$(cd ../shared/bench && pwd)}
 RUNS=${RUNS:-3}; MSGS=${MSGS:-1000}; SUBS=${SUBS:-"1000 5000"}
 PUBCONC=${PUBCONC:-4}; LAT_SUBS=${LAT_SUBS:-1000}; LAT_RATE=${LAT_RATE:-20}; LAT_MSGS=${LAT_MSGS:-200}; IDLE=${IDLE:-10000}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done # rtbusd flushes its store
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 echo "building rtbusd, ssebench, refsse and sseload in $work" >&2
@@ -180,7 +173,7 @@ scenario() {
 }
 
 [ -n "${BASE:-}" ] && echo "base: $BASE = $(git rev-parse --short "$BASE"); current: $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' + uncommitted changes')"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(go version); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(machine); load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$IDLE" != 0 ]; then
   echo
   echo "== memory per idle stream: $IDLE streams held open by a raw-TCP client, the server's RSS growth"
