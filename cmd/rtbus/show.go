@@ -99,8 +99,9 @@ func toJSON(d *msgpack.Decoder, out *bytes.Buffer, depth int) error {
 }
 
 // showPayload renders a payload as format: "text", "hex", "msgpack" (as JSON), "auto"
-// (printable UTF-8 as text, else MessagePack where it decodes, else hex), or "result" (as
-// auto, trying MessagePack first).
+// (printable UTF-8 as text; text with line breaks, such as a line piped in by echo, quoted so
+// that a frame stays one line of output; else MessagePack where it decodes; else hex), or
+// "result" (as auto, trying MessagePack first).
 func showPayload(p []byte, format string) string {
 	switch format {
 	case "result": // an RPC result: MessagePack by convention
@@ -118,8 +119,11 @@ func showPayload(p []byte, format string) string {
 		}
 		return "(not MessagePack) " + hex.EncodeToString(p)
 	}
-	if printableText(p) {
+	switch text, lines := printableText(p); {
+	case text && !lines:
 		return string(p)
+	case text:
+		return strconv.Quote(string(p))
 	}
 	if s, ok := msgpackJSON(p); ok {
 		return s
@@ -127,16 +131,21 @@ func showPayload(p []byte, format string) string {
 	return hex.EncodeToString(p)
 }
 
-func printableText(p []byte) bool {
+// printableText reports whether p is UTF-8 text without control characters other than tabs
+// and line breaks, and whether it has line breaks.
+func printableText(p []byte) (text, lines bool) {
 	if !utf8.Valid(p) {
-		return false
+		return false, false
 	}
 	for _, r := range string(p) {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return false
+		switch {
+		case r == '\n' || r == '\r':
+			lines = true
+		case r < 0x20 && r != '\t' || r == 0x7f:
+			return false, false
 		}
 	}
-	return true
+	return true, lines
 }
 
 // typedValue reads a command-line value as bool, integer, float, or else string; a value in

@@ -10,6 +10,10 @@ func TestShowPayload(t *testing.T) {
 		in, format, want string
 	}{
 		{"hello", "auto", "hello"},
+		{"hi\n", "auto", `"hi\n"`},
+		{"a\r\nb\tc", "auto", `"a\r\nb\tc"`},
+		{"a\tb", "auto", "a\tb"},
+		{"hi\n", "text", "hi\n"},
 		{"\x82\xa1a\x01\xa1b\x92\xc3\xc0", "auto", `{"a": 1, "b": [true, null]}`},
 		{"\x01\x02", "auto", "0102"},
 		{"hi", "hex", "6869"},
