@@ -371,16 +371,33 @@ func (c *Client) sendErr(err error) error {
 // Call0 sends a request that wants no reply (call id 0). It returns once the bus has routed
 // it: an *Error for a bus refusal (CodeNotRegistered when target does not exist).
 func (c *Client) Call0(target, method string, params []byte) error {
-	frame := appendRequest(make([]byte, 0, 6+len(method)+len(params)), 0, method, params)
-	if err := c.conn.Send(c.qos, target, frame); err != nil {
-		return c.sendErr(err)
+	if c.async == nil {
+		return c.send(target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), 0, method, params))
 	}
-	return nil
+	bp := reqPool.Get().(*[]byte)
+	*bp = appendRequest((*bp)[:0], 0, method, params)
+	err := c.send(target, *bp)
+	putFrame(bp)
+	return err
 }
 
 // Notify sends a notification to target. Its errors are Call0's.
 func (c *Client) Notify(target string, data []byte) error {
-	if err := c.conn.Send(c.qos, target, appendNotification(make([]byte, 0, 1+len(data)), data)); err != nil {
+	if c.async == nil {
+		return c.send(target, appendNotification(make([]byte, 0, 1+len(data)), data))
+	}
+	bp := reqPool.Get().(*[]byte)
+	*bp = appendNotification((*bp)[:0], data)
+	err := c.send(target, *bp)
+	putFrame(bp)
+	return err
+}
+
+// send sends a frame that wants no reply: pooled on a connection that copies it (see
+// reqPool), since a sender of many call0s or notifications would otherwise make garbage at
+// the rate of its frames.
+func (c *Client) send(target string, frame []byte) error {
+	if err := c.conn.Send(c.qos, target, frame); err != nil {
 		return c.sendErr(err)
 	}
 	return nil
