@@ -38,3 +38,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzListFilter: whatever params a caller sends to .broker's client.list, they decode to a
+// filter or to the coded error WIRE.md §9 asks for (-32602 bad params, -32700 bad regex),
+// never to a panic or an uncoded error.
+func FuzzListFilter(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x81, 0xa6, 'f', 'i', 'l', 't', 'e', 'r', 0xa3, 'a', '.', '*'})
+	f.Add([]byte{0x81, 0xa6, 'f', 'i', 'l', 't', 'e', 'r', 0xa1, '('})
+	f.Add([]byte{0x81, 0xa6, 'f', 'i', 'l', 't', 'e', 'r', 0x01})
+	f.Add([]byte{0x81, 0x01, 0xa1, 'x'})
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xc0})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		re, err := listFilter(p)
+		if err == nil {
+			return
+		}
+		if re != nil {
+			t.Fatalf("% x: both a filter and %v", p, err)
+		}
+		e, ok := err.(*Error)
+		if !ok || e.Code != CodeInvalidParams && e.Code != CodeParse {
+			t.Fatalf("% x: error %#v, want an *Error coded %d or %d", p, err, CodeInvalidParams, CodeParse)
+		}
+	})
+}
