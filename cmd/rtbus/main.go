@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	err := c.dispatch(ctx, fs.Args())
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, new(usageError)):
 		fmt.Fprintln(stderr, "rtbus:", err)
@@ -177,6 +177,9 @@ func subFlags(name string, c *cli) *flag.FlagSet {
 
 func parseSub(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err // the flag set printed the help asked for: not a mistake
+		}
 		return usageError{err.Error()}
 	}
 	return nil

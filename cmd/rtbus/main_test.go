@@ -224,6 +224,10 @@ func TestExitCodes(t *testing.T) {
 	if r := rtbus(t, sock, "", "-h"); r.code != 0 || !strings.Contains(r.stderr, "benchmark") {
 		t.Errorf("-h: %+v", r)
 	}
+	// A command's -h prints its flags and is no mistake: exit 0, no error line.
+	if r := rtbus(t, sock, "", "benchmark", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-payload-size") || strings.Contains(r.stderr, "rtbus:") {
+		t.Errorf("benchmark -h: %+v", r)
+	}
 }
 
 func TestBenchmark(t *testing.T) {
