@@ -26,11 +26,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	var bad badFlags
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &bad):
+		os.Exit(2) // the flag set printed the error and the usage
+	default:
 		fmt.Fprintln(os.Stderr, "rtbusd:", err)
 		os.Exit(1)
 	}
 }
+
+// badFlags is a command line the flag set refused, as with any Go command: exit code 2.
+type badFlags struct{ error }
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("rtbusd", flag.ContinueOnError)
@@ -71,7 +80,10 @@ func run(args []string) error {
 		addrs = strings.Split(v, ",")
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return badFlags{err}
 	}
 	if len(addrs) == 0 {
 		addrs = []string{defaultSocket()}

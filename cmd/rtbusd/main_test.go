@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -107,6 +108,28 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 				t.Errorf("output does not name %q:\n%s", c.want, out)
 			}
 		})
+	}
+}
+
+// TestDaemonHelpAndBadFlags: -h is help asked for (exit 0), an unknown flag a usage mistake
+// (exit 2, as any Go command), each with the flags listed once.
+func TestDaemonHelpAndBadFlags(t *testing.T) {
+	bin := buildDaemon(t)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{{[]string{"-h"}, 0}, {[]string{"-bogus"}, 2}} {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.code || strings.Count(string(out), "-queue-size") != 1 || strings.Contains(string(out), "rtbusd: flag") {
+			t.Errorf("rtbusd %v: exit %d, want %d; output:\n%s", c.args, code, c.code, out)
+		}
 	}
 }
 
