@@ -371,9 +371,11 @@ func (c *Client) sendErr(err error) error {
 // Call0 sends a request that wants no reply (call id 0). It returns once the bus has routed
 // it: an *Error for a bus refusal (CodeNotRegistered when target does not exist).
 func (c *Client) Call0(target, method string, params []byte) error {
-	if c.async == nil {
+	if c.async == nil { // in-process: the receiver keeps the frame
 		return c.send(target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), 0, method, params))
 	}
+	// The socket client has copied the frame when Send returns: pooled, so that a sender of
+	// many call0s or notifications makes no garbage at the rate of its frames.
 	bp := reqPool.Get().(*[]byte)
 	*bp = appendRequest((*bp)[:0], 0, method, params)
 	err := c.send(target, *bp)
@@ -383,7 +385,7 @@ func (c *Client) Call0(target, method string, params []byte) error {
 
 // Notify sends a notification to target. Its errors are Call0's.
 func (c *Client) Notify(target string, data []byte) error {
-	if c.async == nil {
+	if c.async == nil { // as in Call0
 		return c.send(target, appendNotification(make([]byte, 0, 1+len(data)), data))
 	}
 	bp := reqPool.Get().(*[]byte)
@@ -393,9 +395,7 @@ func (c *Client) Notify(target string, data []byte) error {
 	return err
 }
 
-// send sends a frame that wants no reply: pooled on a connection that copies it (see
-// reqPool), since a sender of many call0s or notifications would otherwise make garbage at
-// the rate of its frames.
+// send sends a frame that wants no reply; a refusal comes back as its *Error.
 func (c *Client) send(target string, frame []byte) error {
 	if err := c.conn.Send(c.qos, target, frame); err != nil {
 		return c.sendErr(err)
