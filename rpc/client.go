@@ -119,9 +119,22 @@ var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)
 // returns (the socket client): the in-process bus keeps the payload it is given.
 var reqPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// putFrame returns a frame buffer to reqPool, unless it grew too large to keep.
-func putFrame(bp *[]byte) {
-	if cap(*bp) <= 64<<10 {
+// newFrame returns an empty buffer for a frame of size bytes to send on c, and the pooled
+// buffer to hand to doneFrame once sent: nil in-process, where the receiver keeps the frame,
+// so that a caller of many calls, call0s or notifications over a socket makes no garbage at
+// the rate of its frames.
+func (c *Client) newFrame(size int) (frame []byte, bp *[]byte) {
+	if c.async == nil {
+		return make([]byte, 0, size), nil
+	}
+	bp = reqPool.Get().(*[]byte)
+	return (*bp)[:0], bp
+}
+
+// doneFrame returns frame, sent, to reqPool as bp, unless it grew too large to keep.
+func doneFrame(bp *[]byte, frame []byte) {
+	if bp != nil && cap(frame) <= 64<<10 {
+		*bp = frame
 		reqPool.Put(bp)
 	}
 }
@@ -277,15 +290,15 @@ func (c *Client) Call(ctx context.Context, target, method string, params []byte)
 	c.pending[id] = cl
 	c.mu.Unlock()
 
+	frame, bp := c.newFrame(6 + len(method) + len(params))
+	frame = appendRequest(frame, id, method, params)
 	var err error
 	if c.async != nil {
-		bp := reqPool.Get().(*[]byte)
-		*bp = appendRequest((*bp)[:0], id, method, params)
-		err = c.async.SendAsync(c.qos, target, *bp, c.refusedFn, uint64(id))
-		putFrame(bp)
+		err = c.async.SendAsync(c.qos, target, frame, c.refusedFn, uint64(id))
 	} else {
-		err = c.conn.Send(c.qos, target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), id, method, params))
+		err = c.conn.Send(c.qos, target, frame)
 	}
+	doneFrame(bp, frame)
 	if err != nil {
 		if r, taken := c.forget(id, cl); taken {
 			return r.data, r.err // the client stopped meanwhile: its reason says more
@@ -371,33 +384,22 @@ func (c *Client) sendErr(err error) error {
 // Call0 sends a request that wants no reply (call id 0). It returns once the bus has routed
 // it: an *Error for a bus refusal (CodeNotRegistered when target does not exist).
 func (c *Client) Call0(target, method string, params []byte) error {
-	if c.async == nil { // in-process: the receiver keeps the frame
-		return c.send(target, appendRequest(make([]byte, 0, 6+len(method)+len(params)), 0, method, params))
-	}
-	// The socket client has copied the frame when Send returns: pooled, so that a sender of
-	// many call0s or notifications makes no garbage at the rate of its frames.
-	bp := reqPool.Get().(*[]byte)
-	*bp = appendRequest((*bp)[:0], 0, method, params)
-	err := c.send(target, *bp)
-	putFrame(bp)
-	return err
+	frame, bp := c.newFrame(6 + len(method) + len(params))
+	return c.send(target, appendRequest(frame, 0, method, params), bp)
 }
 
 // Notify sends a notification to target. Its errors are Call0's.
 func (c *Client) Notify(target string, data []byte) error {
-	if c.async == nil { // as in Call0
-		return c.send(target, appendNotification(make([]byte, 0, 1+len(data)), data))
-	}
-	bp := reqPool.Get().(*[]byte)
-	*bp = appendNotification((*bp)[:0], data)
-	err := c.send(target, *bp)
-	putFrame(bp)
-	return err
+	frame, bp := c.newFrame(1 + len(data))
+	return c.send(target, appendNotification(frame, data), bp)
 }
 
-// send sends a frame that wants no reply; a refusal comes back as its *Error.
-func (c *Client) send(target string, frame []byte) error {
-	if err := c.conn.Send(c.qos, target, frame); err != nil {
+// send sends a frame that wants no reply, then recycles it (see newFrame); a refusal comes
+// back as its *Error.
+func (c *Client) send(target string, frame []byte, bp *[]byte) error {
+	err := c.conn.Send(c.qos, target, frame)
+	doneFrame(bp, frame)
+	if err != nil {
 		return c.sendErr(err)
 	}
 	return nil
@@ -567,14 +569,7 @@ func (c *Client) serve(j *job) {
 		code, data = errorOf(err)
 		size = 7 + len(data)
 	}
-	var bp *[]byte
-	var frame []byte
-	if c.async != nil {
-		bp = reqPool.Get().(*[]byte)
-		frame = (*bp)[:0]
-	} else {
-		frame = make([]byte, 0, size) // the in-process bus keeps it
-	}
+	frame, bp := c.newFrame(size)
 	if err != nil {
 		frame = appendError(frame, j.m.id, code, data)
 	} else {
@@ -582,13 +577,12 @@ func (c *Client) serve(j *job) {
 	}
 	// A caller gone meanwhile is no error of ours: its reply has nowhere to go. So over a
 	// socket the ack is not waited for, and the handler's goroutine is free at once.
-	if bp != nil {
+	if c.async != nil {
 		_ = c.async.SendAsync(qos, j.sender, frame, nil, 0)
-		*bp = frame
-		putFrame(bp)
-		return
+	} else {
+		_ = c.conn.Send(qos, j.sender, frame)
 	}
-	_ = c.conn.Send(qos, j.sender, frame)
+	doneFrame(bp, frame)
 }
 
 // run calls h, turning a panic into CodeInternal so that one bad handler does not bring the
