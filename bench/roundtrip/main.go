@@ -84,10 +84,13 @@ func serve(path string) error {
 		}
 		go func() {
 			defer c.Close()
+			serveOne := ack
 			if *raw {
-				rawAck(c)
-			} else {
-				ack(c)
+				serveOne = rawAck
+			}
+			// A client's end is no news; a peer that is not ours is.
+			if err := serveOne(c); errors.Is(err, errNotOurs) {
+				fmt.Fprintln(os.Stderr, err)
 			}
 		}()
 	}
@@ -102,7 +105,11 @@ func ack(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		if out := frames.acks(buf[:k]); len(out) > 0 {
+		out, err := frames.acks(buf[:k])
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
 			if _, err := c.Write(out); err != nil {
 				return err
 			}
@@ -116,15 +123,25 @@ type frameSplitter struct {
 	out  []byte
 }
 
+// maxFrame bounds a frame's declared size: the client sends 100 bytes, so a larger one is
+// not a frame of ours, and waiting for it would only grow rest.
+const maxFrame = 64 << 10
+
+var errNotOurs = errors.New("roundtrip: a frame larger than 64 KiB: not a frame of ours")
+
 // acks returns the acks of the frames that p completes, valid until the next call.
-func (f *frameSplitter) acks(p []byte) []byte {
+func (f *frameSplitter) acks(p []byte) ([]byte, error) {
 	if len(f.rest) > 0 {
 		f.rest = append(f.rest, p...)
 		p = f.rest
 	}
 	f.out = f.out[:0]
 	for len(p) >= headerLen {
-		end := headerLen + int(binary.LittleEndian.Uint32(p[5:9]))
+		size := binary.LittleEndian.Uint32(p[5:9])
+		if size > maxFrame {
+			return nil, errNotOurs
+		}
+		end := headerLen + int(size)
 		if len(p) < end {
 			break
 		}
@@ -132,7 +149,7 @@ func (f *frameSplitter) acks(p []byte) []byte {
 		p = p[end:]
 	}
 	f.rest = append(f.rest[:0], p...)
-	return f.out
+	return f.out, nil
 }
 
 // measure runs n round trips over w connections and returns their rate.

@@ -45,8 +45,8 @@ func rawWrite(rc syscall.RawConn, p []byte) error {
 }
 
 // rawRead calls each with every read's bytes until each returns false or the connection
-// ends; answered says that each wrote an answer, so that after a read that emptied the
-// socket the wait for readiness cannot miss the end of the connection.
+// ends. After a read that did not fill buf it waits for readiness instead of reading again
+// for nothing, as rtbus's transport does.
 func rawRead(rc syscall.RawConn, buf []byte, each func(p []byte) (more bool)) error {
 	var rerr error
 	err := rc.Read(func(fd uintptr) bool {
@@ -68,7 +68,7 @@ func rawRead(rc syscall.RawConn, buf []byte, each func(p []byte) (more bool)) er
 				return true
 			}
 			if n < len(buf) {
-				return false // emptied: wait for readiness rather than read for nothing
+				return false
 			}
 		}
 	})
@@ -87,8 +87,8 @@ func rawAck(c net.Conn) error {
 	var frames frameSplitter
 	var werr error
 	rerr := rawRead(rc, buf, func(p []byte) bool {
-		out := frames.acks(p)
-		if len(out) > 0 {
+		var out []byte
+		if out, werr = frames.acks(p); werr == nil && len(out) > 0 {
 			werr = rawWrite(rc, out)
 		}
 		return werr == nil
