@@ -44,6 +44,12 @@ type Policy struct {
 	// Broadcast limits the masks the client broadcasts to, as name masks; like
 	// subscriptions, the broadcast mask is checked as written.
 	Broadcast Rule
+
+	// Broker limits the methods of the broker's own client, .broker, that the client may
+	// call, as name masks over method names ("client.list", "rtbus.*"): a way to let a
+	// plugin query the bus without letting it use the operator's methods, such as
+	// rtbus.client.kill. Reaching .broker at all also takes a P2P rule that admits it.
+	Broker Rule
 }
 
 // Rule is an allow-list with a deny switch. The zero Rule allows everything. A Rule with a
@@ -64,6 +70,7 @@ type Rules struct {
 	publish   rule
 	subscribe rule
 	broadcast rule
+	broker    rule
 	policy    Policy
 }
 
@@ -97,6 +104,7 @@ func compile(p Policy) (*Rules, error) {
 		publish:   compileRule(p.Publish),
 		subscribe: compileRule(p.Subscribe),
 		broadcast: compileRule(p.Broadcast),
+		broker:    compileRule(p.Broker),
 		policy:    clonePolicy(p),
 	}
 	if len(p.Hosts) > 0 {
@@ -217,6 +225,19 @@ func (r *Rules) AllowBroadcast(mask string) bool {
 	return false
 }
 
+// AllowBroker reports whether the client may call method of .broker.
+func (r *Rules) AllowBroker(method string) bool {
+	if r == nil || r.broker.all {
+		return true
+	}
+	for _, m := range r.broker.allow {
+		if match.Name(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
 // Policy returns a copy of the Policy r was compiled from, for display; changing it does
 // not change r.
 func (r *Rules) Policy() Policy {
@@ -232,6 +253,7 @@ func clonePolicy(p Policy) Policy {
 	p.Publish.Allow = slices.Clone(p.Publish.Allow)
 	p.Subscribe.Allow = slices.Clone(p.Subscribe.Allow)
 	p.Broadcast.Allow = slices.Clone(p.Broadcast.Allow)
+	p.Broker.Allow = slices.Clone(p.Broker.Allow)
 	return p
 }
 

@@ -827,3 +827,42 @@ func TestLoadManyClients(t *testing.T) {
 		t.Error("wrong rules for c0300")
 	}
 }
+
+func TestBrokerMethods(t *testing.T) {
+	m, err := Load(strings.NewReader(`{
+  "plugin": {"broker": ["test", "client.list", "x.*"]},
+  "mute": {"deny_broker": true},
+  "none": {"broker": []},
+  "op": {}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(n string) *Rules { r, _ := m.Get(n); return r }
+	for _, c := range []struct {
+		who, method string
+		want        bool
+	}{
+		{"plugin", "test", true},
+		{"plugin", "client.list", true},
+		{"plugin", "x.y.z", true},
+		{"plugin", "rtbus.client.kill", false},
+		{"plugin", "client", false},
+		{"mute", "test", false},
+		{"none", "info", false},
+		{"op", "rtbus.client.kill", true},
+	} {
+		if got := get(c.who).AllowBroker(c.method); got != c.want {
+			t.Errorf("%s calls %s: %v, want %v", c.who, c.method, got, c.want)
+		}
+	}
+	if !(*Rules)(nil).AllowBroker("rtbus.client.kill") {
+		t.Error("nil Rules refuse a method")
+	}
+	if p := get("plugin").Policy(); !slices.Equal(p.Broker.Allow, []string{"test", "client.list", "x.*"}) {
+		t.Errorf("Policy().Broker = %#v", p.Broker)
+	}
+	if _, err := Load(strings.NewReader(`{"a": {"deny_broker": 1}}`)); err == nil || !strings.Contains(err.Error(), "deny_broker") {
+		t.Errorf("bad deny_broker: %v", err)
+	}
+}

@@ -36,10 +36,13 @@
 // connect from 10.0.0.0/8 or ::1, message "test" and its secondaries, publish and
 // subscribe under "news/", subscribe to the status of any unit, and not broadcast at all.
 //
-// Each of "p2p", "publish", "subscribe" and "broadcast" reads as a [Rule]: an absent key
-// allows everything, a non-empty list allows only what it matches, and an empty list []
-// allows nothing. "deny_p2p", "deny_publish", "deny_subscribe" and "deny_broadcast" set
-// the Rule's Deny switch: true with the list absent allows nothing. "hosts" may be absent
+// Each of "p2p", "publish", "subscribe", "broadcast" and "broker" reads as a [Rule]: an
+// absent key allows everything, a non-empty list allows only what it matches, and an empty
+// list [] allows nothing. "deny_p2p", "deny_publish", "deny_subscribe", "deny_broadcast"
+// and "deny_broker" set the Rule's Deny switch: true with the list absent allows nothing.
+// "broker" lists the methods of .broker the client may call, as name masks:
+// ["test", "info", "stats", "client.list"] lets a plugin query the bus but not use the
+// operator's rtbus.* methods, such as rtbus.client.kill. "hosts" may be absent
 // but not empty, since [] there would admit any address while reading as "none". Unknown
 // keys, null values, a client listed twice and anything after the object are errors, as a
 // typo in an access policy should stop the bus rather than open it.

@@ -120,15 +120,18 @@ type fileEntry struct {
 	Publish       json.RawMessage `json:"publish"`
 	Subscribe     json.RawMessage `json:"subscribe"`
 	Broadcast     json.RawMessage `json:"broadcast"`
+	Broker        json.RawMessage `json:"broker"`
 	DenyP2P       json.RawMessage `json:"deny_p2p"`
 	DenyPublish   json.RawMessage `json:"deny_publish"`
 	DenySubscribe json.RawMessage `json:"deny_subscribe"`
 	DenyBroadcast json.RawMessage `json:"deny_broadcast"`
+	DenyBroker    json.RawMessage `json:"deny_broker"`
 }
 
 var entryKeys = map[string]bool{
 	"hosts": true, "p2p": true, "publish": true, "subscribe": true, "broadcast": true,
 	"deny_p2p": true, "deny_publish": true, "deny_subscribe": true, "deny_broadcast": true,
+	"broker": true, "deny_broker": true,
 }
 
 func parseEntry(raw json.RawMessage) (Policy, error) {
@@ -176,6 +179,7 @@ func parseEntry(raw json.RawMessage) (Policy, error) {
 		{"publish", e.Publish, e.DenyPublish, &p.Publish},
 		{"subscribe", e.Subscribe, e.DenySubscribe, &p.Subscribe},
 		{"broadcast", e.Broadcast, e.DenyBroadcast, &p.Broadcast},
+		{"broker", e.Broker, e.DenyBroker, &p.Broker},
 	}
 	for _, r := range rules {
 		list, present, err := stringList(r.name, r.list)

@@ -14,6 +14,7 @@ func FuzzLoad(f *testing.F) {
 		`{"a": {}}`,
 		`{"a": {"hosts": ["::ffff:10.0.0.0/104", "0.0.0.0/0", "::/0", "fe80::1"]}}`,
 		`{"a": {"p2p": [], "deny_publish": true, "subscribe": ["#"], "broadcast": ["*", "?.x"]}}`,
+		`{"a": {"broker": ["client.list", "rtbus.*"], "deny_broker": true}}`,
 		`{"a": {"hosts": ["10.0.0.0/33"]}}`,
 		`{"a": {"p2p": null}}`,
 		`{"a": {"x": 1}}`,
@@ -64,6 +65,7 @@ func FuzzLoad(f *testing.F) {
 				r.AllowPublish(s)
 				r.AllowSubscribe(s)
 				r.AllowBroadcast(s)
+				r.AllowBroker(s)
 			}
 			// What was loaded compiles again to the same answers.
 			p := r.Policy()

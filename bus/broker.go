@@ -292,6 +292,19 @@ func (b *Broker) ForceDisconnect(name string) error {
 	return nil
 }
 
+// ClientRules returns the access rules that the client named name got when it registered
+// (nil when its listener has no access policy), and false when no such client is
+// registered. The broker's own methods use it to check what a caller may do.
+func (b *Broker) ClientRules(name string) (*aaa.Rules, bool) {
+	b.mu.RLock()
+	c := b.clients[name]
+	b.mu.RUnlock()
+	if c == nil {
+		return nil, false
+	}
+	return c.rules, true
+}
+
 // Close shuts the broker down: it publishes the shutdown warning on .broker/warn, refuses new
 // registrations, and disconnects every client with ErrBrokerClosed. Frames already queued to a
 // client stay readable, so readers drain their queues and then see the error. Close is safe to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -18,8 +19,9 @@ const (
 )
 
 // ServeBroker makes .broker of b answer the core methods of WIRE.md §9: test, info, stats,
-// client.list (with an optional regex filter) and benchmark.test; other methods get
-// CodeMethodNotFound. It returns the RPC client serving them: close it to stop (which
+// client.list (with an optional regex filter) and benchmark.test, and rtbus's own
+// MethodClientKill; other methods get CodeMethodNotFound. A caller whose access rules do
+// not admit a method (aaa.Rules.AllowBroker) gets CodeAccessDenied. It returns the RPC client serving them: close it to stop (which
 // unregisters .broker). Without ServeBroker, .broker silently drops what it is sent. It
 // fails if b is closed or .broker is already served.
 //
@@ -46,35 +48,76 @@ func ServeBroker(b *bus.Broker) (*Client, error) {
 		c.start() // publications and broadcasts to .broker are still queued
 		served.Store(c)
 	}()
-	c.Handle("test", func(_ context.Context, r Request) ([]byte, error) {
+	// Every method is subject to the caller's access rules ("broker" in a policy file).
+	handle := func(method string, h HandlerFunc) {
+		c.Handle(method, func(ctx context.Context, r Request) ([]byte, error) {
+			if rules, _ := b.ClientRules(r.Sender); !rules.AllowBroker(r.Method) {
+				return nil, &Error{Code: CodeAccessDenied, Data: []byte(r.Method + ": not allowed by the access policy")}
+			}
+			return h(ctx, r)
+		})
+	}
+	handle("test", func(_ context.Context, r Request) ([]byte, error) {
 		if len(r.Params) > 0 {
 			return nil, &Error{Code: CodeInvalidParams}
 		}
 		return []byte{0x81, 0xa2, 'o', 'k', 0xc3}, nil
 	})
-	c.Handle("info", func(_ context.Context, r Request) ([]byte, error) {
+	handle("info", func(_ context.Context, r Request) ([]byte, error) {
 		if len(r.Params) > 0 {
 			return nil, &Error{Code: CodeInvalidParams}
 		}
 		return encodeInfo(), nil
 	})
-	c.Handle("stats", func(_ context.Context, r Request) ([]byte, error) {
+	handle("stats", func(_ context.Context, r Request) ([]byte, error) {
 		if len(r.Params) > 0 {
 			return nil, &Error{Code: CodeInvalidParams}
 		}
 		return encodeStats(b.Stats()), nil
 	})
-	c.Handle("client.list", func(_ context.Context, r Request) ([]byte, error) {
+	handle("client.list", func(_ context.Context, r Request) ([]byte, error) {
 		filter, err := listFilter(r.Params)
 		if err != nil {
 			return nil, err
 		}
 		return encodeClients(b.Clients(), filter), nil
 	})
-	c.Handle("benchmark.test", func(_ context.Context, r Request) ([]byte, error) {
+	handle("benchmark.test", func(_ context.Context, r Request) ([]byte, error) {
 		return r.Params, nil
 	})
+	handle(MethodClientKill, func(_ context.Context, r Request) ([]byte, error) {
+		name, err := killTarget(r.Params)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.ForceDisconnect(name); err != nil {
+			return nil, &Error{Code: CodeNotRegistered, Data: []byte("no client named " + strconv.Quote(name))}
+		}
+		return []byte{0x81, 0xa2, 'o', 'k', 0xc3}, nil
+	})
 	return c, nil
+}
+
+// MethodClientKill is the .broker method that disconnects a client, and its secondaries, at
+// once: params {"name": NAME}, result {"ok": true}, or CodeNotRegistered when no client of
+// that name is registered. It is an rtbus extension, for operators (rtbus client kill); an
+// access policy keeps it from plugins with a "broker" list that leaves it out.
+const MethodClientKill = "rtbus.client.kill"
+
+// killTarget reads rtbus.client.kill's params: {"name": NAME}.
+func killTarget(p []byte) (string, error) {
+	var params map[string]any
+	if err := Unmarshal(p, &params); err != nil {
+		return "", err
+	}
+	name, ok := params["name"].(string)
+	if len(params) != 1 || !ok || name == "" {
+		return "", Errorf(CodeInvalidParams, "params: want {\"name\": client name}")
+	}
+	if name == bus.BrokerName {
+		return "", Errorf(CodeInvalidParams, "%s cannot be disconnected", bus.BrokerName)
+	}
+	return name, nil
 }
 
 // listFilter reads client.list's params: none, or {"filter": regex}.

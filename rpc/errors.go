@@ -17,6 +17,7 @@ const (
 	CodeInvalidParams  int16 = -32602
 	CodeInternal       int16 = -32603
 	CodeNotRegistered  int16 = -32000 - int16(bus.ErrNotRegistered) // -32113
+	CodeAccessDenied   int16 = -32000 - int16(bus.ErrAccessDenied)
 )
 
 // Error is an RPC error: the code and data of an error frame. Handlers return one to answer

@@ -45,6 +45,8 @@ commands:
   rpc call TARGET METHOD [key=value...]      call a method, print the result as JSON
   rpc notify TARGET PAYLOAD                  send an RPC notification
   client list [-f REGEX] [-json]             list clients (.broker client.list)
+  client kill NAME                           disconnect a client and its secondaries
+                                             (.broker rtbus.client.kill)
   stats [-json]                              broker statistics (.broker stats)
   info                                       broker author and version (.broker info)
   benchmark [-w WORKERS] [-payload-size N] [-i ITERATIONS] [-s STAGE]
@@ -144,10 +146,13 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		}
 		return usageError{fmt.Sprintf("rpc: unknown subcommand %q", rest[0])}
 	case "client":
-		if len(rest) == 0 || rest[0] != "list" {
-			return usageError{"client: want list"}
+		switch {
+		case len(rest) > 0 && rest[0] == "list":
+			return c.clientList(ctx, rest[1:])
+		case len(rest) > 0 && rest[0] == "kill":
+			return c.clientKill(ctx, rest[1:])
 		}
-		return c.clientList(ctx, rest[1:])
+		return usageError{"client: want list or kill"}
 	case "stats":
 		return c.stats(ctx, rest)
 	case "info":
@@ -425,6 +430,15 @@ func (c *cli) clientList(ctx context.Context, args []string) error {
 			ci.RFrames, ci.RBytes, ci.WFrames, ci.WBytes, ci.Queue, ci.Instances)
 	}
 	return tw.Flush()
+}
+
+func (c *cli) clientKill(ctx context.Context, args []string) error {
+	if len(args) != 1 || args[0] == "" {
+		return usageError{"client kill: want NAME"}
+	}
+	params, _ := rpc.Marshal(map[string]string{"name": args[0]})
+	_, err := c.call(ctx, bus.BrokerName, rpc.MethodClientKill, params)
+	return err
 }
 
 // defaultSocket is rtbusd's default: a per-user runtime directory's socket where there is
