@@ -27,7 +27,8 @@ type claims struct {
 // principal is the authenticated caller of a request.
 type principal struct {
 	user store.User
-	exp  int64 // token expiry, Unix seconds; 0 for Basic
+	exp  int64  // token expiry, Unix seconds; 0 for Basic
+	jti  string // the token's session id; "" for Basic
 }
 
 // signer holds the pinned algorithm and its keys.
@@ -119,6 +120,8 @@ func (s *Server) checkToken(tok string) (principal, error) {
 		return principal{}, errorf(http.StatusUnauthorized, "invalid token: %v", err)
 	case c.Subject == "":
 		return principal{}, errorf(http.StatusUnauthorized, "invalid token: no subject")
+	case c.ID != "" && s.bl.refused(c.ID, s.clock.Now().Unix()):
+		return principal{}, errorf(http.StatusUnauthorized, "session ended (logged out or killed): log in again")
 	}
 	u, err := s.db.UserByID(c.Subject)
 	if errors.Is(err, store.ErrNotFound) {
@@ -135,7 +138,7 @@ func (s *Server) checkToken(tok string) (principal, error) {
 	if c.Gen != u.TokenGen {
 		return principal{}, errorf(http.StatusUnauthorized, "token issued before the user was last revoked: log in again")
 	}
-	return principal{user: u, exp: c.ExpiresAt.Unix()}, nil
+	return principal{user: u, exp: c.ExpiresAt.Unix(), jti: c.ID}, nil
 }
 
 // dummyHash keeps the time of a login with an unknown username close to that of a wrong

@@ -29,6 +29,8 @@ type Server struct {
 	handler   http.Handler
 	sched     *scheduler
 	link      *busLink
+	bl        blacklist
+	stopPrune func() bool // under mu
 	// Publications go from the store's commit pipeline to one dispatcher goroutine, in order,
 	// so that fanning out to thousands of streams does not hold up the next insert.
 	pubs     chan store.Event
@@ -95,6 +97,14 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.closeClock()
 		return nil, fmt.Errorf("httpbridge: %w", err)
 	}
+	if err := s.loadSessions(); err != nil {
+		s.db.Close()
+		close(s.pubs)
+		s.hub.Close()
+		s.link.close()
+		s.closeClock()
+		return nil, fmt.Errorf("httpbridge: session blacklist: %w", err)
+	}
 	s.sched = newScheduler(s.db, s.clock, log)
 	s.handler = s.routes()
 	if s.link != nil {
@@ -130,6 +140,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.closeErr
 	}
 	s.closing = true
+	if s.stopPrune != nil {
+		s.stopPrune()
+	}
 	s.mu.Unlock()
 
 	s.hub.Close()
@@ -248,6 +261,7 @@ func (s *Server) routes() http.Handler {
 	post("/users", s.signup)
 	post("/create_user", s.createUser)
 	post("/login", s.login)
+	post("/logout", s.logout)
 	post("/insert", s.insert)
 	get("/collections/{collection_id}", s.collection)
 	get("/user_events", s.userEvents)

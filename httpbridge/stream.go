@@ -67,6 +67,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
 			return 0, sse.ErrUserClosed
 		}
+		if p.jti != "" && s.bl.refused(p.jti, s.clock.Now().Unix()) {
+			return 0, sse.ErrKilled
+		}
 		if resume {
 			return s.db.Since(tenant, after, func(e store.Event) error { return send(message(e)) })
 		}
@@ -97,12 +100,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 	}
 	err := s.hub.Serve(r.Context(), w, sse.StreamOptions{
 		Tenant: tenant, User: uid, DataOnly: q.Get("format") == "data", Backlog: backlog,
+		Session: p.jti, Username: p.user.Username, Remote: r.RemoteAddr, Transport: sse.TransportSSE,
 		Expires: expires,
 		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
 		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
 		Detach: true,
 	})
-	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) && !errors.Is(err, sse.ErrExpired) &&
+	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) && !errors.Is(err, sse.ErrKilled) && !errors.Is(err, sse.ErrExpired) &&
 		!errors.Is(err, sse.ErrSlow) && r.Context().Err() == nil {
 		s.cfg.Logger.Debug("httpbridge: stream ended", "tenant", tenant, "user", uid, "err", err)
 	}

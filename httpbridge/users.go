@@ -249,7 +249,7 @@ func (s *Server) revokeUser(revoked bool) route {
 			return storeError(err)
 		}
 		if revoked {
-			s.hub.CloseUser(u.ID)
+			s.hub.KillUser(u.ID)
 		}
 		writeJSON(w, http.StatusOK, viewOf(u))
 		return nil

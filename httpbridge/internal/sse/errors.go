@@ -13,4 +13,6 @@ var (
 	// ErrExpired: the stream outlived StreamOptions.Expires, the expiry of the credential it
 	// was opened with.
 	ErrExpired = errors.New("sse: stream's credential expired")
+	// ErrKilled: KillSession or KillUser ended the stream after its final KillEvent message.
+	ErrKilled = errors.New("sse: session killed")
 )

@@ -15,6 +15,9 @@ type Message struct {
 	Event  string // SSE event: field (the event name)
 	Record []byte // compact JSON of the whole event record (as json.Marshal gives it)
 	Data   []byte // compact JSON of the event's data only (for ?format=data)
+	// Anon is Record without the user_id, for anonymous streams (StreamOptions.Anonymous);
+	// nil: those streams get Data as the record.
+	Anon []byte
 }
 
 // HubOptions configure a Hub. The zero value is usable.
@@ -47,7 +50,12 @@ type Hub struct {
 	mu      sync.RWMutex
 	tenants map[string][]*stream // streams of a tenant, in no order
 	users   map[string][]*stream // streams opened by a user
-	closed  bool
+	// sessions holds the streams opened with a session id (StreamOptions.Session).
+	sessions map[string][]*stream
+	closed   bool
+
+	ids   atomic.Uint64 // connection ids
+	stats hubStats
 
 	n    atomic.Int64
 	stop chan struct{}
@@ -64,6 +72,7 @@ func NewHub(opts HubOptions) *Hub {
 		now:       opts.Now,
 		tenants:   map[string][]*stream{},
 		users:     map[string][]*stream{},
+		sessions:  map[string][]*stream{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -94,9 +103,15 @@ type item struct {
 	rec      []byte
 	dataOnce sync.Once
 	data     []byte
+	anonOnce sync.Once
+	anon     []byte
 }
 
-func (it *item) bytes(dataOnly bool) []byte {
+func (it *item) bytes(dataOnly, anon bool) []byte {
+	if anon && !dataOnly {
+		it.anonOnce.Do(func() { it.anon = AppendMessage(nil, it.m.Event, orNull(anonRecord(&it.m)), it.m.Seq, 0) })
+		return it.anon
+	}
 	if dataOnly {
 		it.dataOnce.Do(func() { it.data = AppendMessage(nil, it.m.Event, orNull(it.m.Data), it.m.Seq, 0) })
 		return it.data
@@ -112,10 +127,18 @@ func orNull(b []byte) []byte {
 	return b
 }
 
-// Publish queues m on every stream of m.Tenant (only those of m.User if it is set). It never
-// blocks on a stream: a stream whose queue is full is ended with ErrSlow instead. The message
-// is encoded at most once per format, by the first stream that sends it.
-func (h *Hub) Publish(m Message) {
+func anonRecord(m *Message) []byte {
+	if m.Anon != nil {
+		return m.Anon
+	}
+	return m.Data
+}
+
+// Publish queues m on every stream of m.Tenant (only those of m.User if it is set) and
+// returns how many streams it was queued on. Anonymous streams get publications only (Seq
+// != 0). It never blocks on a stream: a stream whose queue is full is ended with ErrSlow
+// instead. The message is encoded at most once per format, by the first stream that sends it.
+func (h *Hub) Publish(m Message) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var ss []*stream
@@ -125,14 +148,16 @@ func (h *Hub) Publish(m Message) {
 		ss = h.tenants[m.Tenant]
 	}
 	if len(ss) == 0 {
-		return
+		return 0
 	}
 	it := &item{m: m}
+	n := 0
 	for _, s := range ss {
-		if s.tenant == m.Tenant {
-			s.push(it, h.queueSize)
+		if s.tenant == m.Tenant && (m.Seq != 0 || !s.anon) && s.push(it, h.queueSize) {
+			n++
 		}
 	}
+	return n
 }
 
 // Close ends every stream (Serve returns ErrClosed), makes later Serve calls return ErrClosed
@@ -179,13 +204,25 @@ func (h *Hub) register(s *stream) bool {
 	if s.user != "" {
 		h.users[s.user] = append(h.users[s.user], s)
 	}
+	if s.session != "" {
+		h.sessions[s.session] = append(h.sessions[s.session], s)
+	}
 	h.n.Add(1)
+	h.stats.streams[s.transport].Add(1)
 	return true
 }
 
-func (h *Hub) unregister(s *stream) {
+// unregister removes s from the hub; why is the reason it ended (nil: the client went).
+func (h *Hub) unregister(s *stream, why error) {
+	h.stats.ended(s.transport, why)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.session != "" {
+		h.sessions[s.session] = without(h.sessions[s.session], s)
+		if len(h.sessions[s.session]) == 0 {
+			delete(h.sessions, s.session)
+		}
+	}
 	ss := h.tenants[s.tenant]
 	last := len(ss) - 1
 	ss[s.tidx] = ss[last]
@@ -197,15 +234,7 @@ func (h *Hub) unregister(s *stream) {
 		h.tenants[s.tenant] = ss[:last]
 	}
 	if s.user != "" {
-		us := h.users[s.user]
-		for i, u := range us {
-			if u == s {
-				us[i] = us[len(us)-1]
-				us[len(us)-1] = nil
-				us = us[:len(us)-1]
-				break
-			}
-		}
+		us := without(h.users[s.user], s)
 		if len(us) == 0 {
 			delete(h.users, s.user)
 		} else {
@@ -213,6 +242,18 @@ func (h *Hub) unregister(s *stream) {
 		}
 	}
 	h.n.Add(-1)
+}
+
+// without removes s from ss (in no order).
+func without(ss []*stream, s *stream) []*stream {
+	for i, u := range ss {
+		if u == s {
+			ss[i] = ss[len(ss)-1]
+			ss[len(ss)-1] = nil
+			return ss[:len(ss)-1]
+		}
+	}
+	return ss
 }
 
 // keepAliveLoop ticks every half KeepAlive: a stream that wrote nothing during a whole tick

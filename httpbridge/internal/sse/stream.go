@@ -17,12 +17,22 @@ type stream struct {
 	tenant, user string
 	tidx         int // index in Hub.tenants[tenant], under Hub.mu
 
+	// Who and what, for presence and kills; set before registration, then read-only.
+	id        uint64
+	session   string
+	username  string
+	remote    string
+	since     time.Time
+	transport transport
+	anon      bool
+
 	notify chan struct{} // capacity 1: something was queued, or the stream failed (attached mode)
 
 	mu      sync.Mutex
 	q       []*item // pending, oldest first
 	ka      bool    // a keep-alive is pending
 	err     error   // set once: why the stream ends
+	kill    error   // set once: end with this after writing what is queued (the final message)
 	abort   func()  // unblocks a write in progress; nil once the stream's writer is gone
 	running bool    // detached mode: a goroutine is draining the queue (or Serve still is)
 
@@ -63,18 +73,37 @@ func (s *stream) wakeLocked() {
 	}
 }
 
-func (s *stream) push(it *item, limit int) {
+func (s *stream) push(it *item, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil {
-		return
+	if s.err != nil || s.kill != nil {
+		return false
 	}
 	if len(s.q) >= limit {
 		s.failLocked(ErrSlow)
-		return
+		return false
 	}
 	s.q = append(s.q, it)
 	s.wakeLocked()
+	return true
+}
+
+// killGrace bounds how long a killed stream may take to write its final message.
+const killGrace = 500 * time.Millisecond
+
+// killWith queues final as the stream's last message and ends it with err once written, or
+// after killGrace whatever happens (a client that does not read).
+func (s *stream) killWith(final *item, err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil || s.kill != nil {
+		return false
+	}
+	s.kill = err
+	s.q = append(s.q, final)
+	s.wakeLocked()
+	time.AfterFunc(killGrace, func() { s.fail(err) })
+	return true
 }
 
 func (s *stream) fail(err error) {
@@ -168,6 +197,8 @@ func (s *stream) send(m *Message, shared []byte) error {
 		data := m.Record
 		if s.dataOnly {
 			data = m.Data
+		} else if s.anon {
+			data = anonRecord(m)
 		}
 		s.buf = AppendMessage(s.buf[:0], m.Event, orNull(data), m.Seq, s.retry)
 		s.retry = 0
@@ -199,8 +230,8 @@ func (s *stream) drain() error {
 			s.mu.Unlock()
 			return s.err
 		}
-		batch, ka := s.q, s.ka
-		if len(batch) == 0 && !ka {
+		batch, ka, kill := s.q, s.ka, s.kill
+		if len(batch) == 0 && !ka && kill == nil {
 			s.buf = nil // an idle stream keeps no buffer
 			if cap(s.iov) > 16 {
 				s.iov = nil
@@ -211,6 +242,7 @@ func (s *stream) drain() error {
 		}
 		s.q, s.spare, s.ka = s.spare[:0], nil, false
 		s.mu.Unlock()
+		sent := 0
 		for i, it := range batch {
 			batch[i] = nil
 			if it.m.Seq != 0 {
@@ -221,13 +253,17 @@ func (s *stream) drain() error {
 			}
 			var shared []byte
 			if s.retry == 0 {
-				shared = it.bytes(s.dataOnly)
+				shared = it.bytes(s.dataOnly, s.anon)
 			}
 			if err := s.send(&it.m, shared); err != nil {
 				s.fail(err)
 				return s.failed()
 			}
 			ka = false
+			sent++
+		}
+		if sent > 0 {
+			s.hub.stats.messages[s.transport].Add(uint64(sent))
 		}
 		if ka {
 			if err := s.keepAlive(); err != nil {
@@ -237,6 +273,10 @@ func (s *stream) drain() error {
 		}
 		if err := s.flushIOV(); err != nil {
 			s.fail(err)
+			return s.failed()
+		}
+		if kill != nil {
+			s.fail(kill)
 			return s.failed()
 		}
 		if cap(batch) <= 64 { // keep a small spare; let a burst's big slice go
@@ -261,7 +301,7 @@ func (s *stream) end(err error, callDone bool) {
 	s.abort = nil
 	s.mu.Unlock()
 	s.conn.Close()
-	s.hub.unregister(s)
+	s.hub.unregister(s, err)
 	if callDone && s.done != nil {
 		s.done(err)
 	}
@@ -270,7 +310,14 @@ func (s *stream) end(err error, callDone bool) {
 // StreamOptions describe one client stream.
 type StreamOptions struct {
 	Tenant, User string
-	DataOnly     bool // ?format=data: send Message.Data instead of Message.Record
+	// Session is the id (JWT jti) of the session the stream was opened with, for KillSession;
+	// Username, Remote (the client's address) and Transport ("sse" when empty) are shown by
+	// Conns.
+	Session, Username, Remote, Transport string
+	// Anonymous streams get publications only (no ephemeral messages), with Message.Anon as
+	// the record.
+	Anonymous bool
+	DataOnly  bool // ?format=data: send Message.Data instead of Message.Record
 	// Backlog is called once after the stream is registered with the hub (so nothing published
 	// meanwhile is lost) to send what precedes live delivery: the state, or everything after
 	// Last-Event-ID. It calls send for each message in order and returns the last Seq it sent
@@ -307,6 +354,8 @@ type StreamOptions struct {
 func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
 	s := &stream{
 		hub: h, tenant: opts.Tenant, user: opts.User,
+		id: h.ids.Add(1), session: opts.Session, username: opts.Username, remote: opts.Remote,
+		since: h.now(), transport: transportOf(opts.Transport), anon: opts.Anonymous,
 		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done, coalesce: h.coalesce,
 		running: true, // Serve drains until it returns (detached) or forever (attached)
 	}
@@ -329,7 +378,7 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 	return h.serveAttached(ctx, s, w, rc, opts)
 }
 
-func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWriter, rc *http.ResponseController, opts StreamOptions) error {
+func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWriter, rc *http.ResponseController, opts StreamOptions) (err error) {
 	s.notify = make(chan struct{}, 1)
 	s.abort = func() { rc.SetWriteDeadline(time.Unix(1, 0)) }
 	s.out = func(b []byte) error {
@@ -349,7 +398,7 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 	if !h.register(s) {
 		return ErrClosed
 	}
-	defer h.unregister(s)
+	defer func() { h.unregister(s, err) }()
 	defer func() {
 		s.mu.Lock()
 		s.abort = nil

@@ -19,6 +19,8 @@
 //	s STR(tenant) STR(name) STR(collection) → TS ORDER event id (latest published: state)
 //	d TS ORDER                             → STR(tenant) STR(event id) (unpublished, uncancelled)
 //	m "order"                              → last ORDER
+//	b STR(session id)                      → TS: a blacklisted session, until it expires
+//	t STR(tenant)                          → the tenant's settings (JSON)
 //
 // An event record is 0x02, ORDER and SEQ as uvarints, a flags byte (1 published,
 // 2 cancelled), the timestamp as a varint, the id, name, tenant, collection and user id each

@@ -17,6 +17,8 @@ const (
 	pState      = 's' // s STR(tenant) STR(name) STR(coll)      → TS ORDER id
 	pDue        = 'd' // d TS ORDER                             → STR(tenant) STR(id)
 	pMeta       = 'm' // m "order"                              → last ORDER
+	pBlacklist  = 'b' // b STR(session id)                      → TS (expiry)
+	pTenantSet  = 't' // t STR(tenant)                          → tenant settings JSON
 )
 
 var metaOrderKey = []byte{pMeta, 'o', 'r', 'd', 'e', 'r'}
