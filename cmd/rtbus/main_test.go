@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // The tests build rtbus and rtbusd and run them as an operator would, against a daemon on a
@@ -46,15 +48,25 @@ func build(t *testing.T) {
 	}
 }
 
+// TestMain keeps the daemons and clients that the tests start off the user's files and
+// default addresses (testutil.Isolate): each daemon listens on a socket of its own, and the
+// HTTP bridge, which these tests do not use, stays off its default port.
 func TestMain(m *testing.M) {
+	cleanup, err := testutil.Isolate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	cleanup()
 	if bins.dir != "" {
 		os.RemoveAll(bins.dir)
 	}
 	os.Exit(code)
 }
 
-// daemon starts rtbusd on a fresh socket and returns its address.
+// daemon starts rtbusd on a fresh socket and returns its address. A daemon that exits early
+// fails the test at once, with what it logged.
 func daemon(t *testing.T) string {
 	t.Helper()
 	build(t)
@@ -63,25 +75,31 @@ func daemon(t *testing.T) string {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "bus.sock")
-	cmd := exec.Command(bins.rtbusd, "-B", sock)
+	cmd := exec.Command(bins.rtbusd, "-B", sock, "-http", "off")
+	logs := &testutil.Buffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
+		<-exited
 		os.RemoveAll(dir)
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(logs.String(), "rtbusd started") {
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			t.Fatalf("rtbusd exited (%v):\n%s", err, logs)
+		case <-deadline:
+			t.Fatalf("rtbusd did not start:\n%s", logs)
+		case <-time.After(10 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("rtbusd did not create its socket")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	return sock
 }
 
 type result struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,15 +13,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
-// TestMain turns the HTTP bridge off for every daemon the tests start, unless a test asks for
-// it: its default address (127.0.0.1:8080) and data directory (in $HOME) are not for tests.
+// TestMain keeps every daemon the tests start off the user's files and default addresses: the
+// HTTP bridge is off unless a test asks for it on a free port, and the default data directory
+// and socket are in a temporary HOME (testutil.Isolate).
 func TestMain(m *testing.M) {
-	if _, ok := os.LookupEnv("RTBUS_HTTP"); !ok {
-		os.Setenv("RTBUS_HTTP", "off")
+	cleanup, err := testutil.Isolate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 func TestDaemonServesHTTPBridge(t *testing.T) {
