@@ -62,7 +62,7 @@ func overSocket(t testing.TB) *env {
 	b := bus.New()
 	srv := transport.NewServer(b)
 	addr := filepath.Join(dir, "bus.sock")
-	if _, err := srv.Listen(addr, 0o600, transport.Config{Timeout: 5 * time.Second}); err != nil {
+	if _, err := srv.Listen(addr, transport.Config{Timeout: 5 * time.Second, UnixMode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -34,7 +34,7 @@ func TestClientKillOverSocket(t *testing.T) {
 	b := bus.New()
 	srv := transport.NewServer(b)
 	addr := filepath.Join(dir, "bus.sock")
-	if _, err := srv.Listen(addr, 0o600, transport.Config{Timeout: 5 * time.Second, Policy: policy}); err != nil {
+	if _, err := srv.Listen(addr, transport.Config{Timeout: 5 * time.Second, Policy: policy, UnixMode: 0o600}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

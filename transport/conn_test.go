@@ -37,8 +37,11 @@ func testListen(t testing.TB, cfg Config, addrs ...string) (*bus.Broker, []strin
 		b.Close()
 	})
 	dial := make([]string, len(addrs))
+	if cfg.UnixMode == 0 {
+		cfg.UnixMode = 0o600
+	}
 	for i, a := range addrs {
-		ln, err := s.Listen(a, 0o600, cfg)
+		ln, err := s.Listen(a, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,7 @@ type Config struct {
 	Timeout      time.Duration // handshake and write timeout (a write may take up to a quarter more); pings every Timeout/2, clients silent for 1.25×Timeout (up to a quarter more) are dropped (default 1s)
 	PayloadLimit int           // largest frame body accepted, in bytes (default 16 MiB)
 	Policy       *aaa.Map      // access policy for this listener's clients; nil allows everyone
+	UnixMode     os.FileMode   // file mode of a UNIX socket (0: the umask's); other listeners have no file
 	Logger       *slog.Logger  // where dropped connections are reported (default slog.Default())
 	// TLS, when set, makes ListenTCP and ListenWebSocket serve TLS (wss:// for WebSocket).
 	// Listen uses it for tls:// and wss:// addresses only, so that one Config serves
@@ -84,11 +85,11 @@ var ErrServerClosed = errors.New("transport: server closed")
 var ErrNoTLSConfig = errors.New("transport: a TLS address needs Config.TLS (a certificate)")
 
 // Listen serves on addr by the BUS/RT address convention (WIRE.md §1): a path starting with
-// "/" or ending in .sock, .socket or .ipc is a UNIX socket (with file mode mode), ws://host:port
+// "/" or ending in .sock, .socket or .ipc is a UNIX socket (with file mode cfg.UnixMode), ws://host:port
 // a WebSocket, wss://host:port a WebSocket over TLS, anything else host:port TCP. As an rtbus
 // extension of the convention, tls://host:port is TCP over TLS. TLS addresses use cfg.TLS;
 // the others ignore it.
-func (s *Server) Listen(addr string, mode os.FileMode, cfg Config) (net.Listener, error) {
+func (s *Server) Listen(addr string, cfg Config) (net.Listener, error) {
 	scheme, hostport, tlsWanted := splitScheme(addr)
 	if tlsWanted && cfg.TLS == nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, ErrNoTLSConfig)
@@ -100,7 +101,7 @@ func (s *Server) Listen(addr string, mode os.FileMode, cfg Config) (net.Listener
 	case scheme == "ws" || scheme == "wss":
 		return s.ListenWebSocket(hostport, cfg)
 	case scheme == "" && isUnixAddr(addr):
-		return s.ListenUnix(addr, mode, cfg)
+		return s.ListenUnix(addr, cfg)
 	}
 	return s.ListenTCP(hostport, cfg)
 }
@@ -125,9 +126,9 @@ func isUnixAddr(addr string) bool {
 		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc")
 }
 
-// ListenUnix serves on a UNIX socket at path, replacing a stale socket file, with the given
-// file mode (0 keeps the umask's).
-func (s *Server) ListenUnix(path string, mode os.FileMode, cfg Config) (net.Listener, error) {
+// ListenUnix serves on a UNIX socket at path, replacing a stale socket file, with the file
+// mode cfg.UnixMode (0 keeps the umask's).
+func (s *Server) ListenUnix(path string, cfg Config) (net.Listener, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path) // a stale socket from an earlier run
 	}
@@ -135,7 +136,7 @@ func (s *Server) ListenUnix(path string, mode os.FileMode, cfg Config) (net.List
 	if err != nil {
 		return nil, err
 	}
-	if mode != 0 {
+	if mode := cfg.UnixMode; mode != 0 {
 		if err := os.Chmod(path, mode); err != nil {
 			ln.Close()
 			return nil, err

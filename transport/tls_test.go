@@ -74,7 +74,7 @@ func TestTLSAddressNeedsCertificate(t *testing.T) {
 	s := NewServer(bus.New())
 	defer s.Close()
 	for _, addr := range []string{"tls://127.0.0.1:0", "wss://127.0.0.1:0"} {
-		if _, err := s.Listen(addr, 0, Config{}); !errors.Is(err, ErrNoTLSConfig) {
+		if _, err := s.Listen(addr, Config{}); !errors.Is(err, ErrNoTLSConfig) {
 			t.Errorf("Listen %s: %v, want ErrNoTLSConfig", addr, err)
 		}
 	}

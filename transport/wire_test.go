@@ -91,7 +91,7 @@ func TestAckNotDelivered(t *testing.T) {
 	})
 	path := filepath.Join(t.TempDir(), "bus.sock")
 	cfg := Config{Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)}
-	if _, err := s.Listen(path, 0, cfg); err != nil {
+	if _, err := s.Listen(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	slow := dialRaw(t, "unix", path)

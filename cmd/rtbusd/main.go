@@ -107,6 +107,7 @@ func run(args []string) error {
 		Timeout:      *timeout,
 		PayloadLimit: *payloadLimit,
 		Logger:       log,
+		UnixMode:     os.FileMode(mode),
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
@@ -137,7 +138,7 @@ func run(args []string) error {
 	}
 	srv := transport.NewServer(b)
 	for _, a := range addrs {
-		if _, err := srv.Listen(a, os.FileMode(mode), cfg); err != nil {
+		if _, err := srv.Listen(a, cfg); err != nil {
 			if errors.Is(err, transport.ErrNoTLSConfig) {
 				err = errors.New("a TLS address needs -tls-cert and -tls-key")
 			}

@@ -55,7 +55,7 @@ func run(ctx context.Context, w io.Writer, addr string, serve bool) error {
 		}
 		srv := transport.NewServer(b)
 		defer srv.Close()
-		if _, err := srv.Listen(addr, 0o600, transport.Config{}); err != nil {
+		if _, err := srv.Listen(addr, transport.Config{UnixMode: 0o600}); err != nil {
 			return err
 		}
 		fmt.Fprintln(w, "started a broker on a temporary UNIX socket")
