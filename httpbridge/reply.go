@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 )
 
@@ -49,6 +50,10 @@ func decodeBody(r *http.Request, v any) error {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mb.Limit)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return errorf(http.StatusRequestTimeout, "request body not received in time")
 		}
 		return errorf(http.StatusBadRequest, "cannot read the request body: %v", err)
 	}

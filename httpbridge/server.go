@@ -173,7 +173,7 @@ func (s *Server) enter() bool {
 	return true
 }
 
-// serveHTTP wraps every route: shutdown, CORS, body limit.
+// serveHTTP wraps every route: shutdown, CORS, body limit, streams' deadlines.
 func (s *Server) serveHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cors(w, r) {
@@ -187,6 +187,7 @@ func (s *Server) serveHTTP(next http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		}
+		liftDeadlines(w, r)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rtbus/rtbus/bus"
 	"github.com/rtbus/rtbus/httpbridge"
+	"github.com/rtbus/rtbus/internal/httpserve"
 )
 
 // httpOptions are the flags of the HTTP bridge (HTTP.md "Server").
@@ -26,6 +27,7 @@ type httpOptions struct {
 	jwtExpiry                                          time.Duration
 	maxBody                                            int64
 	coalesce                                           bool
+	serve                                              httpserve.Options
 }
 
 // httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
@@ -53,7 +55,13 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.StringVar(&o.ntp, "ntp", "", "NTP servers disciplining the bridge's clock, comma-separated; empty: local clock (env RTBUS_NTP)")
 	fs.Int64Var(&o.maxBody, "max-body", httpbridge.DefaultMaxBody, "largest HTTP request body, bytes (env RTBUS_MAX_BODY)")
 	fs.BoolVar(&o.coalesce, "sse-coalesce", false, "let a stream that fell behind write its waiting messages in one write, each whole (env RTBUS_SSE_COALESCE)")
+	fs.DurationVar(&o.serve.BodyTimeout, "http-body-timeout", httpserve.DefaultBodyTimeout, "time to receive a whole HTTP request, headers and body; later: 408, connection closed; streams exempt (env RTBUS_HTTP_BODY_TIMEOUT)")
+	fs.DurationVar(&o.serve.WriteTimeout, "http-write-timeout", httpserve.DefaultWriteTimeout, "time to handle an HTTP request and write its response, from its headers; streams exempt (env RTBUS_HTTP_WRITE_TIMEOUT)")
+	fs.DurationVar(&o.serve.IdleTimeout, "http-idle-timeout", httpserve.DefaultIdleTimeout, "idle HTTP keep-alive connections are closed after this (env RTBUS_HTTP_IDLE_TIMEOUT)")
+	fs.IntVar(&o.serve.MaxConns, "http-max-conns", httpserve.DefaultMaxConns, "HTTP connections served at once per listener, streams included; more are answered 503 and closed; 0: no cap (env RTBUS_HTTP_MAX_CONNS)")
 	for flagName, env := range map[string]string{
+		"http-body-timeout": "RTBUS_HTTP_BODY_TIMEOUT", "http-write-timeout": "RTBUS_HTTP_WRITE_TIMEOUT",
+		"http-idle-timeout": "RTBUS_HTTP_IDLE_TIMEOUT", "http-max-conns": "RTBUS_HTTP_MAX_CONNS",
 		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
 		"jwt-expiry": "RTBUS_JWT_EXPIRY", "admin-token": "RTBUS_ADMIN_TOKEN", "origin": "RTBUS_ORIGIN",
 		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY", "jwt-alg": "RTBUS_JWT_ALG", "jwt-key": "RTBUS_JWT_KEY",
@@ -110,6 +118,14 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	if o.maxBody <= 0 {
 		return nil, fmt.Errorf("bad -max-body %d: want a positive size", o.maxBody)
 	}
+	for name, d := range map[string]time.Duration{"http-body-timeout": o.serve.BodyTimeout, "http-write-timeout": o.serve.WriteTimeout, "http-idle-timeout": o.serve.IdleTimeout} {
+		if d <= 0 {
+			return nil, fmt.Errorf("bad -%s %v: want a positive duration", name, d)
+		}
+	}
+	if o.serve.MaxConns < 0 {
+		return nil, fmt.Errorf("bad -http-max-conns %d: want a count, 0 for no cap", o.serve.MaxConns)
+	}
 	var cert, key string
 	if f := fs.Lookup("tls-cert"); f != nil {
 		cert = f.Value.String()
@@ -137,28 +153,22 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		bridge.Close()
 		return nil, fmt.Errorf("http bridge: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           bridge.Handler(),
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	so := o.serve
+	if so.MaxConns == 0 {
+		so.MaxConns = -1 // the flag's 0 is no cap
 	}
+	so.TLS, so.Name, so.Logger = tlsCfg, "http", log
+	hs := httpserve.New(bridge.Handler(), so)
 	scheme := "http"
 	if cert != "" {
 		scheme = "https"
 	}
 	go func() {
-		var err error
-		if cert != "" {
-			err = hs.ServeTLS(ln, "", "")
-		} else {
-			err = hs.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http bridge stopped", "err", err)
 		}
 	}()
-	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir)
+	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir, "max_conns", o.serve.MaxConns)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
