@@ -262,7 +262,8 @@ func clonePolicy(p Policy) Policy {
 // *Map means no access control at all.
 //
 // Changing a Map affects new connections only: a client keeps the Rules it got when it
-// connected. To apply a change at once, disconnect the client and let it connect again.
+// connected. To apply a change at once, disconnect the client and let it connect again:
+// [Map.Replace] says whom a new policy changes.
 type Map struct {
 	mu sync.RWMutex
 	m  map[string]*Rules
@@ -331,6 +332,51 @@ func (m *Map) Get(name string) (*Rules, bool) {
 	defer m.mu.RUnlock()
 	r, ok := m.m[name]
 	return r, ok
+}
+
+// Replace makes m hold the policies of from, all at once, and returns the names whose
+// policy changed: added, removed or different. A client connected under one of those names
+// still has its old Rules; disconnect it to apply the new ones. Names whose policy is the
+// same keep their Rules. from is not changed, and m and from share nothing afterwards.
+func (m *Map) Replace(from *Map) (changed []string) {
+	if m == nil || m == from {
+		return nil
+	}
+	next := make(map[string]*Rules)
+	if from != nil {
+		from.mu.RLock()
+		for n, r := range from.m {
+			next[n] = r // Rules are immutable, so they may be shared
+		}
+		from.mu.RUnlock()
+	}
+	m.mu.Lock()
+	for n, old := range m.m {
+		r, ok := next[n]
+		switch {
+		case !ok:
+			changed = append(changed, n)
+		case samePolicy(old.policy, r.policy):
+			next[n] = old
+		default:
+			changed = append(changed, n)
+		}
+	}
+	for n := range next {
+		if _, ok := m.m[n]; !ok {
+			changed = append(changed, n)
+		}
+	}
+	m.m = next
+	m.mu.Unlock()
+	sort.Strings(changed)
+	return changed
+}
+
+func samePolicy(a, b Policy) bool {
+	same := func(x, y Rule) bool { return x.Deny == y.Deny && slices.Equal(x.Allow, y.Allow) }
+	return slices.Equal(a.Hosts, b.Hosts) && same(a.P2P, b.P2P) && same(a.Publish, b.Publish) &&
+		same(a.Subscribe, b.Subscribe) && same(a.Broadcast, b.Broadcast) && same(a.Broker, b.Broker)
 }
 
 // Names returns the client names in m, sorted so that listings are stable.

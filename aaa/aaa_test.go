@@ -866,3 +866,44 @@ func TestBrokerMethods(t *testing.T) {
 		t.Errorf("bad deny_broker: %v", err)
 	}
 }
+
+func TestReplace(t *testing.T) {
+	load := func(s string) *Map {
+		t.Helper()
+		m, err := Load(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	m := load(`{"same": {"publish": ["a/#"]}, "changed": {}, "gone": {}}`)
+	same, _ := m.Get("same")
+	next := load(`{"same": {"publish": ["a/#"]}, "changed": {"deny_broker": true}, "new": {}}`)
+	changed := m.Replace(next)
+	if !slices.Equal(changed, []string{"changed", "gone", "new"}) {
+		t.Errorf("changed = %q", changed)
+	}
+	if r, _ := m.Get("same"); r != same {
+		t.Error("an unchanged policy got new Rules")
+	}
+	if r, ok := m.Get("changed"); !ok || r.AllowBroker("test") {
+		t.Error("changed policy not applied")
+	}
+	if _, ok := m.Get("gone"); ok {
+		t.Error("removed name still admitted")
+	}
+	// m and next share nothing: changing one leaves the other.
+	next.Delete("new")
+	if _, ok := m.Get("new"); !ok {
+		t.Error("Replace shares its source's table")
+	}
+	if c := m.Replace(m); c != nil {
+		t.Errorf("Replace with itself: %q", c)
+	}
+	if c := m.Replace(NewMap()); !slices.Equal(c, []string{"changed", "new", "same"}) {
+		t.Errorf("Replace with an empty map: %q", c)
+	}
+	if c := (*Map)(nil).Replace(next); c != nil {
+		t.Errorf("nil Map: %q", c)
+	}
+}

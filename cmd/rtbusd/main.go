@@ -1,5 +1,6 @@
 // Command rtbusd runs the rtbus broker and serves it to BUS/RT clients over UNIX sockets, TCP
-// and WebSocket (-B, repeatable; by default one UNIX socket, printed at start). It runs until SIGINT or
+// and WebSocket (-B, repeatable; by default one UNIX socket, printed at start). SIGHUP reads
+// the access policy files again and disconnects the clients whose rules changed. It runs until SIGINT or
 // SIGTERM, then shuts down cleanly: clients get the shutdown warning on .broker/warn, are
 // given a moment to read it, and the listeners close, removing their socket files.
 package main
@@ -15,11 +16,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/rtbus/rtbus/aaa"
 	"github.com/rtbus/rtbus/bus"
 	"github.com/rtbus/rtbus/rpc"
 	"github.com/rtbus/rtbus/transport"
@@ -44,12 +43,13 @@ type badFlags struct{ error }
 func run(args []string) error {
 	fs := flag.NewFlagSet("rtbusd", flag.ContinueOnError)
 	queue := fs.Int("queue-size", bus.DefaultQueueSize, "frames queued per client before it is dropped as a slow receiver (env RTBUS_QUEUE_SIZE)")
-	policy := fs.String("aaa", "", "access policy file (JSON); empty allows every client (env RTBUS_AAA)")
+	policy := fs.String("aaa", "", "access policy file (JSON) of every listener without its own aaa= (see -B); empty allows every client; SIGHUP reads it again (env RTBUS_AAA)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error (env RTBUS_LOG_LEVEL)")
-	var addrs []string
-	fs.Func("B", "listen address, repeatable: a path (/…, *.sock, *.socket, *.ipc) for a UNIX socket, ws://host:port for WebSocket, wss://host:port for WebSocket over TLS, tls://host:port for TCP over TLS, else host:port for TCP (env RTBUS_BIND, comma-separated; default "+defaultSocket()+")", func(v string) error {
-		addrs = append(addrs, v)
-		return nil
+	var binds []listenSpec
+	fs.Func("B", bindHelp+defaultSocket()+")", func(v string) error {
+		l, err := parseBind(v, false)
+		binds = append(binds, l...)
+		return err
 	})
 	timeout := fs.Duration("timeout", 5*time.Second, "handshake and write timeout; clients silent for 1.25× it are dropped (env RTBUS_TIMEOUT)")
 	bufSize := fs.Int("buf-size", transport.DefaultWriteBuffer, "write buffer per connection, bytes (env RTBUS_BUF_SIZE)")
@@ -77,7 +77,9 @@ func run(args []string) error {
 		}
 	}
 	if v := os.Getenv("RTBUS_BIND"); v != "" {
-		addrs = strings.Split(v, ",")
+		if binds, err = parseBind(v, true); err != nil {
+			return fmt.Errorf("environment RTBUS_BIND=%q: %v", v, err)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,8 +87,8 @@ func run(args []string) error {
 		}
 		return badFlags{err}
 	}
-	if len(addrs) == 0 {
-		addrs = []string{defaultSocket()}
+	if len(binds) == 0 {
+		binds = []listenSpec{{addr: defaultSocket()}}
 	}
 	mode, err := strconv.ParseUint(*socketMode, 8, 32)
 	if err != nil {
@@ -119,14 +121,17 @@ func run(args []string) error {
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	if *policy != "" {
-		m, err := aaa.LoadFile(*policy)
-		if err != nil {
-			return err
+	// The policies guard the sockets; the daemon has no in-process clients of its own.
+	pols := newPolicies(log)
+	for i := range binds {
+		if binds[i].aaa == "" {
+			binds[i].aaa = *policy
 		}
-		// The policy guards the sockets; the daemon has no in-process clients of its own.
-		cfg.Policy = m
-		log.Info("access policy loaded", "file", *policy, "clients", len(m.Names()))
+		if binds[i].aaa != "" {
+			if _, err := pols.get(binds[i].aaa); err != nil {
+				return err
+			}
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -137,16 +142,29 @@ func run(args []string) error {
 		return err
 	}
 	srv := transport.NewServer(b)
-	for _, a := range addrs {
-		if _, err := srv.Listen(a, cfg); err != nil {
+	for _, l := range binds {
+		lc := cfg
+		if l.mode != 0 {
+			lc.UnixMode = l.mode
+		}
+		if l.aaa != "" {
+			lc.Policy, _ = pols.get(l.aaa) // read above
+		}
+		ln, err := srv.Listen(l.addr, lc)
+		if err != nil {
 			if errors.Is(err, transport.ErrNoTLSConfig) {
 				err = errors.New("a TLS address needs -tls-cert and -tls-key")
 			}
 			srv.Close()
 			b.Close()
-			return fmt.Errorf("listen %s: %w", a, err)
+			return fmt.Errorf("listen %s: %w", l.addr, err)
 		}
-		log.Info("listening", "address", a)
+		if l.aaa != "" {
+			pols.attach(l.aaa, ln.Addr().String())
+			log.Info("listening", "address", l.addr, "aaa", l.aaa)
+		} else {
+			log.Info("listening", "address", l.addr)
+		}
 	}
 	stopHTTP, err := startHTTP(httpOpts, fs, b, log)
 	if err != nil {
@@ -162,7 +180,17 @@ func run(args []string) error {
 		defer os.Remove(*pidFile)
 	}
 	log.Info("rtbusd started", "pid", os.Getpid(), "queue_size", *queue)
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading the access policies")
+			pols.reload(b)
+		case <-ctx.Done():
+		}
+	}
 	log.Info("rtbusd shutting down")
 	b.Close() // the shutdown warning, then every client is disconnected
 	grace, cancel := context.WithTimeout(context.Background(), time.Second)
