@@ -3,10 +3,11 @@
 // method "greet" and prints the publications it is subscribed to; another, example.caller,
 // calls it, publishes, and asks .broker who is connected.
 //
-// With -b it connects to a running broker (go run ./cmd/rtbusd, then
-// go run ./examples/plugin -b /tmp/rtbus-$UID.sock -serve, and
-// rtbus -b … rpc call example.greeter greet name=you). Without -b it starts a broker of its own
-// on a temporary UNIX socket, so that it runs alone.
+// With -b it connects to a running broker: go run ./cmd/rtbusd, then
+// go run ./examples/plugin -b /tmp/rtbus.sock -serve (the socket rtbusd logs at start:
+// $XDG_RUNTIME_DIR/rtbus.sock where that is set), and rtbus rpc call example.greeter greet
+// name=you. Without -b it starts a broker of its own on a temporary UNIX socket, so that it
+// runs alone.
 package main
 
 import (
