@@ -5,10 +5,8 @@
 # Targets, each on its own port, all running at once (sseload drives one at a time):
 #   refsse     the bare broadcaster (the ceiling: fan-out of a 128-byte body, nothing else);
 #              it writes all the messages queued for a stream in one write
-#   refsse-1w  the same with -coalesce=false: one write per message, as HTTP.md asks of rtbus
 #   hub        the sse package alone (httpbridge/internal/sse/ssebench): the event record the
-#              bridge sends (~450 bytes), detached streams, one write per message
-#   hub+co     the same with HubOptions.Coalesce (queued messages in one writev)
+#              bridge sends (~450 bytes), detached streams, queued messages in one writev
 #   rtbusd     the whole bridge: POST /insert (synced to pebble, then published) and
 #              GET /events/{tenant}?token=JWT (state on connect, then live)
 # Scenarios: closed-loop fan-out at each SUBS streams (MSGS x 1,000 / SUBS inserts, so
@@ -28,24 +26,7 @@
 # The memory section runs first, on fresh processes. pub/s is the publish (insert) rate
 # sseload reached: in closed loop, rtbusd's synced inserts bound its fan-out there.
 #
-# Figures, 2026-12-02 08:10, `RUNS=2 IDLE=0 LAT_MSGS=100 bench/sse.sh` (load 4.2-4.7), medians
-# of 2, events/s at 1,000 / 5,000 streams: refsse 196 k / 273 k; refsse-1w 140 k / 156 k
-# (0.71x / 0.57x); hub 152 k / 177 k; hub+co 228 k / 229 k; rtbusd 131 k / 138 k (0.67x /
-# 0.51x, that is 0.94x / 0.89x refsse-1w); p99 at 20 k events/s: refsse 17.1 ms, rtbusd 14.5.
-#
-# Figures, 2026-11-25, `RUNS=3 bench/sse.sh` on the 2-core AMD EPYC KVM, Go 1.26.8, shared
-# with four other builds (load 2-11): noisy, the same run can vary 2x or more; medians of 3.
-#   idle streams (10,000; RSS growth): refsse 101 KB, hub 2.9 KB, rtbusd 3.1 KB per stream;
-#     in-process (go test -bench IdleStreams, live heap + stacks after GC): detached 0.98 KB
-#     (0.92 heap), attached 26.4 KB (16.2 heap + 10.3 stacks: net/http's buffers, 2 goroutines)
-#   fan-out, 1,000 streams, 1,000 inserts, 4 publishers: refsse 113 k events/s; hub 105 k
-#     (0.93x); hub+co 129 k (1.14x); rtbusd 73 k (0.64x: 73 synced inserts/s bound it)
-#   fan-out, 5,000 streams, 200 inserts: refsse 86 k; hub 97 k (1.14x); hub+co 159 k (1.85x);
-#     rtbusd 66 k (0.78x)
-#   latency, 20 inserts/s to 1,000 streams (20 k events/s), p50/p99 ms, two runs of 3:
-#     refsse 13.5/43.9 and 33.3/151.7; hub 14.3/102.4 and 26.2/149.1; rtbusd 63.3/507.8 and
-#     34.6/367.0 (the insert's fsync is on rtbusd's path; refsse's p99 itself moved 3.5x
-#     between the two runs: the machine was too loaded for a verdict on the 20% goal)
+# Figures: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED_BENCH:-$(cd ../shared/bench && pwd)}
@@ -67,31 +48,29 @@ fi
 
 "$work/refsse" -addr 127.0.0.1:3100 >/dev/null 2>&1 & pids+=($!)
 "$work/ssebench" -addr 127.0.0.1:3101 >/dev/null 2>&1 & pids+=($!)
-"$work/ssebench" -addr 127.0.0.1:3102 -coalesce >/dev/null 2>&1 & pids+=($!)
 "$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -data-dir "$work/data" \
   -admin-token bench-admin-token -log-level warn & pids+=($!)
 rtbusd_pid=$!
-"$work/refsse" -addr 127.0.0.1:3106 -coalesce=false >/dev/null 2>&1 & pids+=($!)
-targets=(refsse refsse-1w hub hub+co rtbusd)
+targets=(refsse hub rtbusd)
 if [ -n "${BASE:-}" ]; then
   "$work/ssebench-base" -addr 127.0.0.1:3104 >/dev/null 2>&1 & pids+=($!)
   "$work/rtbusd-base" -B "$work/bus-base.sock" -http 127.0.0.1:3105 -data-dir "$work/data-base" \
     -admin-token bench-admin-token -log-level warn & pids+=($!)
-  targets=(refsse refsse-1w hub hub@base hub+co rtbusd rtbusd@base)
+  targets=(refsse hub hub@base rtbusd rtbusd@base)
 fi
-for port in 3100 3101 3102 3103 3106 $([ -n "${BASE:-}" ] && echo 3104 3105); do
+for port in 3100 3101 3103 $([ -n "${BASE:-}" ] && echo 3104 3105); do
   for _ in $(seq 200); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
     [ $port = 3103 ] && ! kill -0 $rtbusd_pid 2>/dev/null && break
     sleep 0.1
   done
 done
-for i in 0 1 2; do
-  kill -0 "${pids[$i]}" 2>/dev/null || { echo "a benchmark server did not start (ports 3100-3103 taken?)" >&2; exit 1; }
+for i in 0 1; do
+  kill -0 "${pids[$i]}" 2>/dev/null || { echo "a benchmark server did not start (ports 3100-3101 taken?)" >&2; exit 1; }
 done
 if ! (exec 3<>/dev/tcp/127.0.0.1/3103) 2>/dev/null || ! kill -0 $rtbusd_pid 2>/dev/null; then
   echo "rtbusd's HTTP bridge did not start: measuring the others only" >&2
-  targets=(refsse refsse-1w hub hub+co)
+  targets=(refsse hub)
 fi
 
 # signup NAME [PORT]: a fresh tenant "tenant-NAME" with one user NAME; prints the user's JWT.
@@ -109,11 +88,11 @@ load() {
   local target=$1 subs=$2 msgs=$3 rate=$4 base
   local -a args
   case $target in
-  refsse | refsse-1w | hub | hub+co | hub@base)
-    case $target in refsse) base=3100 ;; refsse-1w) base=3106 ;; hub) base=3101 ;; hub+co) base=3102 ;; hub@base) base=3104 ;; esac
+  refsse | hub | hub@base)
+    case $target in refsse) base=3100 ;; hub) base=3101 ;; hub@base) base=3104 ;; esac
     base=http://127.0.0.1:$base
     args=(-suburl "$base/sse?topic={topic}" -puburl "$base/pub?topic={topic}" -pubbody '{{payload}}')
-    [ "${target%-1w}" = refsse ] && args+=(-pubct text/plain)
+    [ "$target" = refsse ] && args+=(-pubct text/plain)
     ;;
   rtbusd | rtbusd@base)
     local jwt tenant port=3103
@@ -181,7 +160,7 @@ if [ "$IDLE" != 0 ]; then
     case $t in
     refsse) url="http://127.0.0.1:3100/sse?topic=idle" pid=${pids[0]} ;;
     hub) url="http://127.0.0.1:3101/sse?topic=idle" pid=${pids[1]} ;;
-    refsse-1w | hub+co | *@base) continue ;;
+    *@base) continue ;;
     rtbusd)
       n=$((n + 1))
       jwt=$(signup "bench$n-$$") || { echo "rtbusd: sign-up failed"; continue; }

@@ -65,12 +65,6 @@ type Config struct {
 	// disconnected; 0 = 1024. KeepAlive is the idle time before a keep-alive event; 0 = 15 s.
 	StreamQueue int
 	KeepAlive   time.Duration
-	// CoalesceStreams lets a stream that has fallen behind write its waiting messages
-	// together, in one write, each message still whole. It is off by default because HTTP.md
-	// asks for one write per message (strict parsers such as broker-client's); turned on, it
-	// keeps fan-out to thousands of busy streams near the bare broadcaster's (README,
-	// "Figures").
-	CoalesceStreams bool
 
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger

@@ -79,7 +79,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.ntp = ntpclock.New(ntpclock.Options{Servers: cfg.NTPServers, Logger: log})
 		s.clock = ntpClock{s.ntp}
 	}
-	s.hub = sse.NewHub(sse.HubOptions{QueueSize: cfg.StreamQueue, KeepAlive: cfg.KeepAlive, Coalesce: cfg.CoalesceStreams, Now: s.clock.Now})
+	s.hub = sse.NewHub(sse.HubOptions{QueueSize: cfg.StreamQueue, KeepAlive: cfg.KeepAlive, Now: s.clock.Now})
 	if b != nil {
 		if s.link, err = newBusLink(s, b); err != nil {
 			s.hub.Close()

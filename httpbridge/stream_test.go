@@ -101,12 +101,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // TestStreamResumeUnderLoad: a client that disconnects while events are inserted and resumes
 // from its last id gets every event exactly once.
 func TestStreamResumeUnderLoad(t *testing.T) {
-	t.Run("one write per message", func(t *testing.T) { testStreamResumeUnderLoad(t, false) })
-	t.Run("coalesced", func(t *testing.T) { testStreamResumeUnderLoad(t, true) })
-}
-
-func testStreamResumeUnderLoad(t *testing.T, coalesce bool) {
-	e := newEnv(t, func(c *httpbridge.Config) { c.CoalesceStreams = coalesce })
+	e := newEnv(t, nil)
 	u := e.signup("ann", "acme")
 	st := e.openStream("/sse", u.bearer(), map[string]string{"Last-Event-ID": "0"})
 	const n = 60

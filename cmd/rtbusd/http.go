@@ -26,7 +26,6 @@ type httpOptions struct {
 	jwtAlg, jwtKey                                     string
 	jwtExpiry                                          time.Duration
 	maxBody                                            int64
-	coalesce                                           bool
 	serve                                              httpserve.Options
 }
 
@@ -54,7 +53,6 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.StringVar(&o.origins, "origin", "*", "CORS origins allowed by the bridge, comma-separated (env RTBUS_ORIGIN)")
 	fs.StringVar(&o.ntp, "ntp", "", "NTP servers disciplining the bridge's clock, comma-separated; empty: local clock (env RTBUS_NTP)")
 	fs.Int64Var(&o.maxBody, "max-body", httpbridge.DefaultMaxBody, "largest HTTP request body, bytes (env RTBUS_MAX_BODY)")
-	fs.BoolVar(&o.coalesce, "sse-coalesce", false, "let a stream that fell behind write its waiting messages in one write, each whole (env RTBUS_SSE_COALESCE)")
 	fs.DurationVar(&o.serve.BodyTimeout, "http-body-timeout", httpserve.DefaultBodyTimeout, "time to receive a whole HTTP request, headers and body; later: 408, connection closed; streams exempt (env RTBUS_HTTP_BODY_TIMEOUT)")
 	fs.DurationVar(&o.serve.WriteTimeout, "http-write-timeout", httpserve.DefaultWriteTimeout, "time to handle an HTTP request and write its response, from its headers; streams exempt (env RTBUS_HTTP_WRITE_TIMEOUT)")
 	fs.DurationVar(&o.serve.IdleTimeout, "http-idle-timeout", httpserve.DefaultIdleTimeout, "idle HTTP keep-alive connections are closed after this (env RTBUS_HTTP_IDLE_TIMEOUT)")
@@ -65,7 +63,6 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
 		"jwt-expiry": "RTBUS_JWT_EXPIRY", "admin-token": "RTBUS_ADMIN_TOKEN", "origin": "RTBUS_ORIGIN",
 		"ntp": "RTBUS_NTP", "max-body": "RTBUS_MAX_BODY", "jwt-alg": "RTBUS_JWT_ALG", "jwt-key": "RTBUS_JWT_KEY",
-		"sse-coalesce": "RTBUS_SSE_COALESCE",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -107,8 +104,7 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
 		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
-		CoalesceStreams: o.coalesce,
-		JWTAlgorithm:    o.jwtAlg,
+		JWTAlgorithm: o.jwtAlg,
 	}
 	if o.jwtKey != "" {
 		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {

@@ -58,7 +58,7 @@ func BenchmarkAppendMessage(b *testing.B) {
 // real HTTP clients in this process; deliveries/s counts messages received by the clients.
 // allocs/op is per publication and includes both sides.
 func BenchmarkFanout(b *testing.B) {
-	for _, m := range []mode{{}, {detach: true}, {detach: true, coalesce: true}} {
+	for _, m := range []mode{{}, {detach: true}} {
 		for _, n := range []int{100, 1000} {
 			benchFanout(b, m, n)
 		}
@@ -70,13 +70,10 @@ func benchFanout(b *testing.B, m mode, n int) {
 	if m.detach {
 		name = "detached"
 	}
-	if m.coalesce {
-		name += "+coalesce"
-	}
 	detach := m.detach
 	{
 		b.Run(fmt.Sprintf("%s/streams=%d", name, n), func(b *testing.B) {
-			hub := sse.NewHub(sse.HubOptions{QueueSize: 1 << 20, Coalesce: m.coalesce})
+			hub := sse.NewHub(sse.HubOptions{QueueSize: 1 << 20})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				hub.Serve(r.Context(), w, sse.StreamOptions{Tenant: "t", Detach: detach})
 			}))

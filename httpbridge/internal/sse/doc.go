@@ -14,6 +14,13 @@
 // keep-alive interval. A publication is encoded at most once per format, by the first stream
 // that sends it, and every other stream writes the same bytes.
 //
+// A stream writes whatever is waiting when it gets to write (the messages queued while its
+// previous write was in progress, or its backlog) together, in one write, then flushes: one
+// system call on a detached TCP or UNIX connection (writev), one Write and Flush on an
+// attached stream, each message whole, never split across writes (HTTP.md; broker-client and
+// EventSource read several messages from one chunk). A lone message goes out at once: nothing
+// waits for company.
+//
 // Serve keeps the request's goroutine and net/http's buffers for the life of the stream
 // (about 26 KB per idle stream). With StreamOptions.Detach an HTTP/1.x stream is taken over
 // from net/http and lives in the hub with no goroutine while idle (under 1 KB).

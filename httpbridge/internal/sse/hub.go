@@ -26,14 +26,6 @@ type HubOptions struct {
 	KeepAlive time.Duration // a stream idle this long gets a keep-alive event; 0 = 15 s
 	Retry     time.Duration // the retry: hint on the first message; 0 = 3 s
 
-	// Coalesce lets a stream that has several messages queued write them in one write (and
-	// one flush; writev for a detached stream) instead of one write + flush each. Every
-	// message stays whole within one write, and nothing waits to be flushed, so a client sees
-	// the same as when messages arrive close together anyway; but HTTP.md reads "one write
-	// per message", hence off by default. Under load it saves most system calls (see
-	// bench/sse.sh).
-	Coalesce bool
-
 	// Now is the clock that StreamOptions.Expires is checked against; nil: time.Now.
 	Now func() time.Time
 }
@@ -44,7 +36,6 @@ type Hub struct {
 	queueSize int
 	retryMS   int
 	keepAlive time.Duration
-	coalesce  bool
 	now       func() time.Time
 
 	mu      sync.RWMutex
@@ -68,7 +59,6 @@ func NewHub(opts HubOptions) *Hub {
 		queueSize: opts.QueueSize,
 		retryMS:   int(opts.Retry / time.Millisecond),
 		keepAlive: opts.KeepAlive,
-		coalesce:  opts.Coalesce,
 		now:       opts.Now,
 		tenants:   map[string][]*stream{},
 		users:     map[string][]*stream{},

@@ -72,11 +72,16 @@ type server struct {
 // error).
 func newServer(t *testing.T, opts sse.HubOptions, m mode) *server {
 	t.Helper()
+	return newServerOn(t, opts, m, nil)
+}
+
+// newServerOn is newServer with the listener wrapped by wrap, if set.
+func newServerOn(t *testing.T, opts sse.HubOptions, m mode, wrap func(net.Listener) net.Listener) *server {
+	t.Helper()
 	detach := m.detach
-	opts.Coalesce = m.coalesce
 	h := sse.NewHub(opts)
 	s := &server{detach: detach, hub: h, log: &tenantLog{hub: h, log: map[string][]sse.Message{}}, errs: make(chan error, 1000)}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		o := sse.StreamOptions{Tenant: q.Get("tenant"), User: q.Get("user"), DataOnly: q.Get("format") == "data"}
 		if a := q.Get("after"); a != "" {
@@ -97,6 +102,10 @@ func newServer(t *testing.T, opts sse.HubOptions, m mode) *server {
 		}
 		s.errs <- h.Serve(r.Context(), w, o)
 	}))
+	if wrap != nil {
+		s.Listener = wrap(s.Listener)
+	}
+	s.Start()
 	t.Cleanup(func() {
 		s.hub.Close()
 		s.Server.Close()
@@ -586,14 +595,12 @@ func testStuckWriteEnded(t *testing.T, m mode) {
 	}
 }
 
-type mode struct{ detach, coalesce bool }
+type mode struct{ detach bool }
 
-// bothModes runs a test on attached and detached streams, each with and without Coalesce.
+// bothModes runs a test on attached and detached streams.
 func bothModes(t *testing.T, f func(t *testing.T, m mode)) {
 	t.Run("attached", func(t *testing.T) { f(t, mode{}) })
 	t.Run("detached", func(t *testing.T) { f(t, mode{detach: true}) })
-	t.Run("attached+coalesce", func(t *testing.T) { f(t, mode{coalesce: true}) })
-	t.Run("detached+coalesce", func(t *testing.T) { f(t, mode{detach: true, coalesce: true}) })
 }
 
 func TestExpiredStreamsEnd(t *testing.T) { bothModes(t, testExpiredStreamsEnd) }

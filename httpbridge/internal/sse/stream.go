@@ -38,10 +38,9 @@ type stream struct {
 
 	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
 	// goroutine running at a time; s.mu hands the role over).
-	out      func([]byte) error
-	outv     func(net.Buffers) error // writes several whole messages at once (Coalesce)
-	coalesce bool
-	iov      net.Buffers
+	out      func(net.Buffers) error // writes whole messages in one write, then flushes
+	iov      net.Buffers             // messages gathered for the next out
+	cat      []byte                  // where out joins them when it cannot writev
 	dataOnly bool
 	retry    int    // > 0 until the first message is written
 	last     uint64 // highest Seq sent
@@ -159,21 +158,14 @@ func (s *stream) tick(now int64) {
 	s.mu.Unlock()
 }
 
-func (s *stream) write(b []byte) error {
-	s.writing.Store(true)
-	err := s.out(b)
-	s.writing.Store(false)
-	s.written.Add(1)
-	return err
-}
-
-// flushIOV writes the messages gathered in s.iov (Coalesce) at once.
-func (s *stream) flushIOV() error {
+// flush writes the messages gathered in s.iov together, in one write, then flushes
+// (HTTP.md "Streams": several waiting messages go out whole, in one write).
+func (s *stream) flush() error {
 	if len(s.iov) == 0 {
 		return nil
 	}
 	s.writing.Store(true)
-	err := s.outv(s.iov)
+	err := s.out(s.iov)
 	s.writing.Store(false)
 	s.written.Add(1)
 	clear(s.iov[:cap(s.iov)])
@@ -181,42 +173,52 @@ func (s *stream) flushIOV() error {
 	return err
 }
 
-// emit writes b, or with Coalesce gathers it for flushIOV.
-func (s *stream) emit(b []byte) error {
-	if s.coalesce {
-		s.iov = append(s.iov, b)
-		return nil
+// join returns the messages of v as one slice: v's only one, or their concatenation in s.cat.
+func (s *stream) join(v net.Buffers) []byte {
+	if len(v) == 1 {
+		return v[0]
 	}
-	return s.write(b)
+	s.cat = s.cat[:0]
+	for _, b := range v {
+		s.cat = append(s.cat, b...)
+	}
+	return s.cat
 }
 
-// send writes m; the first message of the stream carries the retry: hint, so it is encoded
-// for this stream, as are backlog messages (shared == nil).
-func (s *stream) send(m *Message, shared []byte) error {
-	if s.retry > 0 || shared == nil {
-		data := m.Record
-		if s.dataOnly {
-			data = m.Data
-		} else if s.anon {
-			data = anonRecord(m)
-		}
-		s.buf = AppendMessage(s.buf[:0], m.Event, orNull(data), m.Seq, s.retry)
-		s.retry = 0
-		return s.emit(s.buf)
+// send gathers m for the next flush; the first message of the stream carries the retry:
+// hint, so it is encoded for this stream in s.buf (which must not change before the flush).
+func (s *stream) send(m *Message, shared []byte) {
+	if s.retry > 0 {
+		s.buf = s.appendOwn(s.buf[:0], m)
+		shared = s.buf
 	}
-	return s.emit(shared)
+	s.iov = append(s.iov, shared)
 }
 
-func (s *stream) keepAlive() error {
+// appendOwn appends m encoded for this stream only, with the retry: hint if it is the first.
+func (s *stream) appendOwn(b []byte, m *Message) []byte {
+	data := m.Record
+	if s.dataOnly {
+		data = m.Data
+	} else if s.anon {
+		data = anonRecord(m)
+	}
+	b = AppendMessage(b, m.Event, orNull(data), m.Seq, s.retry)
+	s.retry = 0
+	return b
+}
+
+func (s *stream) keepAlive() {
 	if s.retry > 0 {
 		s.buf = append(s.buf[:0], keepAlive[:len(keepAlive)-1]...) // retry goes before the blank line
 		s.buf = append(s.buf, "retry:"...)
 		s.buf = strconv.AppendInt(s.buf, int64(s.retry), 10)
 		s.buf = append(s.buf, "\n\n"...)
 		s.retry = 0
-		return s.emit(s.buf)
+		s.iov = append(s.iov, s.buf)
+		return
 	}
-	return s.emit(keepAliveBytes)
+	s.iov = append(s.iov, keepAliveBytes)
 }
 
 var keepAliveBytes = []byte(keepAlive)
@@ -232,7 +234,7 @@ func (s *stream) drain() error {
 		}
 		batch, ka, kill := s.q, s.ka, s.kill
 		if len(batch) == 0 && !ka && kill == nil {
-			s.buf = nil // an idle stream keeps no buffer
+			s.buf, s.cat = nil, nil // an idle stream keeps no buffer
 			if cap(s.iov) > 16 {
 				s.iov = nil
 			}
@@ -255,10 +257,7 @@ func (s *stream) drain() error {
 			if s.retry == 0 {
 				shared = it.bytes(s.dataOnly, s.anon)
 			}
-			if err := s.send(&it.m, shared); err != nil {
-				s.fail(err)
-				return s.failed()
-			}
+			s.send(&it.m, shared)
 			ka = false
 			sent++
 		}
@@ -266,12 +265,9 @@ func (s *stream) drain() error {
 			s.hub.stats.messages[s.transport].Add(uint64(sent))
 		}
 		if ka {
-			if err := s.keepAlive(); err != nil {
-				s.fail(err)
-				return s.failed()
-			}
+			s.keepAlive()
 		}
-		if err := s.flushIOV(); err != nil {
+		if err := s.flush(); err != nil {
 			s.fail(err)
 			return s.failed()
 		}
@@ -346,8 +342,11 @@ type StreamOptions struct {
 }
 
 // Serve writes headers (Content-Type: text/event-stream, Cache-Control: no-cache,
-// X-Accel-Buffering: no), then the backlog, then live messages and keep-alives, each message
-// one Write + Flush, until the client goes, ctx ends, the hub closes, or the stream is too slow.
+// X-Accel-Buffering: no), then the backlog, then live messages and keep-alives, until the
+// client goes, ctx ends, the hub closes, or the stream is too slow. Whatever is waiting when
+// the stream writes (the backlog in pieces of about 64 KB, then the messages queued meanwhile)
+// goes out in one Write, then a Flush; a lone message goes out at once; a message is never
+// split across writes.
 // It returns ctx.Err() when ctx ends, ErrSlow, ErrClosed (also at once, before writing
 // anything, if the hub is closed), ErrUserClosed, ErrExpired, the Backlog's error, or the write error when
 // the client went away. See StreamOptions.Detach for streams that outlive the call.
@@ -356,7 +355,7 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 		hub: h, tenant: opts.Tenant, user: opts.User,
 		id: h.ids.Add(1), session: opts.Session, username: opts.Username, remote: opts.Remote,
 		since: h.now(), transport: transportOf(opts.Transport), anon: opts.Anonymous,
-		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done, coalesce: h.coalesce,
+		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done,
 		running: true, // Serve drains until it returns (detached) or forever (attached)
 	}
 	if !opts.Expires.IsZero() {
@@ -381,17 +380,9 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWriter, rc *http.ResponseController, opts StreamOptions) (err error) {
 	s.notify = make(chan struct{}, 1)
 	s.abort = func() { rc.SetWriteDeadline(time.Unix(1, 0)) }
-	s.out = func(b []byte) error {
-		if _, err := w.Write(b); err != nil {
+	s.out = func(v net.Buffers) error {
+		if _, err := w.Write(s.join(v)); err != nil {
 			return err
-		}
-		return rc.Flush()
-	}
-	s.outv = func(v net.Buffers) error {
-		for _, b := range v {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
 		}
 		return rc.Flush()
 	}
@@ -427,13 +418,17 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
 	s.conn = conn
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
-	s.out = func(b []byte) error {
-		_, err := conn.Write(b)
-		return err
-	}
-	s.outv = func(v net.Buffers) error {
-		_, err := v.WriteTo(conn) // writev: one system call for the lot
-		return err
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn: // writev: one system call for the lot, no copy
+		s.out = func(v net.Buffers) error {
+			_, err := v.WriteTo(conn)
+			return err
+		}
+	default: // TLS and the like would write each buffer on its own (a record each)
+		s.out = func(v net.Buffers) error {
+			_, err := conn.Write(s.join(v))
+			return err
+		}
 	}
 	if !h.register(s) {
 		conn.Close()
@@ -481,20 +476,38 @@ func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) erro
 		if err := s.failed(); err != nil {
 			return err
 		}
-		err := s.send(&m, nil)
-		if err == nil {
-			err = s.flushIOV() // s.buf is reused by the next message
-		}
-		if err != nil {
-			s.fail(err)
-			return s.failed()
+		s.buf = s.appendOwn(s.buf, &m)
+		if len(s.buf) >= backlogChunk {
+			return s.flushBuf()
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.flushBuf()
+	}
 	if err != nil {
 		s.fail(err)
 		return s.failed()
 	}
 	s.last = last
+	return nil
+}
+
+// backlogChunk bounds what a stream holds of its backlog before writing it: the backlog's
+// messages go out together in writes of about this size.
+const backlogChunk = 64 << 10
+
+// flushBuf writes the backlog messages gathered in s.buf.
+func (s *stream) flushBuf() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	s.iov = append(s.iov, s.buf)
+	err := s.flush()
+	s.buf = s.buf[:0]
+	if err != nil {
+		s.fail(err)
+		return s.failed()
+	}
 	return nil
 }

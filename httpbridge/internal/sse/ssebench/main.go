@@ -27,7 +27,6 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:3200", "listen address (loopback)")
 	detach := flag.Bool("detach", true, "serve streams detached (StreamOptions.Detach)")
 	queue := flag.Int("queue", 0, "HubOptions.QueueSize (0 = default)")
-	coalesce := flag.Bool("coalesce", false, "HubOptions.Coalesce")
 	idle := flag.Int("idle", 0, "client mode: open this many idle streams to -url")
 	idleURL := flag.String("url", "", "client mode: stream URL (loopback)")
 	pid := flag.Int("pid", 0, "client mode: the server's process id, to read its memory")
@@ -42,7 +41,7 @@ func main() {
 	if h, _, err := net.SplitHostPort(*addr); err != nil || !net.ParseIP(h).IsLoopback() {
 		log.Fatalf("ssebench: %s is not a loopback address", *addr)
 	}
-	hub := sse.NewHub(sse.HubOptions{QueueSize: *queue, Coalesce: *coalesce})
+	hub := sse.NewHub(sse.HubOptions{QueueSize: *queue})
 	var mu sync.Mutex
 	seqs := map[string]uint64{}
 
@@ -68,6 +67,6 @@ func main() {
 		hub.Publish(sse.Message{Tenant: tenant, Seq: seqs[tenant], Event: "bench", Record: rec, Data: body})
 		w.WriteHeader(http.StatusNoContent)
 	})
-	log.Printf("ssebench listening on %s (detach=%v coalesce=%v)", *addr, *detach, *coalesce)
+	log.Printf("ssebench listening on %s (detach=%v)", *addr, *detach)
 	log.Fatal(http.ListenAndServe(*addr, nil))
 }
