@@ -36,8 +36,21 @@ type Broker struct {
 	closed   bool // no new registrations
 	departed counters
 	self     *Client
-	served   bool // ServeSelf has handed .broker to a reader
+	served   bool      // ServeSelf has handed .broker to a reader
+	unserved sync.Once // the warning that .broker is not served
 }
+
+// errUnserved is what a message to .broker gets while nobody serves it: the not-registered
+// error, which a socket client sees in its ack at once, rather than silence.
+var errUnserved error = unservedError{}
+
+type unservedError struct{}
+
+func (unservedError) Error() string {
+	return "bus: " + BrokerName + " is not served (not registered): the host program did not call rpc.ServeBroker"
+}
+
+func (unservedError) Unwrap() error { return ErrNotRegistered }
 
 type counters struct{ rFrames, rBytes, wFrames, wBytes uint64 }
 
@@ -59,8 +72,9 @@ func New(opts ...Option) *Broker {
 	for _, o := range opts {
 		o(b)
 	}
-	// Until an RPC server answers for it, .broker accepts and drops what it is sent, so that
-	// its queue can never overflow.
+	// Until an RPC server answers for it, .broker refuses one-to-one messages with
+	// ErrNotRegistered and drops publications and broadcasts, so that its queue can never
+	// overflow.
 	b.self = b.newClient(BrokerName, clientConfig{queueSize: 1}, nil, nil)
 	b.self.q.discard = true
 	b.mu.Lock()
@@ -70,8 +84,10 @@ func New(opts ...Option) *Broker {
 }
 
 // ServeSelf hands the broker's own client, .broker, to one reader that answers what it is sent:
-// rpc.ServeBroker uses it to answer the core methods of WIRE.md §9. Until then .broker accepts
-// and drops every frame. The returned client queues frames like any other, with senders
+// rpc.ServeBroker uses it to answer the core methods of WIRE.md §9. Until then .broker drops
+// publications and broadcasts and refuses one-to-one messages with an error that matches
+// ErrNotRegistered (a socket client gets that code in its ack), so that a host program that
+// forgot to serve it fails at once rather than in a caller's timeout. The returned client queues frames like any other, with senders
 // waiting up to a second for room rather than disconnecting it (as BUS/RT's internal
 // clients), so its reader must keep reading; closing it unregisters .broker. A second call
 // returns ErrBusy, a call after Close ErrBrokerClosed.

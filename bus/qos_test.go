@@ -29,8 +29,14 @@ func TestSendResults(t *testing.T) {
 			return mustRegister(t, b, "tx"), "tx"
 		}, nil},
 		{"to .broker", func(t *testing.T, b *bus.Broker) (*bus.Client, string) {
+			if _, err := b.ServeSelf(); err != nil {
+				t.Fatal(err)
+			}
 			return mustRegister(t, b, "tx"), bus.BrokerName
 		}, nil},
+		{"to .broker not served", func(t *testing.T, b *bus.Broker) (*bus.Client, string) {
+			return mustRegister(t, b, "tx"), bus.BrokerName
+		}, bus.ErrNotRegistered},
 		{"not registered", func(t *testing.T, b *bus.Broker) (*bus.Client, string) {
 			return mustRegister(t, b, "tx"), "nobody"
 		}, bus.ErrNotRegistered},

@@ -84,6 +84,12 @@ func (b *Broker) send(target string, f *Frame) error {
 	if c == nil {
 		return ErrNotRegistered
 	}
+	if c.q.discard { // .broker, which nobody serves
+		b.unserved.Do(func() {
+			b.log.Warn("bus: a message to " + BrokerName + " was refused: the host program did not call rpc.ServeBroker (or bus.ServeSelf)")
+		})
+		return errUnserved
+	}
 	size := wireSize(f)
 	if c.direct != nil {
 		c.q.count(size)

@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +14,13 @@ func TestServeSelf(t *testing.T) {
 	b := bus.New()
 	defer b.Close()
 	c, _ := b.RegisterClient("c")
-	// Before anyone serves it, .broker takes and drops what it is sent.
-	if err := c.Send(bus.QoSProcessed, bus.BrokerName, []byte("dropped")); err != nil {
+	// Before anyone serves it, .broker refuses messages at once, saying why, and drops
+	// publications.
+	err := c.Send(bus.QoSProcessed, bus.BrokerName, []byte("refused"))
+	if !errors.Is(err, bus.ErrNotRegistered) || !strings.Contains(err.Error(), "rpc.ServeBroker") {
+		t.Fatalf("message to .broker not served: %v", err)
+	}
+	if err := c.Publish(bus.QoSProcessed, "x", []byte("dropped")); err != nil {
 		t.Fatal(err)
 	}
 	self, err := b.ServeSelf()

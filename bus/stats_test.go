@@ -94,6 +94,9 @@ func TestCounters(t *testing.T) {
 		t.Errorf("Stats().Clients = %d after the clients left, want 1 (.broker)", st2.Clients)
 	}
 	// Frames sent to .broker count as written to it.
+	if _, err := b.ServeSelf(); err != nil {
+		t.Fatal(err)
+	}
 	c := mustRegister(t, b, "c")
 	c.Send(bus.QoSProcessed, bus.BrokerName, []byte("x")) // "c\0x" = 3 queued to .broker
 	if st3 := b.Stats(); st3.WFrames != st.WFrames+1 || st3.WBytes != st.WBytes+3 {

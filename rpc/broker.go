@@ -22,7 +22,8 @@ const (
 // client.list (with an optional regex filter) and benchmark.test, and rtbus's own
 // MethodClientKill; other methods get CodeMethodNotFound. A caller whose access rules do
 // not admit a method (aaa.Rules.AllowBroker) gets CodeAccessDenied. It returns the RPC client serving them: close it to stop (which
-// unregisters .broker). Without ServeBroker, .broker silently drops what it is sent. It
+// unregisters .broker). Without ServeBroker, a call to .broker fails at once with CodeNotRegistered
+// (in-process, with a text saying so) and the bus logs a warning once. It
 // fails if b is closed or .broker is already served.
 //
 // Replies are MessagePack maps with the field order of the reference broker and integers in

@@ -2,9 +2,11 @@ package rpc_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -177,4 +179,25 @@ func TestBrokerRefusesHugeDeclaredLengths(t *testing.T) {
 			t.Errorf("% x: %v", p, err)
 		}
 	}
+}
+
+// A host that forgot ServeBroker: a call to .broker fails at once with the not-registered
+// code, in-process with a text that says why, rather than waiting for the caller's timeout.
+func TestBrokerNotServed(t *testing.T) {
+	both(t, func(t *testing.T, e *env) {
+		c := e.rpc(t, "caller")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		_, err := c.Call(ctx, bus.BrokerName, "test", nil)
+		if !errors.Is(err, bus.ErrNotRegistered) || !errors.Is(err, &rpc.Error{Code: rpc.CodeNotRegistered}) {
+			t.Fatalf("call to .broker not served: %v", err)
+		}
+		if e.addr == "" && !strings.Contains(err.Error(), "rpc.ServeBroker") {
+			t.Errorf("in-process error does not say why: %v", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("the refusal took %v", d)
+		}
+	})
 }

@@ -102,6 +102,8 @@ func busErr(err error) error {
 		if be, ok = wrappedBusErr(err); !ok {
 			return err
 		}
+		// A wrapped bus error says more than its code (.broker not served, for one).
+		return &Error{Code: -32000 - int16(be), Data: []byte(err.Error())}
 	}
 	return &Error{Code: -32000 - int16(be)}
 }
