@@ -274,6 +274,7 @@ func (s *Server) routes() http.Handler {
 	post("/unrevoke_user", s.revokeUser(false))
 	post("/list_users", s.listUsers)
 	post("/get_user", s.getUser)
+	clientRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
