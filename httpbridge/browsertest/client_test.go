@@ -1,0 +1,339 @@
+package browsertest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// transports are those the client offers, each tested end to end.
+var transports = []string{"sse"}
+
+// harness loads the client module into the page (the demo page's own copy) and keeps, per
+// named subscription, every message it delivered, its state and its errors.
+const harness = `(async () => {
+  const rt = await import("/client/rtbus.js");
+  window.T = {
+    rt, subs: {}, logs: {}, states: {}, errors: {}, statuses: {},
+    open(name, token, opts) {
+      const c = new rt.Client({ token });
+      const s = c.subscribe({ backoff: { initial: 50, max: 400 }, ...opts });
+      T.subs[name] = s; T.logs[name] = []; T.statuses[name] = [];
+      s.on("*", (m) => T.logs[name].push(m));
+      s.onState((records) => { T.states[name] = records; });
+      s.onStatus((st) => T.statuses[name].push(st.status + ":" + st.transport));
+      s.onError((e) => { T.errors[name] = e.code + ": " + e.message; });
+      return true;
+    },
+    dump() {
+      const o = {};
+      for (const k in T.subs) {
+        const s = T.subs[k];
+        o[k] = { status: s.status, transport: s.transport, lastEventId: s.lastEventId, stats: s.stats,
+          error: T.errors[k], log: T.logs[k].map((m) => (m.id ?? "-") + " " + m.event), statuses: T.statuses[k].slice(-12) };
+      }
+      return o;
+    },
+  };
+  return true;
+})()`
+
+func loadHarness(t *testing.T, e *env) *tab {
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(e.url + "/demo/"))
+	tb.eval(harness, nil)
+	return tb
+}
+
+func (tb *tab) open(name string, u user, opts map[string]any) {
+	tb.t.Helper()
+	tb.eval(fmt.Sprintf("T.open(%s, %s, %s)", js(name), js(u.token), js(opts)), nil)
+}
+
+// msg is a message as the client delivers it.
+type msg struct {
+	ID    string          `json:"id"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+func (tb *tab) log(name string) []msg {
+	tb.t.Helper()
+	var out []msg
+	tb.eval("T.logs["+js(name)+"]", &out)
+	return out
+}
+
+// tricky is data that an SSE encoder or a client parser could get wrong.
+var tricky = map[string]any{
+	"text":   "héllo wörld ✓ 日本語 🎉 Ω",
+	"colons": "a:b id:7 event:x data:y retry:1",
+	"lines":  "one\nid: 2\n\nevent:evil\r\ndata:{}",
+	"url":    "http://127.0.0.1:1/a?b=c#d",
+	"nested": []any{"id:", map[string]any{"k:ü": "v:é"}},
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// checkLog checks that a subscription delivered exactly want, in order: the records the
+// server stored, whole, each once.
+func checkLog(t *testing.T, name string, got []msg, want []record, firstIDs []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		var names []string
+		for _, m := range got {
+			names = append(names, m.ID+" "+m.Event)
+		}
+		t.Fatalf("%s: %d messages, want %d: %q", name, len(got), len(want), names)
+	}
+	for i, m := range got {
+		var rec record
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			t.Fatalf("%s: message %d data %s: %v", name, i, m.Data, err)
+		}
+		w := want[i]
+		wantID := fmt.Sprint(w.Seq)
+		if i < len(firstIDs) {
+			wantID = firstIDs[i]
+		}
+		if m.Event != w.Event || rec.ID != w.ID || rec.Event != w.Event || rec.CollectionID != w.CollectionID || m.ID != wantID {
+			t.Errorf("%s: message %d is %s %s (record %s), want %s %s (record %s)", name, i, m.ID, m.Event, rec.ID, wantID, w.Event, w.ID)
+		}
+		if !sameJSON(rec.Data, w.Data) {
+			t.Errorf("%s: message %d data %s, want %s", name, i, rec.Data, w.Data)
+		}
+	}
+}
+
+// Every transport, in one page at once: the state on connect, live events, a network cut
+// with events published meanwhile, a server restart likewise; each subscription delivers
+// every record once, in order, the same message objects on every transport.
+func TestTransports(t *testing.T) {
+	e := newEnv(t)
+	alice := e.signup("alice", "tenant-ü:1")
+	want := []record{
+		e.insert(alice, "chat:été", "room:1", tricky),
+		e.insert(alice, "profile", "people", map[string]any{"name": "Zoë", "bio": "id:1\n"}),
+	}
+	stateID := fmt.Sprint(want[1].Seq) // only the last state message carries the id
+	first := []string{"", stateID}
+
+	tb := loadHarness(t, e)
+	for _, tr := range transports {
+		tb.open(tr, alice, map[string]any{"tenant": alice.tenant, "transport": tr})
+	}
+	all := func(cond string) string {
+		var parts []string
+		for _, tr := range transports {
+			parts = append(parts, strings.ReplaceAll(cond, "$", js(tr)))
+		}
+		return strings.Join(parts, " && ")
+	}
+	received := func(n int) {
+		t.Helper()
+		tb.waitFor(all(fmt.Sprintf(`T.subs[$].status === "open" && T.logs[$].length >= %d`, n)), "T.dump()")
+	}
+	received(2)
+	for _, tr := range transports {
+		var state []record
+		tb.eval("T.states["+js(tr)+"]", &state)
+		if len(state) != 2 || state[0].ID != want[0].ID || state[1].ID != want[1].ID || !sameJSON(state[0].Data, want[0].Data) {
+			t.Errorf("%s: state %+v, want the two records", tr, state)
+		}
+	}
+
+	want = append(want, e.insert(alice, "chat:été", "room:1", map[string]any{"text": "live ✓"}))
+	received(3)
+
+	// A network cut: every connection drops, and events are published while the clients
+	// cannot reach the server; they resume from their last id.
+	e.proxy.setDown(true)
+	tb.waitFor(all(`T.subs[$].status !== "open"`), "T.dump()")
+	for i := range 5 {
+		want = append(want, e.insert(alice, "chat:été", "room:1", map[string]any{"n": i, "text": fmt.Sprintf("while cut %d: id:%d", i, i)}))
+	}
+	e.proxy.setDown(false)
+	received(len(want))
+
+	// A restart: the server ends every stream itself, and a new one on the same store
+	// publishes before the clients reach it.
+	e.restart(func() {
+		for i := range 3 {
+			want = append(want, e.insert(alice, "profile", "people", map[string]any{"n": i, "name": "Zoë " + fmt.Sprint(i)}))
+		}
+	})
+	received(len(want))
+	want = append(want, e.insert(alice, "chat:été", "room:1", map[string]any{"text": "after the restart"}))
+	received(len(want))
+
+	logs := map[string][]msg{}
+	for _, tr := range transports {
+		logs[tr] = tb.log(tr)
+		checkLog(t, tr, logs[tr], want, first)
+		var v struct {
+			Transport string
+			Stats     struct{ Connects, Duplicates int }
+		}
+		tb.eval("(s => ({transport: s.transport, stats: s.stats}))(T.subs["+js(tr)+"])", &v)
+		if v.Transport != tr || v.Stats.Connects != 3 || v.Stats.Duplicates != 0 {
+			t.Errorf("%s: transport %s, %d connections (want 3: start, cut, restart), %d duplicates dropped", tr, v.Transport, v.Stats.Connects, v.Stats.Duplicates)
+		}
+	}
+	var same bool
+	tb.eval(all(`JSON.stringify(T.logs[$]) === JSON.stringify(T.logs[`+js(transports[0])+`])`), &same)
+	if !same {
+		t.Errorf("the transports delivered different message objects:\n%+v", logs)
+	}
+	var state []record
+	tb.eval("T.states["+js(transports[0])+"]", &state)
+	if len(state) != 2 || state[0].ID != want[len(want)-2].ID || state[1].ID != want[len(want)-1].ID {
+		t.Errorf("final state %+v, want the latest of each (event, collection)", state)
+	}
+}
+
+// auto takes WebSocket, falls back to SSE when a proxy refuses the upgrade, and to
+// long-polling when it refuses streams too.
+func TestAutoFallback(t *testing.T) {
+	e := newEnv(t)
+	bob := e.signup("bob", "tenant-auto")
+	want := []record{e.insert(bob, "greeting", "c", map[string]any{"text": "Grüß Gott: id:1"})}
+	tb := loadHarness(t, e)
+
+	cases := []struct {
+		name, transport string
+		refuse          func(*http.Request) bool
+	}{
+		{"no-websocket", "sse", isUpgrade},
+	}
+	for _, c := range cases {
+		e.refuseWhen(c.refuse)
+		tb.open(c.name, bob, map[string]any{"transport": "auto"})
+		tb.waitFor(`T.subs[`+js(c.name)+`].status === "open" && T.logs[`+js(c.name)+`].length >= 1`, "T.dump()")
+		var got string
+		tb.eval(`T.subs[`+js(c.name)+`].transport`, &got)
+		if got != c.transport {
+			t.Errorf("%s: auto chose %s, want %s", c.name, got, c.transport)
+		}
+	}
+	e.refuseWhen(func(*http.Request) bool { return false })
+	want = append(want, e.insert(bob, "greeting", "c", map[string]any{"text": "live: ünïcode"}))
+	for _, c := range cases {
+		tb.waitFor(`T.logs[`+js(c.name)+`].length >= 2`, "T.dump()")
+		checkLog(t, c.name, tb.log(c.name), want, []string{fmt.Sprint(want[0].Seq)})
+	}
+}
+
+// A revoked user's subscriptions end with an error and do not reconnect, on every transport.
+func TestSessionEnd(t *testing.T) {
+	e := newEnv(t)
+	carol := e.signup("carol", "tenant-end")
+	e.insert(carol, "x", "c", 1)
+	tb := loadHarness(t, e)
+	for _, tr := range transports {
+		tb.open(tr, carol, map[string]any{"transport": tr})
+		tb.waitFor(`T.subs[`+js(tr)+`].status === "open" && T.logs[`+js(tr)+`].length >= 1`, "T.dump()")
+	}
+	e.must(200, "POST", "/revoke_user", "", map[string]string{"admin_token": adminToken, "username": "carol"})
+	for _, tr := range transports {
+		tb.waitFor(`T.subs[`+js(tr)+`].status === "closed" && T.errors[`+js(tr)+`]`, "T.dump()")
+		var v struct {
+			Error string
+			Stats struct{ Connects int }
+		}
+		tb.eval(`({error: T.errors[`+js(tr)+`], stats: T.subs[`+js(tr)+`].stats})`, &v)
+		if !strings.HasPrefix(v.Error, "session_killed:") && !strings.HasPrefix(v.Error, "unauthorized:") {
+			t.Errorf("%s: error %q, want session_killed or unauthorized", tr, v.Error)
+		}
+		if v.Stats.Connects != 1 {
+			t.Errorf("%s: %d connections, want 1: a refused session does not reconnect", tr, v.Stats.Connects)
+		}
+	}
+}
+
+// The demo page, driven as a person would: sign up, connect, watch a collection, insert now
+// and later, cancel a scheduled event.
+func TestDemoPage(t *testing.T) {
+	e := newEnv(t)
+	tb := newTab(t)
+	tb.do(
+		chromedp.Navigate(e.url+"/demo/"),
+		chromedp.SetValue(chromedp.ID("username"), "dora"),
+		chromedp.SetValue(chromedp.ID("password"), "pässwörd:1"),
+		chromedp.SetValue(chromedp.ID("tenant"), "tenant-demo"),
+		chromedp.Click(chromedp.ID("signup")),
+	)
+	tb.waitFor(`document.getElementById("who").textContent.includes("dora")`, `document.getElementById("log").textContent`)
+	tb.do(
+		chromedp.SetValue(chromedp.ID("collection"), "salle-été"),
+		chromedp.Click(chromedp.ID("connect")),
+	)
+	tb.waitFor(`document.getElementById("status").textContent.startsWith("open")`, `document.getElementById("log").textContent`)
+
+	text := func(id string) string {
+		var s string
+		tb.eval(`document.getElementById(`+js(id)+`).textContent`, &s)
+		return s
+	}
+	// Insert now, from the page.
+	tb.do(
+		chromedp.SetValue(chromedp.ID("event"), "chat"),
+		chromedp.SetValue(chromedp.ID("data"), `{"text": "Grüße: id:1 🎉"}`),
+		chromedp.Click(chromedp.ID("insert")),
+	)
+	tb.waitFor(`document.getElementById("state").textContent.includes("Grüße: id:1 🎉")`, `document.getElementById("log").textContent`)
+
+	// Another user of the tenant writes: the view follows live.
+	erin := e.signup("erin", "tenant-demo")
+	e.insert(erin, "topic", "salle-été", map[string]any{"title": "ordre du jour: café"})
+	e.insert(erin, "topic", "elsewhere", map[string]any{"title": "not in this view"})
+	tb.waitFor(`document.getElementById("state").textContent.includes("ordre du jour: café")`, `document.getElementById("log").textContent`)
+	tb.waitFor(`document.getElementById("log").textContent.includes("not in this view")`, `document.getElementById("log").textContent`)
+	if strings.Contains(text("state"), "not in this view") {
+		t.Errorf("the view of salle-été shows another collection's event: %q", text("state"))
+	}
+
+	// Insert two seconds from now: scheduled, then published into the view.
+	const later = `(() => { const d = new Date(Date.now() + %d), p = (n) => String(n).padStart(2, "0");
+	  return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()); })()`
+	var at string
+	tb.eval(fmt.Sprintf(later, 2000), &at)
+	tb.do(
+		chromedp.SetValue(chromedp.ID("event"), "reminder"),
+		chromedp.SetValue(chromedp.ID("at"), at),
+		chromedp.SetValue(chromedp.ID("data"), `{"text": "plus tard"}`),
+		chromedp.Click(chromedp.ID("insert")),
+	)
+	tb.waitFor(`document.getElementById("inserted").textContent.startsWith("scheduled")`, `document.getElementById("log").textContent`)
+	if strings.Contains(text("state"), "plus tard") {
+		t.Errorf("a scheduled event shows before its time: %q", text("state"))
+	}
+	tb.waitFor(`document.getElementById("state").textContent.includes("plus tard")`, `document.getElementById("log").textContent`)
+
+	// Insert a minute from now, then cancel it from the page.
+	tb.eval(fmt.Sprintf(later, 60000), &at)
+	tb.do(
+		chromedp.SetValue(chromedp.ID("event"), "never"),
+		chromedp.SetValue(chromedp.ID("at"), at),
+		chromedp.Click(chromedp.ID("insert")),
+	)
+	tb.waitFor(`document.getElementById("inserted").textContent.startsWith("scheduled") && document.querySelector("#inserted button")`, `document.getElementById("log").textContent`)
+	tb.do(chromedp.Click(chromedp.CSS("#inserted button")))
+	tb.waitFor(`document.getElementById("inserted").textContent.startsWith("cancelled")`, `document.getElementById("log").textContent`)
+
+	var errs []string
+	tb.eval(`demo.errors`, &errs)
+	if len(errs) != 0 {
+		t.Errorf("the page reported errors: %q", errs)
+	}
+}
