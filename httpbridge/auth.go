@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
@@ -96,7 +95,7 @@ func (s *Server) authenticate(r *http.Request, allowQuery bool) (principal, erro
 		if !ok {
 			return principal{}, errorf(http.StatusUnauthorized, "malformed Basic credentials")
 		}
-		u, err := s.checkPassword(name, pass)
+		u, err := s.checkBasic(r, name, pass)
 		return principal{user: u}, err
 	}
 	return principal{}, errorf(http.StatusUnauthorized, "unsupported Authorization scheme %q: want Bearer or Basic", scheme)
@@ -139,27 +138,6 @@ func (s *Server) checkToken(tok string) (principal, error) {
 		return principal{}, errorf(http.StatusUnauthorized, "token issued before the user was last revoked: log in again")
 	}
 	return principal{user: u, exp: c.ExpiresAt.Unix(), jti: c.ID}, nil
-}
-
-// dummyHash keeps the time of a login with an unknown username close to that of a wrong
-// password, so that timing does not tell which usernames exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("rtbus-no-such-user"), bcrypt.MinCost)
-
-func (s *Server) checkPassword(username, password string) (store.User, error) {
-	u, err := s.db.UserByName(username)
-	if errors.Is(err, store.ErrNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return store.User{}, errorf(http.StatusUnauthorized, "wrong username or password")
-	} else if err != nil {
-		return store.User{}, storeError(err)
-	}
-	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
-		return store.User{}, errorf(http.StatusUnauthorized, "wrong username or password")
-	}
-	if u.Revoked {
-		return store.User{}, errorf(http.StatusUnauthorized, "user %q is revoked", u.Username)
-	}
-	return u, nil
 }
 
 // checkAdmin compares tok with the admin token in constant time (hashes first, so the

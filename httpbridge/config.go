@@ -20,6 +20,11 @@ const (
 	DefaultLeeway    = 5 * time.Second
 	DefaultMaxBody   = 1 << 20
 	DefaultAlgorithm = "HS256"
+
+	DefaultLoginFailuresPerUser = 10
+	DefaultLoginFailuresPerAddr = 100
+	DefaultLoginFailureWindow   = 5 * time.Minute
+	DefaultBasicCacheTTL        = 30 * time.Second
 )
 
 // Config configures a Server. The zero Config is usable but for DataDir, which is required.
@@ -51,6 +56,21 @@ type Config struct {
 	MaxBody int64
 	// BcryptCost of new password hashes; 0 = bcrypt.DefaultCost (10).
 	BcryptCost int
+	// LoginFailuresPerUser and LoginFailuresPerAddr limit failed password checks (POST /login
+	// and Basic credentials) per username and per client address (IPv6: per /64): that many
+	// in a row, then one more every LoginFailureWindow divided by that many. Beyond, the
+	// answer is 429 with Retry-After and no password is checked. A success clears its
+	// username's failures, not its address's. 0 = DefaultLoginFailuresPerUser (10) and
+	// DefaultLoginFailuresPerAddr (100); <0 = no limit. Behind a proxy every client has the
+	// proxy's address. LoginFailureWindow 0 = DefaultLoginFailureWindow (5 min).
+	LoginFailuresPerUser int
+	LoginFailuresPerAddr int
+	LoginFailureWindow   time.Duration
+	// BasicCacheTTL is how long Basic credentials that passed are remembered (under an HMAC
+	// with a per-process key, never in the clear), so that a client sending them with every
+	// request pays one bcrypt per BasicCacheTTL. A revocation or a password change takes
+	// effect at once all the same. 0 = DefaultBasicCacheTTL (30 s); <0 = no cache.
+	BasicCacheTTL time.Duration
 	// AdminSignupOnly makes POST /users require the admin token ("admin_token" in the body),
 	// as /create_user does. The default (false) lets anyone sign up.
 	AdminSignupOnly bool
@@ -134,6 +154,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("httpbridge: bcrypt cost %d out of range %d-%d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if c.LoginFailuresPerUser == 0 {
+		c.LoginFailuresPerUser = DefaultLoginFailuresPerUser
+	}
+	if c.LoginFailuresPerAddr == 0 {
+		c.LoginFailuresPerAddr = DefaultLoginFailuresPerAddr
+	}
+	if c.LoginFailureWindow <= 0 {
+		c.LoginFailureWindow = DefaultLoginFailureWindow
+	}
+	if c.BasicCacheTTL == 0 {
+		c.BasicCacheTTL = DefaultBasicCacheTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -8,18 +8,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 )
 
 // apiError is a 4xx/5xx answer: {"error": msg}.
 type apiError struct {
-	code int
-	msg  string
+	code       int
+	msg        string
+	retryAfter int // seconds, for 429 and 503; 0: no Retry-After
 }
 
 func (e *apiError) Error() string { return e.msg }
 
 func errorf(code int, format string, args ...any) *apiError {
-	return &apiError{code, fmt.Sprintf(format, args...)}
+	return &apiError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -35,10 +37,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
-		ae = &apiError{http.StatusInternalServerError, "internal error"}
+		ae = &apiError{code: http.StatusInternalServerError, msg: "internal error"}
 	}
 	if ae.code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rtbus", Basic realm="rtbus"`)
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
 	writeJSON(w, ae.code, map[string]string{"error": ae.msg})
 }

@@ -25,6 +25,7 @@ type Server struct {
 	db        *store.DB
 	hub       *sse.Hub
 	signer    *signer
+	pw        *passwords
 	adminHash [sha256.Size]byte
 	handler   http.Handler
 	sched     *scheduler
@@ -73,7 +74,11 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, signer: sg, adminHash: sha256.Sum256([]byte(admin)), closed: make(chan struct{})}
+	pw, err := newPasswords(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, signer: sg, pw: pw, adminHash: sha256.Sum256([]byte(admin)), closed: make(chan struct{})}
 	s.clock = cfg.Clock
 	if s.clock == nil {
 		s.ntp = ntpclock.New(ntpclock.Options{Servers: cfg.NTPServers, Logger: log})

@@ -187,7 +187,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Username == "" || req.Password == "" {
 		return errorf(http.StatusBadRequest, "username and password are required")
 	}
-	u, err := s.checkPassword(req.Username, req.Password)
+	u, err := s.checkPassword(r, req.Username, req.Password)
 	if err != nil {
 		return err
 	}
@@ -249,6 +249,7 @@ func (s *Server) revokeUser(revoked bool) route {
 			return storeError(err)
 		}
 		if revoked {
+			s.pw.basic.dropUser(u.ID)
 			s.hub.KillUser(u.ID)
 		}
 		writeJSON(w, http.StatusOK, viewOf(u))
