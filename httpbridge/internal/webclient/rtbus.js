@@ -640,8 +640,9 @@ function openPoll(url, token, h, opts) {
         if (!res.ok) {
           clearTimeout(timer);
           const e = await httpError(res);
-          if (res.status === 401 && opened) {
-            // Refused after it was accepted: the session was killed.
+          if (res.status === 401 && opened && e.error.message !== "token expired") {
+            // Refused after it was accepted: the session was killed (logout, blacklist,
+            // revocation); SSE says so with a message, long-polling with this 401.
             if (!done) h.message(message(null, "session_killed", e.error.body));
             return end({ fatal: true, error: new RtbusError("session killed", { status: 401, code: "session_killed", body: e.error.body }) });
           }
