@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rtbus/rtbus/bus"
-	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 	"github.com/rtbus/rtbus/rpc"
 )
@@ -56,6 +55,15 @@ func EventTopic(tenant, event string) string {
 	return TopicPrefix + EscapeTopicLevel(tenant) + "/events/" + EscapeTopicLevel(event)
 }
 
+// PushMethod is the RPC method of the bridge's bus client that pushes an ephemeral message,
+// as POST /v1/messages of the internal API and the push topics do. Its params are a
+// MessagePack map:
+//
+//	{"tenant_id": "acme", "user"?: "ann" or a user id, "event": "hello", "data": any}
+//
+// The result is {"delivered": N}, the number of streams that received it.
+const PushMethod = "push"
+
 // InsertMethod is the RPC method (WIRE.md §8) of the bridge's bus client that inserts an
 // event. Its params are a MessagePack map with the keys of the POST /insert body, where
 // "tenant_id" is required and "user_id" may name the user of that tenant the event is
@@ -95,6 +103,7 @@ func (l *busLink) start() {
 	l.rpc = rpc.New(l.c, rpc.Options{})
 	l.rpc.HandleFrame(l.frame)
 	l.rpc.Handle(InsertMethod, l.insert)
+	l.rpc.Handle(PushMethod, l.pushRPC)
 }
 
 func (l *busLink) close() {
@@ -142,43 +151,43 @@ func (l *busLink) frame(f bus.Frame) {
 			return
 		}
 	}
-	if err := l.push(tenant, user, f.Payload); err != nil {
-		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
-	}
-}
-
-// push hands an ephemeral message to the tenant's streams (or one user's): it is not stored,
-// has no publication id, and is not replayed on resume.
-func (l *busLink) push(tenant, user string, payload []byte) error {
 	var p struct {
 		Event string          `json:"event"`
 		Data  json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return fmt.Errorf("payload is not a JSON object {\"event\",\"data\"}: %v", err)
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", "payload is not a JSON object {\"event\",\"data\"}")
+		return
 	}
-	if err := checkEventName(p.Event); err != nil {
-		return err
+	if _, err := l.s.push(tenant, user, p.Event, p.Data); err != nil {
+		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
 	}
-	var data bytes.Buffer
-	if len(p.Data) == 0 {
-		data.WriteString("null")
-	} else if err := json.Compact(&data, p.Data); err != nil {
-		return err
+}
+
+// pushRPC answers PushMethod.
+func (l *busLink) pushRPC(_ context.Context, r rpc.Request) ([]byte, error) {
+	var p struct {
+		TenantID string `msgpack:"tenant_id"`
+		User     string `msgpack:"user"`
+		Event    string `msgpack:"event"`
+		Data     any    `msgpack:"data"`
 	}
-	rec, err := json.Marshal(struct {
-		Event     string          `json:"event"`
-		TenantID  string          `json:"tenant_id"`
-		UserID    string          `json:"user_id,omitempty"`
-		Timestamp int64           `json:"timestamp"`
-		Ephemeral bool            `json:"ephemeral"`
-		Data      json.RawMessage `json:"data"`
-	}{p.Event, tenant, user, l.s.clock.Now().Unix(), true, data.Bytes()})
+	if err := rpc.Unmarshal(r.Params, &p); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "params must be a map {tenant_id, user?, event, data}: %v", err)
+	}
+	data, err := json.Marshal(p.Data)
 	if err != nil {
-		return err
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "data cannot be sent as JSON: %v", err)
 	}
-	l.s.hub.Publish(sse.Message{Tenant: tenant, User: user, Event: p.Event, Record: rec, Data: data.Bytes()})
-	return nil
+	n, err := l.s.pushTo(p.TenantID, p.User, p.Event, data)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code < 500 {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s", ae.msg)
+		}
+		return nil, rpc.Errorf(rpc.CodeInternal, "push failed")
+	}
+	return rpc.Marshal(map[string]int{"delivered": n})
 }
 
 // insert answers InsertMethod.

@@ -86,6 +86,10 @@ type Config struct {
 	StreamQueue int
 	KeepAlive   time.Duration
 
+	// Ready, if set, is asked by GET /readyz whether the server's listeners serve (nil: ready
+	// once the store is open).
+	Ready func() error
+
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 }

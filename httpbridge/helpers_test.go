@@ -94,7 +94,9 @@ type env struct {
 	bus   *bus.Broker
 	srv   *httpbridge.Server
 	hs    *httptest.Server
+	ihs   *httptest.Server // the internal API
 	url   string
+	iurl  string
 	cl    *http.Client
 	cfg   httpbridge.Config
 }
@@ -128,6 +130,8 @@ func (e *env) start() {
 	e.srv = srv
 	e.hs = httptest.NewServer(srv.Handler())
 	e.url, e.cl = e.hs.URL, e.hs.Client()
+	e.ihs = httptest.NewServer(srv.InternalHandler())
+	e.iurl = e.ihs.URL
 }
 
 // stop shuts the server down as rtbusd does: the bridge (streams end), then the listener.
@@ -141,6 +145,7 @@ func (e *env) stop() {
 		e.t.Errorf("shutdown: %v", err)
 	}
 	e.hs.Close()
+	e.ihs.Close()
 	e.srv = nil
 }
 
@@ -187,7 +192,11 @@ func (e *env) do(method, path, auth string, body any) reply {
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.url+path, rd)
+	url := e.url + path
+	if strings.HasPrefix(path, "http") { // another listener's URL
+		url = path
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}

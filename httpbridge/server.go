@@ -28,6 +28,8 @@ type Server struct {
 	pw        *passwords
 	adminHash [sha256.Size]byte
 	handler   http.Handler
+	internal  http.Handler
+	metrics   *metrics // nil until metrics land
 	sched     *scheduler
 	link      *busLink
 	bl        blacklist
@@ -112,6 +114,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 	}
 	s.sched = newScheduler(s.db, s.clock, log)
 	s.handler = s.routes()
+	s.internal = s.internalRoutes()
 	if s.link != nil {
 		s.link.start()
 	}
@@ -275,6 +278,8 @@ func (s *Server) routes() http.Handler {
 	get("/events/{tenant_id}", s.tenantStream)
 	get("/sse", s.stream)
 	get("/verify", s.verify)
+	mux.Handle("/healthz", methods(s.healthz, http.MethodGet, http.MethodHead))
+	mux.Handle("/readyz", methods(s.readyz, http.MethodGet, http.MethodHead))
 	post("/revoke_user", s.revokeUser(true))
 	post("/unrevoke_user", s.revokeUser(false))
 	post("/list_users", s.listUsers)

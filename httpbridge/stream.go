@@ -64,10 +64,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 	backlog := func(send func(sse.Message) error) (uint64, error) {
 		// Registered with the hub by now: a revocation from here on closes this stream, and
 		// one that came before is seen here.
+		// A kill that came meanwhile found the stream, but ends it with this error, before
+		// its final message is written: send that here.
 		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
+			send(sse.KillMessage("user revoked"))
 			return 0, sse.ErrUserClosed
 		}
 		if p.jti != "" && s.bl.refused(p.jti, s.clock.Now().Unix()) {
+			send(sse.KillMessage("session killed"))
 			return 0, sse.ErrKilled
 		}
 		if resume {

@@ -27,6 +27,7 @@ type httpOptions struct {
 	jwtExpiry                                          time.Duration
 	maxBody                                            int64
 	serve                                              httpserve.Options
+	gw                                                 gatewayOptions // internal.go
 }
 
 // httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
@@ -57,6 +58,9 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.DurationVar(&o.serve.WriteTimeout, "http-write-timeout", httpserve.DefaultWriteTimeout, "time to handle an HTTP request and write its response, from its headers; streams exempt (env RTBUS_HTTP_WRITE_TIMEOUT)")
 	fs.DurationVar(&o.serve.IdleTimeout, "http-idle-timeout", httpserve.DefaultIdleTimeout, "idle HTTP keep-alive connections are closed after this (env RTBUS_HTTP_IDLE_TIMEOUT)")
 	fs.IntVar(&o.serve.MaxConns, "http-max-conns", httpserve.DefaultMaxConns, "HTTP connections served at once per listener, streams included; more are answered 503 and closed; 0: no cap (env RTBUS_HTTP_MAX_CONNS)")
+	if err := gatewayFlags(fs, &o.gw); err != nil {
+		return nil, err
+	}
 	for flagName, env := range map[string]string{
 		"http-body-timeout": "RTBUS_HTTP_BODY_TIMEOUT", "http-write-timeout": "RTBUS_HTTP_WRITE_TIMEOUT",
 		"http-idle-timeout": "RTBUS_HTTP_IDLE_TIMEOUT", "http-max-conns": "RTBUS_HTTP_MAX_CONNS",
@@ -106,6 +110,7 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
 		JWTAlgorithm: o.jwtAlg,
 	}
+	o.gw.configure(&cfg)
 	if o.jwtKey != "" {
 		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {
 			return nil, fmt.Errorf("-jwt-key: %w", err)
@@ -165,7 +170,14 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		}
 	}()
 	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir, "max_conns", o.serve.MaxConns)
+	stopInternal, err := startInternal(&o.gw, bridge, log)
+	if err != nil {
+		bridge.Close()
+		hs.Close()
+		return nil, err
+	}
 	return func() {
+		defer stopInternal()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		// The bridge first: it ends the streams that would keep the HTTP server waiting.

@@ -49,6 +49,7 @@ func Isolate() (cleanup func(), err error) {
 		}
 	}
 	set["RTBUS_HTTP"] = "off"
+	set["RTBUS_INTERNAL"] = "off" // its default port, 127.0.0.1:8081, likewise
 	for k, v := range set {
 		os.Setenv(k, v)
 	}

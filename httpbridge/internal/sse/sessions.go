@@ -86,11 +86,13 @@ func (h *Hub) Stats() Stats {
 	return st
 }
 
-// killItem is the final message of a killed stream.
-func killItem(why string) *item {
+// KillMessage is the final message of a killed stream; why is plain ASCII.
+func KillMessage(why string) Message {
 	rec := []byte(`{"reason":"` + why + `"}`)
-	return &item{m: Message{Event: KillEvent, Record: rec, Data: rec}}
+	return Message{Event: KillEvent, Record: rec, Data: rec}
 }
+
+func killItem(why string) *item { return &item{m: KillMessage(why)} }
 
 // KillSession sends every open stream of the session the final KillEvent message and ends
 // it (its Serve, or its Done for a detached stream, gets ErrKilled) once the message is

@@ -367,11 +367,8 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 	hd.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
 	if opts.Detach {
-		if conn, err := hijack(rc, hd); err == nil {
-			return h.serveDetached(ctx, s, conn, opts)
-		} else if conn != nil {
-			conn.Close()
-			return err
+		if conn, err := hijack(rc); err == nil {
+			return h.serveDetached(ctx, s, conn, hd, opts)
 		}
 	}
 	return h.serveAttached(ctx, s, w, rc, opts)
@@ -415,7 +412,7 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 	}
 }
 
-func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts StreamOptions) error {
+func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, hd http.Header, opts StreamOptions) error {
 	s.conn = conn
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	switch conn.(type) {
@@ -434,6 +431,12 @@ func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts 
 		conn.Close()
 		return ErrClosed
 	}
+	// Registered before the client sees the response: from then on it is counted and
+	// reached by every publication and push.
+	if err := writeHead(conn, hd); err != nil {
+		s.end(err, false)
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
 	err := s.backlog(opts.Backlog)
 	if err == nil {
@@ -447,14 +450,19 @@ func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, opts 
 	return nil
 }
 
-// hijack takes the connection over and writes the response head: status, the headers set on
-// w, and Connection: close (the body ends with the connection).
-func hijack(rc *http.ResponseController, hd http.Header) (net.Conn, error) {
+// hijack takes the connection over.
+func hijack(rc *http.ResponseController) (net.Conn, error) {
 	conn, _, err := rc.Hijack()
 	if err != nil {
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// writeHead writes the response head: status, the headers set on w, and Connection: close
+// (the body ends with the connection).
+func writeHead(conn net.Conn, hd http.Header) error {
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	hd.Set("Connection", "close")
@@ -462,10 +470,8 @@ func hijack(rc *http.ResponseController, hd http.Header) (net.Conn, error) {
 	hd.Del("Transfer-Encoding")
 	hd.Write(&head)
 	head.WriteString("\r\n")
-	if _, err := conn.Write(head.Bytes()); err != nil {
-		return conn, err
-	}
-	return conn, nil
+	_, err := conn.Write(head.Bytes())
+	return err
 }
 
 func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) error {

@@ -121,3 +121,12 @@ func (db *DB) scan(p byte, fn func(k, v []byte) error) error {
 	}
 	return it.Error()
 }
+
+// Ping reports whether the store is open (ErrClosed otherwise).
+func (db *DB) Ping() error {
+	if err := db.enter(); err != nil {
+		return err
+	}
+	db.ops.Done()
+	return nil
+}

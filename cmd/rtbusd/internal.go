@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtbus/rtbus/httpbridge"
+	"github.com/rtbus/rtbus/internal/httpserve"
+)
+
+// gatewayOptions are the flags of the gateway's internal API and its public streams
+// (GATEWAY.md "Internal API", "Anonymous read-only streams").
+type gatewayOptions struct {
+	internal string
+	serving  atomic.Bool // the internal listener serves (for /readyz)
+}
+
+func gatewayFlags(fs *flag.FlagSet, o *gatewayOptions) error {
+	fs.StringVar(&o.internal, "internal", "127.0.0.1:8081", "address of the internal API for backends (admin token required; never expose it publicly); off disables it (env RTBUS_INTERNAL)")
+	for flagName, env := range map[string]string{"internal": "RTBUS_INTERNAL"} {
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(flagName, v); err != nil {
+				return fmt.Errorf("environment %s=%q: %v", env, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (o *gatewayOptions) off() bool { return o.internal == "off" || o.internal == "" }
+
+// configure sets the bridge's configuration from the flags.
+func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
+	cfg.Ready = func() error {
+		if !o.off() && !o.serving.Load() {
+			return errors.New("internal listener not serving")
+		}
+		return nil
+	}
+}
+
+// startInternal serves the bridge's internal API on its own listener, unless -internal off.
+func startInternal(o *gatewayOptions, bridge *httpbridge.Server, log *slog.Logger) (stop func(), err error) {
+	if o.off() {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", o.internal)
+	if err != nil {
+		return nil, fmt.Errorf("internal API: %w", err)
+	}
+	// The public listener's deadlines; a backend needs far fewer connections than front ends.
+	hs := httpserve.New(bridge.InternalHandler(), httpserve.Options{MaxConns: 1024, Name: "internal", Logger: log})
+	o.serving.Store(true)
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("internal API stopped", "err", err)
+		}
+		o.serving.Store(false)
+	}()
+	log.Info("internal API listening", "address", "http://"+ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+	}, nil
+}

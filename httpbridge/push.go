@@ -1,0 +1,72 @@
+package httpbridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/rtbus/rtbus/httpbridge/internal/sse"
+	"github.com/rtbus/rtbus/httpbridge/internal/store"
+)
+
+// push hands an ephemeral message to the tenant's streams (or to those of the user with
+// that id): it is not stored, has no publication id, and is not replayed on resume. It
+// returns how many streams it reached. The bus push topics, PushMethod and POST /v1/messages
+// all come here.
+func (s *Server) push(tenant, userID, event string, raw json.RawMessage) (int, error) {
+	if err := checkTenant(tenant); err != nil {
+		return 0, err
+	}
+	if err := checkEventName(event); err != nil {
+		return 0, err
+	}
+	var data bytes.Buffer
+	if len(bytes.TrimSpace(raw)) == 0 {
+		data.WriteString("null")
+	} else if err := json.Compact(&data, raw); err != nil {
+		return 0, errorf(http.StatusBadRequest, "data is not valid JSON: %v", err)
+	}
+	rec, err := json.Marshal(struct {
+		Event     string          `json:"event"`
+		TenantID  string          `json:"tenant_id"`
+		UserID    string          `json:"user_id,omitempty"`
+		Timestamp int64           `json:"timestamp"`
+		Ephemeral bool            `json:"ephemeral"`
+		Data      json.RawMessage `json:"data"`
+	}{event, tenant, userID, s.clock.Now().Unix(), true, data.Bytes()})
+	if err != nil {
+		return 0, err
+	}
+	return s.hub.Publish(sse.Message{Tenant: tenant, User: userID, Event: event, Record: rec, Data: data.Bytes()}), nil
+}
+
+// pushTo is push with the user given by username or id ("": the whole tenant).
+func (s *Server) pushTo(tenant, user, event string, data json.RawMessage) (int, error) {
+	if tenant == "" {
+		return 0, errorf(http.StatusBadRequest, "tenant_id is required")
+	}
+	uid := ""
+	if user != "" {
+		u, err := s.userOf(tenant, user)
+		if err != nil {
+			return 0, err
+		}
+		uid = u.ID
+	}
+	return s.push(tenant, uid, event, data)
+}
+
+// userOf finds a user of tenant by id or username: 404 if there is none.
+func (s *Server) userOf(tenant, user string) (store.User, error) {
+	u, err := s.db.UserByID(user)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = s.db.UserByName(user)
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && tenant != "" && u.TenantID != tenant) {
+		return store.User{}, errorf(http.StatusNotFound, "no user %q in tenant %q", user, tenant)
+	} else if err != nil {
+		return store.User{}, storeError(err)
+	}
+	return u, nil
+}
