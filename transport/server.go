@@ -126,13 +126,12 @@ func isUnixAddr(addr string) bool {
 		strings.HasSuffix(addr, ".socket") || strings.HasSuffix(addr, ".ipc")
 }
 
-// ListenUnix serves on a UNIX socket at path, replacing a stale socket file, with the file
-// mode cfg.UnixMode (0 keeps the umask's).
+// ListenUnix serves on a UNIX socket at path, with the file mode cfg.UnixMode (0 keeps the
+// umask's). A socket file already at path is replaced if it is stale; if a process answers
+// on it, ListenUnix fails with an error wrapping ErrAddrInUse. Closing the listener removes
+// the socket file, unless another listener has replaced it meanwhile.
 func (s *Server) ListenUnix(path string, cfg Config) (net.Listener, error) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		os.Remove(path) // a stale socket from an earlier run
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenUnix(path)
 	if err != nil {
 		return nil, err
 	}
