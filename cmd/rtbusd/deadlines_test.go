@@ -18,12 +18,13 @@ import (
 
 // TestDaemonHTTPDeadlines: from outside, against rtbusd with short deadlines: a body trickled
 // to the public POST /users is cut with 408, an idle keep-alive connection is closed, SSE
-// streams outlive both deadlines, and the connection cap answers 503 and says so in the log.
+// streams outlive both deadlines, the connection cap answers 503 and says so in the log, and
+// failed logins are limited.
 func TestDaemonHTTPDeadlines(t *testing.T) {
 	bin := buildDaemon(t)
 	cmd := exec.Command(bin, "-B", filepath.Join(t.TempDir(), "bus.sock"), "-http", "127.0.0.1:0",
 		"-data-dir", t.TempDir(), "-http-body-timeout", "1s", "-http-write-timeout", "2s",
-		"-http-idle-timeout", "1s", "-http-max-conns", "3")
+		"-http-idle-timeout", "1s", "-http-max-conns", "3", "-login-failures-user", "2", "-login-failure-window", "1m")
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -121,6 +122,26 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 	}
 	post("/users", "", `{"username":"ann","password":"pw","tenant_id":"acme"}`)
 	tok, _ := post("/login", "", `{"username":"ann","password":"pw"}`)["jwt"].(string)
+
+	t.Run("login failures", func(t *testing.T) {
+		try := func() *http.Response {
+			resp, err := client.Post(base+"/login", "application/json", strings.NewReader(`{"username":"ann","password":"guess"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		for i := 0; i < 2; i++ {
+			if r := try(); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("failure %d: %s", i, r.Status)
+			}
+		}
+		if r := try(); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "30" {
+			t.Fatalf("third failure in a row: %s, Retry-After %q; want 429 and 30", r.Status, r.Header.Get("Retry-After"))
+		}
+	})
 
 	// Two streams hold two places of the three; each must outlive the body and write deadlines.
 	opened := time.Now()

@@ -28,6 +28,8 @@ type httpOptions struct {
 	maxBody                                            int64
 	serve                                              httpserve.Options
 	gw                                                 gatewayOptions // internal.go
+	loginUser, loginAddr                               int
+	loginWindow, basicTTL                              time.Duration
 }
 
 // httpFlags defines the bridge's flags on fs, with their RTBUS_* environment defaults.
@@ -61,7 +63,13 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	if err := gatewayFlags(fs, &o.gw); err != nil {
 		return nil, err
 	}
+	fs.IntVar(&o.loginUser, "login-failures-user", httpbridge.DefaultLoginFailuresPerUser, "failed password checks (login, Basic) a username may make in a row, then one per window/N; beyond: 429; 0: no limit (env RTBUS_LOGIN_FAILURES_USER)")
+	fs.IntVar(&o.loginAddr, "login-failures-addr", httpbridge.DefaultLoginFailuresPerAddr, "failed password checks a client address (IPv6: a /64) may make in a row, then one per window/N; beyond: 429; behind a proxy all clients share one; 0: no limit (env RTBUS_LOGIN_FAILURES_ADDR)")
+	fs.DurationVar(&o.loginWindow, "login-failure-window", httpbridge.DefaultLoginFailureWindow, "how long failed password checks are remembered (env RTBUS_LOGIN_FAILURE_WINDOW)")
+	fs.DurationVar(&o.basicTTL, "basic-cache-ttl", httpbridge.DefaultBasicCacheTTL, "how long Basic credentials that passed are remembered (hashed), sparing a bcrypt per request; 0: every request is checked (env RTBUS_BASIC_CACHE_TTL)")
 	for flagName, env := range map[string]string{
+		"login-failures-user": "RTBUS_LOGIN_FAILURES_USER", "login-failures-addr": "RTBUS_LOGIN_FAILURES_ADDR",
+		"login-failure-window": "RTBUS_LOGIN_FAILURE_WINDOW", "basic-cache-ttl": "RTBUS_BASIC_CACHE_TTL",
 		"http-body-timeout": "RTBUS_HTTP_BODY_TIMEOUT", "http-write-timeout": "RTBUS_HTTP_WRITE_TIMEOUT",
 		"http-idle-timeout": "RTBUS_HTTP_IDLE_TIMEOUT", "http-max-conns": "RTBUS_HTTP_MAX_CONNS",
 		"http": "RTBUS_HTTP", "data-dir": "RTBUS_DATA_DIR", "jwt-secret": "RTBUS_JWT_SECRET",
@@ -88,6 +96,14 @@ func defaultDataDir() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("rtbus-%d", os.Getuid()))
 }
 
+// offIfZero turns a flag's 0 (off) into the Config's "none" (-1); Config's 0 is its default.
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {
@@ -108,7 +124,15 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
 		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
-		JWTAlgorithm: o.jwtAlg,
+		JWTAlgorithm:         o.jwtAlg,
+		LoginFailuresPerUser: offIfZero(o.loginUser), LoginFailuresPerAddr: offIfZero(o.loginAddr),
+		LoginFailureWindow: o.loginWindow, BasicCacheTTL: o.basicTTL,
+	}
+	if o.basicTTL == 0 {
+		cfg.BasicCacheTTL = -1
+	}
+	if o.loginUser < 0 || o.loginAddr < 0 || o.loginWindow <= 0 || o.basicTTL < 0 {
+		return nil, errors.New("bad -login-failures-user, -login-failures-addr, -login-failure-window or -basic-cache-ttl: want counts and durations, 0 for none (a positive window)")
 	}
 	o.gw.configure(&cfg)
 	if o.jwtKey != "" {
