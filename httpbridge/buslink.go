@@ -335,6 +335,9 @@ func (s *Server) dispatch() {
 	defer close(s.pubsDone)
 	for e := range s.pubs {
 		m := message(e)
+		if s.isPublic(e.TenantID) {
+			m.Anon = anonRecord(e)
+		}
 		s.hub.Publish(m)
 		s.link.publish(&e, m.Record)
 	}

@@ -86,6 +86,14 @@ type Config struct {
 	StreamQueue int
 	KeepAlive   time.Duration
 
+	// PublicTenants serve anonymous read-only streams (GET /public/events/{tenant}):
+	// publications only, with no user_id in the records. POST /tenant_settings opens others.
+	PublicTenants []string
+	// DefaultTenant is the tenant of a sign-up that names none, and the tenant whose
+	// anonymous stream GET /events serves, without credentials, when it is public (for
+	// front ends that know no tenants). Empty: tenant_id is required.
+	DefaultTenant string
+
 	// Ready, if set, is asked by GET /readyz whether the server's listeners serve (nil: ready
 	// once the store is open).
 	Ready func() error

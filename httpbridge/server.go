@@ -33,6 +33,7 @@ type Server struct {
 	sched     *scheduler
 	link      *busLink
 	bl        blacklist
+	public    publicTenants
 	stopPrune func() bool // under mu
 	// Publications go from the store's commit pipeline to one dispatcher goroutine, in order,
 	// so that fanning out to thousands of streams does not hold up the next insert.
@@ -104,13 +105,17 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.closeClock()
 		return nil, fmt.Errorf("httpbridge: %w", err)
 	}
-	if err := s.loadSessions(); err != nil {
+	err = s.loadSessions()
+	if err == nil {
+		err = s.loadTenants()
+	}
+	if err != nil {
 		s.db.Close()
 		close(s.pubs)
 		s.hub.Close()
 		s.link.close()
 		s.closeClock()
-		return nil, fmt.Errorf("httpbridge: session blacklist: %w", err)
+		return nil, fmt.Errorf("httpbridge: loading sessions and tenants: %w", err)
 	}
 	s.sched = newScheduler(s.db, s.clock, log)
 	s.handler = s.routes()
@@ -277,6 +282,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/cancel/{id}", methods(s.cancel, http.MethodGet, http.MethodPost))
 	get("/events/{tenant_id}", s.tenantStream)
 	get("/sse", s.stream)
+	get("/events", s.defaultStream)
+	get("/public/events/{tenant_id}", s.publicStream)
+	post("/tenant_settings", s.tenantSettings)
 	get("/verify", s.verify)
 	mux.Handle("/healthz", methods(s.healthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", methods(s.readyz, http.MethodGet, http.MethodHead))

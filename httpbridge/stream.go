@@ -33,7 +33,7 @@ func (s *Server) tenantStream(w http.ResponseWriter, r *http.Request) error {
 	if t := r.PathValue("tenant_id"); t != p.user.TenantID {
 		return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
 	}
-	return s.serveStream(w, r, p)
+	return s.serveStream(w, r, p, "")
 }
 
 // GET /sse: the stream of the caller's tenant.
@@ -42,10 +42,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.serveStream(w, r, p)
+	return s.serveStream(w, r, p, "")
 }
 
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal) error {
+// serveStream serves the stream of p's tenant, or with anon set the anonymous stream of
+// tenant anon (p is then the zero principal).
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal, anon string) error {
 	q := r.URL.Query()
 	var after uint64
 	resume := false
@@ -61,12 +63,21 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 		break
 	}
 	tenant, uid := p.user.TenantID, p.user.ID
+	if anon != "" {
+		tenant = anon
+	}
+	msg := message
+	if anon != "" {
+		msg = func(e store.Event) sse.Message { m := message(e); m.Anon = anonRecord(e); return m }
+	}
 	backlog := func(send func(sse.Message) error) (uint64, error) {
 		// Registered with the hub by now: a revocation from here on closes this stream, and
 		// one that came before is seen here.
 		// A kill that came meanwhile found the stream, but ends it with this error, before
 		// its final message is written: send that here.
-		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
+		if anon != "" {
+			// No user, no session: nothing to kill.
+		} else if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
 			send(sse.KillMessage("user revoked"))
 			return 0, sse.ErrUserClosed
 		}
@@ -75,14 +86,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 			return 0, sse.ErrKilled
 		}
 		if resume {
-			return s.db.Since(tenant, after, func(e store.Event) error { return send(message(e)) })
+			return s.db.Since(tenant, after, func(e store.Event) error { return send(msg(e)) })
 		}
 		events, seq, err := s.db.State(tenant)
 		if err != nil {
 			return 0, err
 		}
 		for i, e := range events {
-			m := message(e)
+			m := msg(e)
 			// Only the last state message carries an id, the tenant's sequence when the state
 			// was read: a client resuming from it gets exactly what followed; one cut off
 			// halfway through the state has no id yet and gets the whole state again.
@@ -105,7 +116,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal
 	err := s.hub.Serve(r.Context(), w, sse.StreamOptions{
 		Tenant: tenant, User: uid, DataOnly: q.Get("format") == "data", Backlog: backlog,
 		Session: p.jti, Username: p.user.Username, Remote: r.RemoteAddr, Transport: sse.TransportSSE,
-		Expires: expires,
+		Expires: expires, Anonymous: anon != "",
 		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
 		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
 		Detach: true,

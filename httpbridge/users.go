@@ -135,6 +135,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	if req.TenantID == "" {
+		req.TenantID = s.cfg.DefaultTenant // broker 1.x front ends know no tenants
+	}
 	if s.cfg.AdminSignupOnly || req.Roles != nil {
 		// Roles are granted by the admin only; public sign-up gets none.
 		if err := s.checkAdmin(req.AdminToken); err != nil {

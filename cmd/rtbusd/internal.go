@@ -19,13 +19,19 @@ import (
 // gatewayOptions are the flags of the gateway's internal API and its public streams
 // (GATEWAY.md "Internal API", "Anonymous read-only streams").
 type gatewayOptions struct {
-	internal string
-	serving  atomic.Bool // the internal listener serves (for /readyz)
+	internal      string
+	publicTenants string
+	defaultTenant string
+	serving       atomic.Bool // the internal listener serves (for /readyz)
 }
 
 func gatewayFlags(fs *flag.FlagSet, o *gatewayOptions) error {
 	fs.StringVar(&o.internal, "internal", "127.0.0.1:8081", "address of the internal API for backends (admin token required; never expose it publicly); off disables it (env RTBUS_INTERNAL)")
-	for flagName, env := range map[string]string{"internal": "RTBUS_INTERNAL"} {
+	fs.StringVar(&o.publicTenants, "public-tenants", "", "tenants whose publications anyone may stream without credentials (GET /public/events/TENANT), comma-separated (env RTBUS_PUBLIC_TENANTS)")
+	fs.StringVar(&o.defaultTenant, "default-tenant", "", "tenant of sign-ups that name none; GET /events without credentials streams it when it is public (env RTBUS_DEFAULT_TENANT)")
+	for flagName, env := range map[string]string{
+		"internal": "RTBUS_INTERNAL", "public-tenants": "RTBUS_PUBLIC_TENANTS", "default-tenant": "RTBUS_DEFAULT_TENANT",
+	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
 				return fmt.Errorf("environment %s=%q: %v", env, v, err)
@@ -39,6 +45,8 @@ func (o *gatewayOptions) off() bool { return o.internal == "off" || o.internal =
 
 // configure sets the bridge's configuration from the flags.
 func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
+	cfg.PublicTenants = splitList(o.publicTenants)
+	cfg.DefaultTenant = o.defaultTenant
 	cfg.Ready = func() error {
 		if !o.off() && !o.serving.Load() {
 			return errors.New("internal listener not serving")

@@ -120,10 +120,25 @@ func TestDaemonInternalAPI(t *testing.T) {
 	}
 	d.stop(t)
 
-	// -h documents the flag.
+	// A public tenant, and the default one.
+	d = startGateway(t, bin, t.TempDir(), "-public-tenants", "news,other", "-default-tenant", "news")
+	if code, body := call(t, "POST", d.public+"/users", "", `{"username":"ann","password":"pw"}`); code != 201 {
+		t.Fatalf("signup in the default tenant: %d %s", code, body)
+	}
+	if code, _ := call(t, "GET", d.public+"/public/events/acme", "", ""); code != 404 {
+		t.Fatalf("private tenant's public stream: %d", code)
+	}
+	resp, err := http.Get(d.public + "/events")
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("anonymous /events: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	d.stop(t)
+
+	// -h documents the flags.
 	cmd := exec.Command(bin, "-h")
 	out, _ := cmd.CombinedOutput()
-	if !strings.Contains(string(out), "-internal") {
+	if !strings.Contains(string(out), "-internal") || !strings.Contains(string(out), "-public-tenants") || !strings.Contains(string(out), "-default-tenant") {
 		t.Fatalf("-h does not document -internal:\n%s", out)
 	}
 }

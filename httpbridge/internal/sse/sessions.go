@@ -173,3 +173,15 @@ func (h *Hub) Conns(tenant, user string) []Conn {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// CloseAnonymous ends the anonymous streams of the tenant (it stopped being public); their
+// Serve returns ErrClosed.
+func (h *Hub) CloseAnonymous(tenant string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, s := range h.tenants[tenant] {
+		if s.anon {
+			s.fail(ErrClosed)
+		}
+	}
+}
