@@ -48,7 +48,7 @@ fi
 
 "$work/refsse" -addr 127.0.0.1:3100 >/dev/null 2>&1 & pids+=($!)
 "$work/ssebench" -addr 127.0.0.1:3101 >/dev/null 2>&1 & pids+=($!)
-"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -data-dir "$work/data" \
+"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -ntp off -data-dir "$work/data" \
   -admin-token bench-admin-token -log-level warn & pids+=($!)
 rtbusd_pid=$!
 targets=(refsse hub rtbusd)

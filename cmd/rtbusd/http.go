@@ -54,7 +54,7 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	})
 	fs.StringVar(&o.adminToken, "admin-token", "", "admin token of the bridge; empty: random, kept in the data directory (env RTBUS_ADMIN_TOKEN)")
 	fs.StringVar(&o.origins, "origin", "*", "CORS origins allowed by the bridge, comma-separated (env RTBUS_ORIGIN)")
-	fs.StringVar(&o.ntp, "ntp", "", "NTP servers disciplining the bridge's clock, comma-separated; empty: local clock (env RTBUS_NTP)")
+	fs.StringVar(&o.ntp, "ntp", "pool", "NTP servers disciplining the bridge's clock (event times, tokens), comma-separated host[:port]; pool: the public pool ("+strings.Join(poolNTP, ",")+"), queried in the background so that start is not delayed; off: the local clock (env RTBUS_NTP)")
 	fs.Int64Var(&o.maxBody, "max-body", httpbridge.DefaultMaxBody, "largest HTTP request body, bytes (env RTBUS_MAX_BODY)")
 	fs.DurationVar(&o.serve.BodyTimeout, "http-body-timeout", httpserve.DefaultBodyTimeout, "time to receive a whole HTTP request, headers and body; later: 408, connection closed; streams exempt (env RTBUS_HTTP_BODY_TIMEOUT)")
 	fs.DurationVar(&o.serve.WriteTimeout, "http-write-timeout", httpserve.DefaultWriteTimeout, "time to handle an HTTP request and write its response, from its headers; streams exempt (env RTBUS_HTTP_WRITE_TIMEOUT)")
@@ -104,6 +104,25 @@ func offIfZero(n int) int {
 	return n
 }
 
+// poolNTP are the public NTP pool's servers: -ntp pool, the default.
+var poolNTP = []string{"0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"}
+
+// ntpServers reads -ntp: off (or empty) is none, and pool stands for poolNTP.
+func ntpServers(v string) []string {
+	var out []string
+	for _, s := range splitList(v) {
+		switch s {
+		case "off":
+			return nil
+		case "pool":
+			out = append(out, poolNTP...)
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {
@@ -123,7 +142,7 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	}
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
-		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: splitList(o.ntp), Logger: log,
+		Origins: splitList(o.origins), MaxBody: o.maxBody, NTPServers: ntpServers(o.ntp), Logger: log,
 		JWTAlgorithm:         o.jwtAlg,
 		LoginFailuresPerUser: offIfZero(o.loginUser), LoginFailuresPerAddr: offIfZero(o.loginAddr),
 		LoginFailureWindow: o.loginWindow, BasicCacheTTL: o.basicTTL,

@@ -14,6 +14,7 @@ import (
 type Options struct {
 	Servers  []string      // NTP servers ("host" or "host:port"); empty = local clock only, no queries
 	Interval time.Duration // re-query period; 0 = 1 hour
+	Retry    time.Duration // re-query period while no server answers; 0 = 5 minutes (at most Interval)
 	Timeout  time.Duration // per query; 0 = 2 s
 	Logger   *slog.Logger  // nil = slog.Default()
 }
@@ -28,6 +29,7 @@ type Clock struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	warned bool // only the query goroutine touches it
+	synced bool // a server has answered once; only the query goroutine touches it
 }
 
 // New starts the clock. It never blocks on the network: the first query runs in the
@@ -39,6 +41,10 @@ func New(opts Options) *Clock {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
 	}
+	if opts.Retry <= 0 {
+		opts.Retry = 5 * time.Minute
+	}
+	opts.Retry = min(opts.Retry, opts.Interval)
 	c := &Clock{opts: opts, log: opts.Logger, done: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	if c.log == nil {
@@ -76,19 +82,22 @@ func (c *Clock) loop() {
 			return
 		case <-t.C:
 		}
-		c.query()
-		t.Reset(c.opts.Interval)
+		if c.query() {
+			t.Reset(c.opts.Interval)
+		} else {
+			t.Reset(c.opts.Retry)
+		}
 	}
 }
 
 // query asks the servers in order and keeps the first valid answer. A failure of all of them
 // is logged once (this is the normal state of a machine without internet); the clock then
 // stays on its last offset.
-func (c *Clock) query() {
+func (c *Clock) query() (answered bool) {
 	var lastErr error
 	for _, s := range c.opts.Servers {
 		if c.ctx.Err() != nil {
-			return
+			return false
 		}
 		r, err := c.query1(s)
 		if err == nil {
@@ -99,16 +108,20 @@ func (c *Clock) query() {
 			continue
 		}
 		c.offset.Store(int64(r.ClockOffset))
-		if c.warned {
-			c.log.Info("ntpclock: NTP server answered", "server", s, "offset", r.ClockOffset)
-			c.warned = false
+		switch {
+		case !c.synced || c.warned:
+			c.log.Info("ntpclock: NTP server answered; the clock follows it", "server", s, "offset", r.ClockOffset)
+		default:
+			c.log.Debug("ntpclock: NTP server answered", "server", s, "offset", r.ClockOffset)
 		}
-		return
+		c.synced, c.warned = true, false
+		return true
 	}
 	if !c.warned {
 		c.warned = true
-		c.log.Warn("ntpclock: no NTP server answered; using the local clock", "servers", c.opts.Servers, "error", lastErr, "offset", c.Offset())
+		c.log.Warn("ntpclock: no NTP server answered; using the local clock", "servers", c.opts.Servers, "error", lastErr, "offset", c.Offset(), "retry", c.opts.Retry)
 	}
+	return false
 }
 
 // query1 asks one server. The name lookup and the exchange share the timeout: without one on

@@ -29,6 +29,7 @@ type responder struct {
 	conn    net.PacketConn
 	skew    atomic.Int64
 	queries atomic.Int64
+	mute    atomic.Bool // drop queries unanswered
 }
 
 func startResponder(t *testing.T, skew time.Duration) *responder {
@@ -53,6 +54,9 @@ func startResponder(t *testing.T, skew time.Duration) *responder {
 				continue
 			}
 			r.queries.Add(1)
+			if r.mute.Load() {
+				continue
+			}
 			now := time.Now().Add(time.Duration(r.skew.Load()))
 			var p [48]byte
 			p[0] = 0<<6 | 4<<3 | 4 // no leap warning, version 4, server mode
@@ -177,4 +181,22 @@ func TestLocalOnly(t *testing.T) {
 	}
 	c.Close()
 	c.Close() // idempotent
+}
+
+// TestRetryWhileUnanswered: while no server answers, the clock asks again every Retry, not
+// every Interval, and says once what it found when one answers.
+func TestRetryWhileUnanswered(t *testing.T) {
+	srv := startResponder(t, 7*time.Second)
+	srv.mute.Store(true)
+	var logs syncBuffer
+	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.addr()}, Interval: time.Hour, Retry: 20 * time.Millisecond,
+		Timeout: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer c.Close()
+	waitFor(t, "the warning", func() bool { return logs.count("no NTP server answered") > 0 })
+	srv.mute.Store(false)
+	waitFor(t, "offset near 7 s", func() bool { return near(c.Offset(), 7*time.Second) })
+	waitFor(t, "the offset logged", func() bool { return logs.count("the clock follows it") == 1 })
+	if !strings.Contains(logs.String(), "offset=7") {
+		t.Errorf("the offset is not in the log:\n%s", logs.String())
+	}
 }
