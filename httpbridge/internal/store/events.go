@@ -88,7 +88,7 @@ func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) error {
 		return err
 	}
 	b.Set(db.ekey, db.val, nil)
-	if err := db.commitLocked(b, p); err != nil {
+	if err := db.commitEventsLocked(b, p); err != nil {
 		return err
 	}
 	db.order = e.Order
@@ -212,7 +212,7 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 		return nil, 0, nil
 	}
 	p := newPending(pubs)
-	if err := db.commitLocked(b, p); err != nil {
+	if err := db.commitEventsLocked(b, p); err != nil {
 		return nil, 0, err
 	}
 	return p.done, len(pubs), nil
@@ -295,7 +295,7 @@ func (db *DB) Cancel(tenant, id string) (Event, error) {
 	b.Set(ek, v, nil)
 	b.Delete(dueKey(nil, e.Timestamp, e.Order), nil)
 	p := newPending(nil)
-	err = db.commitLocked(b, p)
+	err = db.commitEventsLocked(b, p)
 	db.mu.Unlock()
 	if err != nil {
 		return Event{}, err

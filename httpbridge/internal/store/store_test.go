@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
@@ -593,5 +594,68 @@ func TestReadsDuringInserts(t *testing.T) {
 			return
 		default:
 		}
+	}
+}
+
+// TestUserReadsDoNotWaitForInserts: reading a user does not wait for the sync of an insert
+// under way (an authentication must not cost an fsync of its own), while reading events does.
+func TestUserReadsDoNotWaitForInserts(t *testing.T) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	db, err := store.Open(t.TempDir(), store.Options{OnPublish: func(e store.Event) {
+		if e.ID == "held" {
+			close(entered)
+			<-gate // the insert is not durable (announced) until the gate opens
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u := store.User{ID: "u1", Username: "ann", TenantID: "t", PasswordHash: []byte("h")}
+	if err := db.CreateUser(u); err != nil {
+		t.Fatal(err)
+	}
+	inserted := make(chan error, 1)
+	go func() {
+		_, err := db.Insert(ev("t", "held", "n", "c", 1), true)
+		inserted <- err
+	}()
+	<-entered
+	read := make(chan error, 2)
+	go func() {
+		_, err := db.UserByID(u.ID)
+		read <- err
+	}()
+	go func() {
+		_, err := db.UserByName(u.Username)
+		read <- err
+	}()
+	for range 2 {
+		select {
+		case err := <-read:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			close(gate)
+			t.Fatal("a user read waited for an insert's sync")
+		}
+	}
+	events := make(chan int, 1)
+	go func() {
+		es, _ := db.Collection("t", "c")
+		events <- len(es)
+	}()
+	select {
+	case n := <-events:
+		t.Fatalf("an event read returned %d events before the insert was durable", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-inserted; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-events; n != 1 {
+		t.Fatalf("event read after the sync: %d events, want 1", n)
 	}
 }

@@ -61,7 +61,7 @@ func (db *DB) UserByName(username string) (User, error) {
 		return User{}, err
 	}
 	defer db.ops.Done()
-	s := db.snapshot()
+	s := db.userSnapshot()
 	defer s.Close()
 	return userByName(s, username)
 }
@@ -72,7 +72,7 @@ func (db *DB) UserByID(id string) (User, error) {
 		return User{}, err
 	}
 	defer db.ops.Done()
-	s := db.snapshot()
+	s := db.userSnapshot()
 	defer s.Close()
 	name, err := get(s, key1(pUserByID, id))
 	if err != nil {
@@ -87,7 +87,7 @@ func (db *DB) Users() ([]User, error) {
 		return nil, err
 	}
 	defer db.ops.Done()
-	s := db.snapshot()
+	s := db.userSnapshot()
 	defer s.Close()
 	lo := []byte{pUserByName}
 	it, err := s.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
