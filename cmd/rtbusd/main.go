@@ -81,6 +81,17 @@ func run(args []string) error {
 			return fmt.Errorf("environment RTBUS_BIND=%q: %v", v, err)
 		}
 	}
+	// A broker user's command line: its flags and SAVE_PATH (brokerflags.go).
+	args, notices, err := brokerArgs(args, fs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtbusd:", err)
+		return badFlags{err}
+	}
+	if n, err := brokerEnv(fs, args); err != nil {
+		return fmt.Errorf("environment SAVE_PATH: %v", err)
+	} else if n != "" {
+		notices = append(notices, n)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -102,6 +113,9 @@ func run(args []string) error {
 		return fmt.Errorf("bad -log-level %q", *level)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	for _, n := range notices {
+		log.Warn(n)
+	}
 
 	cfg := transport.Config{
 		WriteBuffer:  *bufSize,
