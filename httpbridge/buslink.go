@@ -226,7 +226,7 @@ func (l *busLink) insert(_ context.Context, r rpc.Request) ([]byte, error) {
 		if !ok {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, "timestamp must be an integer (Unix seconds)")
 		}
-		req.Timestamp = json.Number(strconv.FormatInt(n, 10))
+		req.Timestamp = timestamp(strconv.FormatInt(n, 10))
 	}
 	data, ok := p["data"]
 	if !ok {

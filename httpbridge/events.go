@@ -22,7 +22,7 @@ type insertRequest struct {
 	TenantID     string          `json:"tenant_id"`
 	CollectionID string          `json:"collection_id"`
 	UserID       string          `json:"user_id"` // bus inserts only
-	Timestamp    json.Number     `json:"timestamp"`
+	Timestamp    timestamp       `json:"timestamp"`
 }
 
 func checkEventName(n string) error {
@@ -65,6 +65,10 @@ func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Ev
 	if err := json.Compact(&data, req.Data); err != nil {
 		return store.Event{}, errorf(http.StatusBadRequest, "data is not valid JSON: %v", err)
 	}
+	if err := checkText(data.Bytes()); err != nil {
+		// Bodies were checked whole; this guards the other ways in (bus, internal API).
+		return store.Event{}, errorf(http.StatusBadRequest, "data is not valid UTF-8 text")
+	}
 	if req.CollectionID == "" {
 		req.CollectionID = newUUID()
 	} else if err := checkCollection(req.CollectionID); err != nil {
@@ -74,7 +78,7 @@ func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Ev
 	ts := now
 	if req.Timestamp != "" {
 		var err error
-		if ts, err = parseTimestamp(req.Timestamp); err != nil {
+		if ts, err = parseTimestamp(json.Number(req.Timestamp)); err != nil {
 			return store.Event{}, err
 		}
 	}

@@ -48,7 +48,8 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, ae.code, map[string]string{"error": ae.msg})
 }
 
-// decodeBody reads one JSON object from the size-limited body into v.
+// decodeBody reads one JSON object from the size-limited body into v, refusing text that
+// is not UTF-8 (checkText).
 func decodeBody(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -69,8 +70,15 @@ func decodeBody(r *http.Request, v any) error {
 	if body[0] != '{' {
 		return errorf(http.StatusBadRequest, "request body is not a JSON object")
 	}
+	if err := checkText(body); err != nil {
+		return err
+	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	if err := d.Decode(v); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae // a field's own check (timestamp)
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			return errorf(http.StatusBadRequest, "field %q: want a JSON %s, got %s", te.Field, te.Type.Kind(), te.Value)
