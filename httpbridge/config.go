@@ -27,6 +27,9 @@ const (
 	DefaultBasicCacheTTL        = 30 * time.Second
 )
 
+// DefaultPrivilegedRoles is Config.PrivilegedRoles when unset.
+var DefaultPrivilegedRoles = []string{"admin"}
+
 // Config configures a Server. The zero Config is usable but for DataDir, which is required.
 type Config struct {
 	// DataDir holds the event store (DataDir/db), and the generated secrets
@@ -97,6 +100,10 @@ type Config struct {
 	// Ready, if set, is asked by GET /readyz whether the server's listeners serve (nil: ready
 	// once the store is open).
 	Ready func() error
+
+	// PrivilegedRoles are the roles that may watch other users' messages (?users= on a
+	// stream); nil = DefaultPrivilegedRoles. Any user may name itself.
+	PrivilegedRoles []string
 
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
@@ -181,6 +188,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.PrivilegedRoles == nil {
+		c.PrivilegedRoles = DefaultPrivilegedRoles
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
 
@@ -72,13 +73,16 @@ func orNull(b json.RawMessage) json.RawMessage {
 	return b
 }
 
-// GET /public/events/{tenant_id}: the anonymous stream of a public tenant; 404 for others.
-func (s *Server) publicStream(w http.ResponseWriter, r *http.Request) error {
-	t := r.PathValue("tenant_id")
-	if !s.isPublic(t) {
-		return errorf(http.StatusNotFound, "tenant %q has no public stream", t)
+// GET /public/{events,ws,poll}/{tenant_id}: the anonymous stream of a public tenant over
+// transport; 404 for others.
+func (s *Server) publicStream(transport string) route {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		t := r.PathValue("tenant_id")
+		if !s.isPublic(t) {
+			return errorf(http.StatusNotFound, "tenant %q has no public stream", t)
+		}
+		return s.serveAnonymous(w, r, transport, t)
 	}
-	return s.serveStream(w, r, principal{}, t)
 }
 
 // GET /events: with credentials, the caller's tenant (as /sse); without, the public stream of
@@ -88,7 +92,7 @@ func (s *Server) defaultStream(w http.ResponseWriter, r *http.Request) error {
 		return s.stream(w, r)
 	}
 	if t := s.cfg.DefaultTenant; t != "" && s.isPublic(t) {
-		return s.serveStream(w, r, principal{}, t)
+		return s.serveAnonymous(w, r, sse.TransportSSE, t)
 	}
 	return errNoCredentials
 }

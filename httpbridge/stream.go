@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
@@ -21,109 +23,223 @@ func message(e store.Event) sse.Message {
 	if len(data) == 0 {
 		data = []byte("null")
 	}
-	return sse.Message{Tenant: e.TenantID, Seq: e.Seq, Event: e.Event, Record: rec, Data: data}
+	return sse.Message{Tenant: e.TenantID, Seq: e.Seq, Event: e.Event, Collection: e.CollectionID, Record: rec, Data: data}
 }
 
-// GET /events/{tenant_id}: the stream of the caller's own tenant only.
-func (s *Server) tenantStream(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.authenticate(r, true)
-	if err != nil {
-		return err
-	}
-	if t := r.PathValue("tenant_id"); t != p.user.TenantID {
-		return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
-	}
-	return s.serveStream(w, r, p, "")
+// resyncMessage tells a client that its cursor is not one the server has (ahead of the
+// log, or from a log that was reset): the full state follows.
+func resyncMessage(after, last uint64) sse.Message {
+	b, _ := json.Marshal(map[string]string{
+		"reason":        "cursor ahead of the event log: the full state follows",
+		"last_event_id": strconv.FormatUint(after, 10),
+		"log_last_id":   strconv.FormatUint(last, 10),
+	})
+	return sse.Message{Event: "resync", Record: b, Data: b}
 }
 
-// GET /sse: the stream of the caller's tenant.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.authenticate(r, true)
-	if err != nil {
-		return err
-	}
-	return s.serveStream(w, r, p, "")
-}
-
-// serveStream serves the stream of p's tenant, or with anon set the anonymous stream of
-// tenant anon (p is then the zero principal).
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p principal, anon string) error {
-	q := r.URL.Query()
-	var after uint64
-	resume := false
-	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
-		if v == "" {
-			continue
-		}
-		n, err := parseSeq(v)
+// The stream routes: one handler per route, one path for all of them.
+//
+//	GET /events/{tenant_id}, GET /sse   SSE
+//	GET /ws/{tenant_id},     GET /ws    WebSocket
+//	GET /poll/{tenant_id},   GET /poll  long-polling
+func (s *Server) streamRoute(t string, withTenant bool) route {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.authenticateStream(r)
 		if err != nil {
 			return err
 		}
-		after, resume = n, true
-		break
+		if withTenant {
+			if t := r.PathValue("tenant_id"); t != p.user.TenantID {
+				return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
+			}
+		}
+		prm, err := parseStreamParams(r)
+		if err != nil {
+			return err
+		}
+		watch, err := s.watchList(p, prm.users)
+		if err != nil {
+			return err
+		}
+		return s.serveStream(w, r, t, p, prm, watch, "")
 	}
+}
+
+// stream is GET /sse's handler.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
+	return s.streamRoute(sse.TransportSSE, false)(w, r)
+}
+
+// serveAnonymous serves the anonymous stream of a public tenant over transport t.
+func (s *Server) serveAnonymous(w http.ResponseWriter, r *http.Request, t, tenant string) error {
+	prm, err := parseStreamParams(r)
+	if err != nil {
+		return err
+	}
+	if len(prm.users) > 0 {
+		return errorf(http.StatusForbidden, "users: an anonymous stream watches no user")
+	}
+	return s.serveStream(w, r, t, principal{}, prm, nil, tenant)
+}
+
+// authenticateStream: the credentials of a stream route, which alone also take ?token= and
+// the rtbus_token cookie that POST /login?cookie=1 sets.
+func (s *Server) authenticateStream(r *http.Request) (principal, error) {
+	p, err := s.authenticate(r, true)
+	if err != errNoCredentials {
+		return p, err
+	}
+	if c, cerr := r.Cookie(tokenCookie); cerr == nil && c.Value != "" {
+		return s.checkToken(c.Value)
+	}
+	return p, err
+}
+
+// tokenCookie is the cookie POST /login?cookie=1 sets; stream routes accept it.
+const tokenCookie = "rtbus_token"
+
+// setTokenCookie answers POST /login?cookie=1: the token as an HttpOnly, SameSite=Strict
+// cookie (Secure under TLS), for browser front ends that cannot keep it from scripts.
+func (s *Server) setTokenCookie(w http.ResponseWriter, r *http.Request, tok string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: tokenCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: int(s.cfg.JWTExpiry / time.Second),
+	})
+}
+
+// watchList resolves ?users= (usernames or ids) into user ids: another tenant's user (or an
+// unknown one) is 403; another user of the tenant needs a privileged role (403 otherwise).
+func (s *Server) watchList(p principal, names []string) ([]string, error) {
+	var ids []string
+	for _, n := range names {
+		u, err := s.db.UserByName(n)
+		if errors.Is(err, store.ErrNotFound) {
+			u, err = s.db.UserByID(n)
+		}
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.TenantID != p.user.TenantID) {
+			return nil, errorf(http.StatusForbidden, "users: %q is not a user of your tenant", n)
+		} else if err != nil {
+			return nil, storeError(err)
+		}
+		if u.ID == p.user.ID {
+			continue
+		}
+		if !s.privileged(p.user.Roles) {
+			return nil, errorf(http.StatusForbidden, "users: watching other users needs one of the roles %v", s.cfg.PrivilegedRoles)
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids, nil
+}
+
+func (s *Server) privileged(roles []string) bool {
+	for _, r := range roles {
+		if slices.Contains(s.cfg.PrivilegedRoles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) streamOptions(r *http.Request, p principal, prm streamParams, watch []string) sse.StreamOptions {
+	opts := sse.StreamOptions{
+		Tenant: p.user.TenantID, User: p.user.ID, DataOnly: prm.dataOnly,
+		Session: p.jti, Username: p.user.Username, Remote: r.RemoteAddr, Watch: watch,
+		Filter: sse.NewFilter(prm.events, prm.collections),
+	}
+	if p.exp != 0 {
+		// A stream lasts no longer than its token (Basic credentials have no expiry): the
+		// client reconnects with a fresh one and resumes with its cursor.
+		opts.Expires = time.Unix(p.exp, 0)
+	}
+	return opts
+}
+
+// serveStream serves over transport t the stream of p's tenant, or with anon set the
+// anonymous stream of tenant anon (p is then the zero principal).
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p principal, prm streamParams, watch []string, anon string) error {
+	opts := s.streamOptions(r, p, prm, watch)
 	tenant, uid := p.user.TenantID, p.user.ID
-	if anon != "" {
-		tenant = anon
-	}
 	msg := message
 	if anon != "" {
+		tenant, opts.Tenant, opts.Anonymous = anon, anon, true
 		msg = func(e store.Event) sse.Message { m := message(e); m.Anon = anonRecord(e); return m }
 	}
-	backlog := func(send func(sse.Message) error) (uint64, error) {
-		// Registered with the hub by now: a revocation from here on closes this stream, and
-		// one that came before is seen here.
-		// A kill that came meanwhile found the stream, but ends it with this error, before
-		// its final message is written: send that here.
+	if t == sse.TransportPoll {
+		return s.servePoll(w, r, tenant, msg, prm, opts)
+	}
+	filter := opts.Filter
+	opts.Backlog = func(send func(sse.Message) error) (uint64, error) {
 		if anon != "" {
 			// No user, no session: nothing to kill.
-		} else if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
-			send(sse.KillMessage("user revoked"))
+			return s.backlog(tenant, msg, prm, filter, send)
+		}
+		// Registered with the hub by now: a revocation or kill from here on finds this
+		// stream, and one that came before is seen here (the hub then sends the final
+		// message).
+		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
 			return 0, sse.ErrUserClosed
 		}
 		if p.jti != "" && s.bl.refused(p.jti, s.clock.Now().Unix()) {
-			send(sse.KillMessage("session killed"))
 			return 0, sse.ErrKilled
 		}
-		if resume {
-			return s.db.Since(tenant, after, func(e store.Event) error { return send(msg(e)) })
+		return s.backlog(tenant, msg, prm, filter, send)
+	}
+	var err error
+	if t == sse.TransportWS {
+		err = s.hub.ServeWS(r.Context(), w, r, opts)
+		if errors.Is(err, sse.ErrHandshake) {
+			return errorf(http.StatusBadRequest, "%v", err)
 		}
-		events, seq, err := s.db.State(tenant)
+	} else {
+		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
+		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
+		opts.Detach = true
+		err = s.hub.Serve(r.Context(), w, opts)
+	}
+	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) && !errors.Is(err, sse.ErrExpired) &&
+		!errors.Is(err, sse.ErrSlow) && !errors.Is(err, sse.ErrKilled) && r.Context().Err() == nil {
+		s.cfg.Logger.Debug("httpbridge: stream ended", "transport", t, "tenant", tenant, "user", uid, "err", err)
+	}
+	return nil
+}
+
+// backlog sends what precedes live delivery, filtered: without a cursor the state (only its
+// last message carries an id, the tenant's sequence when the state was read: a client cut off
+// halfway through gets the whole state again); with a cursor the log after it; with a cursor
+// ahead of the log a resync message, then the state. It returns the cursor it reached.
+func (s *Server) backlog(tenant string, message func(store.Event) sse.Message, prm streamParams, f sse.Filter, send func(sse.Message) error) (uint64, error) {
+	if prm.resume {
+		last, err := s.db.LastSeq(tenant)
 		if err != nil {
 			return 0, err
 		}
-		for i, e := range events {
-			m := msg(e)
-			// Only the last state message carries an id, the tenant's sequence when the state
-			// was read: a client resuming from it gets exactly what followed; one cut off
-			// halfway through the state has no id yet and gets the whole state again.
-			m.Seq = 0
-			if i == len(events)-1 {
-				m.Seq = seq
-			}
-			if err := send(m); err != nil {
-				return 0, err
-			}
+		if prm.after <= last {
+			return s.db.Since(tenant, prm.after, func(e store.Event) error {
+				if !f.Match(e.Event, e.CollectionID) {
+					return nil
+				}
+				return send(message(e))
+			})
 		}
-		return seq, nil
+		if err := send(resyncMessage(prm.after, last)); err != nil {
+			return 0, err
+		}
 	}
-	var expires time.Time
-	if p.exp != 0 {
-		// A stream lasts no longer than its token (Basic credentials have no expiry): the
-		// client reconnects with a fresh one and resumes with Last-Event-ID.
-		expires = time.Unix(p.exp, 0)
+	events, seq, err := s.db.State(tenant)
+	if err != nil {
+		return 0, err
 	}
-	err := s.hub.Serve(r.Context(), w, sse.StreamOptions{
-		Tenant: tenant, User: uid, DataOnly: q.Get("format") == "data", Backlog: backlog,
-		Session: p.jti, Username: p.user.Username, Remote: r.RemoteAddr, Transport: sse.TransportSSE,
-		Expires: expires, Anonymous: anon != "",
-		// Idle HTTP/1.x streams live in the hub with no goroutine and no net/http buffers
-		// (under 1 KB each instead of ~26 KB); Shutdown's hub.Close ends them.
-		Detach: true,
-	})
-	if err != nil && !errors.Is(err, sse.ErrClosed) && !errors.Is(err, sse.ErrUserClosed) && !errors.Is(err, sse.ErrKilled) && !errors.Is(err, sse.ErrExpired) &&
-		!errors.Is(err, sse.ErrSlow) && r.Context().Err() == nil {
-		s.cfg.Logger.Debug("httpbridge: stream ended", "tenant", tenant, "user", uid, "err", err)
+	events = slices.DeleteFunc(events, func(e store.Event) bool { return !f.Match(e.Event, e.CollectionID) })
+	for i, e := range events {
+		m := message(e)
+		m.Seq = 0
+		if i == len(events)-1 {
+			m.Seq = seq
+		}
+		if err := send(m); err != nil {
+			return 0, err
+		}
 	}
-	return nil
+	return seq, nil
 }

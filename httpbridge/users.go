@@ -198,6 +198,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if r.URL.Query().Get("cookie") == "1" {
+		s.setTokenCookie(w, r, tok)
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"jwt": tok})
 	return nil
 }

@@ -16,3 +16,6 @@ var (
 	// ErrKilled: KillSession or KillUser ended the stream after its final KillEvent message.
 	ErrKilled = errors.New("sse: session killed")
 )
+
+// ErrNoPong: a WebSocket client left a ping unanswered for two KeepAlive periods.
+var ErrNoPong = errors.New("sse: websocket ping unanswered")

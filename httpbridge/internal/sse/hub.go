@@ -9,12 +9,13 @@ import (
 // Message is one publication as a stream sends it. A published Message is shared by every
 // stream it goes to: the publisher must not modify its slices afterwards.
 type Message struct {
-	Tenant string
-	User   string // non-empty: only streams of this user id get it (ephemeral per-user push)
-	Seq    uint64 // publication id (the SSE id: field); 0 for ephemeral messages (no id: field)
-	Event  string // SSE event: field (the event name)
-	Record []byte // compact JSON of the whole event record (as json.Marshal gives it)
-	Data   []byte // compact JSON of the event's data only (for ?format=data)
+	Tenant     string
+	User       string // non-empty: only streams of (or watching) this user id get it (ephemeral per-user push)
+	Seq        uint64 // publication id (the SSE id: field); 0 for ephemeral messages (no id: field)
+	Event      string // SSE event: field (the event name)
+	Collection string // the event's collection, for Filter; "" for ephemeral messages
+	Record     []byte // compact JSON of the whole event record (as json.Marshal gives it)
+	Data       []byte // compact JSON of the event's data only (for ?format=data)
 	// Anon is Record without the user_id, for anonymous streams (StreamOptions.Anonymous);
 	// nil: those streams get Data as the record.
 	Anon []byte
@@ -26,21 +27,28 @@ type HubOptions struct {
 	KeepAlive time.Duration // a stream idle this long gets a keep-alive event; 0 = 15 s
 	Retry     time.Duration // the retry: hint on the first message; 0 = 3 s
 
+	// PollHold is how long a long-polling connection (its id, and the ephemeral messages
+	// addressed to it) is kept between two polls; 0 = 60 s.
+	PollHold time.Duration
+
 	// Now is the clock that StreamOptions.Expires is checked against; nil: time.Now.
 	Now func() time.Time
 }
 
-// Hub fans publications out to the open streams of each tenant. Its methods are safe for
-// concurrent use. Close it to end its streams and its keep-alive goroutine.
+// Hub fans publications out to the open streams of each tenant, whatever their transport
+// (SSE, WebSocket, long-polling). Its methods are safe for concurrent use. Close it to end its
+// streams and its keep-alive goroutine.
 type Hub struct {
 	queueSize int
 	retryMS   int
 	keepAlive time.Duration
+	pollHold  time.Duration
 	now       func() time.Time
 
 	mu      sync.RWMutex
 	tenants map[string][]*stream // streams of a tenant, in no order
-	users   map[string][]*stream // streams opened by a user
+	users   map[string][]*stream // streams opened by, or watching, a user
+	polls   map[uint64]*stream   // long-polling connections by id
 	// sessions holds the streams opened with a session id (StreamOptions.Session).
 	sessions map[string][]*stream
 	closed   bool
@@ -59,9 +67,11 @@ func NewHub(opts HubOptions) *Hub {
 		queueSize: opts.QueueSize,
 		retryMS:   int(opts.Retry / time.Millisecond),
 		keepAlive: opts.KeepAlive,
+		pollHold:  opts.PollHold,
 		now:       opts.Now,
 		tenants:   map[string][]*stream{},
 		users:     map[string][]*stream{},
+		polls:     map[uint64]*stream{},
 		sessions:  map[string][]*stream{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -81,40 +91,31 @@ func NewHub(opts HubOptions) *Hub {
 	if h.keepAlive <= 0 {
 		h.keepAlive = 15 * time.Second
 	}
+	if h.pollHold <= 0 {
+		h.pollHold = 60 * time.Second
+	}
 	go h.keepAliveLoop()
 	return h
 }
 
-// item is one publication queued on streams: the message and its encodings, made once by the
-// first stream that writes it and shared (read-only) by the others.
+// item is one publication queued on streams: the message and its encodings, made once (per
+// encoding) by the first stream that writes it and shared (read-only) by the others.
 type item struct {
-	m        Message
-	recOnce  sync.Once
-	rec      []byte
-	dataOnce sync.Once
-	data     []byte
-	anonOnce sync.Once
-	anon     []byte
+	m   Message
+	raw []byte // set: these bytes whatever the encoding (a control frame for one stream)
+	enc [nEncodings]struct {
+		once sync.Once
+		b    []byte
+	}
 }
 
-func (it *item) bytes(dataOnly, anon bool) []byte {
-	if anon && !dataOnly {
-		it.anonOnce.Do(func() { it.anon = AppendMessage(nil, it.m.Event, orNull(anonRecord(&it.m)), it.m.Seq, 0) })
-		return it.anon
+func (it *item) bytes(e encoding) []byte {
+	if it.raw != nil {
+		return it.raw
 	}
-	if dataOnly {
-		it.dataOnce.Do(func() { it.data = AppendMessage(nil, it.m.Event, orNull(it.m.Data), it.m.Seq, 0) })
-		return it.data
-	}
-	it.recOnce.Do(func() { it.rec = AppendMessage(nil, it.m.Event, orNull(it.m.Record), it.m.Seq, 0) })
-	return it.rec
-}
-
-func orNull(b []byte) []byte {
-	if len(b) == 0 {
-		return []byte("null")
-	}
-	return b
+	c := &it.enc[e]
+	c.once.Do(func() { c.b = appendEncoded(nil, e, &it.m, 0) })
+	return c.b
 }
 
 func anonRecord(m *Message) []byte {
@@ -124,10 +125,18 @@ func anonRecord(m *Message) []byte {
 	return m.Data
 }
 
-// Publish queues m on every stream of m.Tenant (only those of m.User if it is set) and
-// returns how many streams it was queued on. Anonymous streams get publications only (Seq
-// != 0). It never blocks on a stream: a stream whose queue is full is ended with ErrSlow
-// instead. The message is encoded at most once per format, by the first stream that sends it.
+func orNull(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("null")
+	}
+	return b
+}
+
+// Publish queues m on every stream of m.Tenant whose filter it passes (with m.User set, only
+// on the streams of that user and of those watching it) and returns how many streams it was
+// queued on. Anonymous streams get publications only (Seq != 0). It never blocks on a
+// stream: a stream whose queue is full is ended with ErrSlow instead. The message is encoded
+// at most once per encoding, by the first stream that sends it.
 func (h *Hub) Publish(m Message) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -143,8 +152,10 @@ func (h *Hub) Publish(m Message) int {
 	it := &item{m: m}
 	n := 0
 	for _, s := range ss {
-		if s.tenant == m.Tenant && (m.Seq != 0 || !s.anon) && s.push(it, h.queueSize) {
-			n++
+		if s.tenant == m.Tenant && (m.Seq != 0 || !s.anon) && s.filter.match(&m) {
+			if s.push(it, h.queueSize) {
+				n++
+			}
 		}
 	}
 	return n
@@ -169,17 +180,20 @@ func (h *Hub) Close() {
 	<-h.done
 }
 
-// CloseUser ends the open streams of the user (revocation); their Serve returns
-// ErrUserClosed.
+// CloseUser ends the open streams of the user (revocation) at once; their Serve returns
+// ErrUserClosed. Streams merely watching the user are left open. (KillUser tells them why
+// first.)
 func (h *Hub) CloseUser(userID string) {
 	h.mu.RLock()
 	for _, s := range h.users[userID] {
-		s.fail(ErrUserClosed)
+		if s.user == userID {
+			s.fail(ErrUserClosed)
+		}
 	}
 	h.mu.RUnlock()
 }
 
-// Streams is the number of open streams.
+// Streams is the number of open streams (long-polling connections included).
 func (h *Hub) Streams() int { return int(h.n.Load()) }
 
 func (h *Hub) register(s *stream) bool {
@@ -191,8 +205,11 @@ func (h *Hub) register(s *stream) bool {
 	ss := h.tenants[s.tenant]
 	s.tidx = len(ss)
 	h.tenants[s.tenant] = append(ss, s)
-	if s.user != "" {
-		h.users[s.user] = append(h.users[s.user], s)
+	for _, u := range s.addressees() {
+		h.users[u] = append(h.users[u], s)
+	}
+	if s.transport == tPoll {
+		h.polls[s.id] = s
 	}
 	if s.session != "" {
 		h.sessions[s.session] = append(h.sessions[s.session], s)
@@ -204,9 +221,16 @@ func (h *Hub) register(s *stream) bool {
 
 // unregister removes s from the hub; why is the reason it ended (nil: the client went).
 func (h *Hub) unregister(s *stream, why error) {
-	h.stats.ended(s.transport, why)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.unregisterLocked(s, why)
+}
+
+func (h *Hub) unregisterLocked(s *stream, why error) {
+	if s.tidx < 0 {
+		return // already gone
+	}
+	h.stats.ended(s.transport, why)
 	if s.session != "" {
 		h.sessions[s.session] = without(h.sessions[s.session], s)
 		if len(h.sessions[s.session]) == 0 {
@@ -223,13 +247,17 @@ func (h *Hub) unregister(s *stream, why error) {
 	} else {
 		h.tenants[s.tenant] = ss[:last]
 	}
-	if s.user != "" {
-		us := without(h.users[s.user], s)
+	s.tidx = -1
+	for _, u := range s.addressees() {
+		us := without(h.users[u], s)
 		if len(us) == 0 {
-			delete(h.users, s.user)
+			delete(h.users, u)
 		} else {
-			h.users[s.user] = us
+			h.users[u] = us
 		}
+	}
+	if s.transport == tPoll && h.polls[s.id] == s {
+		delete(h.polls, s.id)
 	}
 	h.n.Add(-1)
 }
@@ -249,12 +277,14 @@ func without(ss []*stream, s *stream) []*stream {
 // keepAliveLoop ticks every half KeepAlive: a stream that wrote nothing during a whole tick
 // gets a keep-alive (so an idle stream sees one at least every KeepAlive), a stream whose
 // write has been stuck for a whole tick (a client that stopped reading while nothing more was
-// published) is ended as slow, and a stream past its Expires is ended, within half a
-// KeepAlive of it, with no timer of its own.
+// published) is ended as slow, a stream past its Expires is ended, within half a KeepAlive
+// of it, with no timer of its own, a WebSocket that left a ping unanswered for two periods is
+// ended, and a long-polling connection unused for PollHold is forgotten.
 func (h *Hub) keepAliveLoop() {
 	defer close(h.done)
 	t := time.NewTicker(h.keepAlive / 2)
 	defer t.Stop()
+	var idle []*stream
 	for {
 		select {
 		case <-h.stop:
@@ -265,9 +295,22 @@ func (h *Hub) keepAliveLoop() {
 		h.mu.RLock()
 		for _, ss := range h.tenants {
 			for _, s := range ss {
-				s.tick(now)
+				if s.tick(now) {
+					idle = append(idle, s)
+				}
 			}
 		}
 		h.mu.RUnlock()
+		if len(idle) > 0 {
+			h.mu.Lock()
+			for _, s := range idle {
+				if s.pollGone(now) {
+					h.unregisterLocked(s, s.failed())
+				}
+			}
+			h.mu.Unlock()
+			clear(idle)
+			idle = idle[:0]
+		}
 	}
 }

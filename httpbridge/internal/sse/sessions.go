@@ -104,7 +104,7 @@ func (h *Hub) KillSession(session string) int {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return killAll(h.sessions[session], "session killed")
+	return killAll(h.sessions[session], "session killed", nil)
 }
 
 // KillUser is KillSession for every stream of the user (a revocation).
@@ -114,17 +114,18 @@ func (h *Hub) KillUser(userID string) int {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return killAll(h.users[userID], "user revoked")
+	// h.users also holds the streams watching the user: those stay.
+	return killAll(h.users[userID], "user revoked", func(s *stream) bool { return s.user == userID })
 }
 
-func killAll(ss []*stream, why string) int {
+func killAll(ss []*stream, why string, match func(*stream) bool) int {
 	if len(ss) == 0 {
 		return 0
 	}
 	it := killItem(why)
 	n := 0
 	for _, s := range ss {
-		if s.killWith(it, ErrKilled) {
+		if (match == nil || match(s)) && s.killWith(it, ErrKilled) {
 			n++
 		}
 	}

@@ -3,19 +3,22 @@ package sse
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// stream is the hub's side of one Serve call.
+// stream is the hub's side of one client connection, whatever its transport.
 type stream struct {
 	hub          *Hub
 	tenant, user string
-	tidx         int // index in Hub.tenants[tenant], under Hub.mu
+	tidx         int // index in Hub.tenants[tenant], under Hub.mu; -1 once unregistered
 
 	// Who and what, for presence and kills; set before registration, then read-only.
 	id        uint64
@@ -25,8 +28,11 @@ type stream struct {
 	since     time.Time
 	transport transport
 	anon      bool
+	watch     []string // other users whose addressed messages the stream gets
+	filter    Filter   // under Hub.mu (a long-polling connection may change it)
+	enc       encoding
 
-	notify chan struct{} // capacity 1: something was queued, or the stream failed (attached mode)
+	notify chan struct{} // capacity 1: something was queued, or the stream failed (attached mode, polls)
 
 	mu      sync.Mutex
 	q       []*item // pending, oldest first
@@ -36,18 +42,27 @@ type stream struct {
 	abort   func()  // unblocks a write in progress; nil once the stream's writer is gone
 	running bool    // detached mode: a goroutine is draining the queue (or Serve still is)
 
+	// Long-polling only, under mu.
+	watching  bool  // a poll waits: publications are queued too (else the log has them)
+	overflow  bool  // a publication was not queued while watching: read the log
+	held      int   // ephemeral messages queued
+	active    int   // polls in progress
+	idleSince int64 // UnixNano the last poll ended
+
 	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
 	// goroutine running at a time; s.mu hands the role over).
-	out      func(net.Buffers) error // writes whole messages in one write, then flushes
-	iov      net.Buffers             // messages gathered for the next out
-	cat      []byte                  // where out joins them when it cannot writev
-	dataOnly bool
-	retry    int    // > 0 until the first message is written
-	last     uint64 // highest Seq sent
-	spare    []*item
-	buf      []byte // messages encoded for this stream only (backlog, first message)
-	conn     net.Conn
-	done     func(error)
+	out       func(net.Buffers) error // writes whole messages in one write, then flushes
+	iov       net.Buffers             // messages gathered for the next out
+	cat       []byte                  // where out joins them when it cannot writev
+	dataOnly  bool
+	retry     int    // > 0 until the first message is written (SSE)
+	last      uint64 // highest Seq sent
+	spare     []*item
+	buf       []byte // messages encoded for this stream only (backlog, first message)
+	conn      net.Conn
+	done      func(error)
+	broken    bool // a write failed: no final message can follow
+	finalSent bool // the kill message queued by killWith was written
 
 	// written counts completed writes; writing is set during one. The keep-alive loop reads
 	// them to spot idle and stuck streams (lastSeen and stuck are its own).
@@ -56,6 +71,17 @@ type stream struct {
 	lastSeen uint64
 	stuck    bool
 	expires  int64 // UnixNano of StreamOptions.Expires; 0: never
+
+	// WebSocket: when the last ping went out and the last frame came in (hub clock, UnixNano).
+	pingAt, pongAt atomic.Int64
+}
+
+// addressees are the user ids whose addressed messages the stream gets.
+func (s *stream) addressees() []string {
+	if s.user == "" {
+		return s.watch
+	}
+	return append([]string{s.user}, s.watch...)
 }
 
 func (s *stream) wakeLocked() {
@@ -72,11 +98,15 @@ func (s *stream) wakeLocked() {
 	}
 }
 
+// push queues it; false when the stream did not take it.
 func (s *stream) push(it *item, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil || s.kill != nil {
 		return false
+	}
+	if s.transport == tPoll {
+		return s.pushPollLocked(it, limit)
 	}
 	if len(s.q) >= limit {
 		s.failLocked(ErrSlow)
@@ -87,16 +117,50 @@ func (s *stream) push(it *item, limit int) bool {
 	return true
 }
 
+// pushPollLocked queues on a long-polling connection: ephemeral messages always (up to
+// limit; they wait for the next poll), publications only while a poll waits (the next poll
+// reads the others from the event log, so none is lost).
+func (s *stream) pushPollLocked(it *item, limit int) bool {
+	if it.m.Seq != 0 {
+		if !s.watching {
+			return false
+		}
+		if len(s.q)-s.held >= limit {
+			s.overflow = true
+			s.wakeLocked()
+			return true
+		}
+	} else {
+		if s.held >= limit {
+			return false
+		}
+		s.held++
+	}
+	s.q = append(s.q, it)
+	s.wakeLocked()
+	return true
+}
+
 // killGrace bounds how long a killed stream may take to write its final message.
 const killGrace = 500 * time.Millisecond
 
 // killWith queues final as the stream's last message and ends it with err once written, or
-// after killGrace whatever happens (a client that does not read).
+// after killGrace whatever happens (a client that does not read). A WebSocket gets a close
+// frame 4001 instead; a long-polling connection ends at once, its poll answering 401.
 func (s *stream) killWith(final *item, err error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil || s.kill != nil {
 		return false
+	}
+	switch s.transport {
+	case tPoll:
+		s.failLocked(err)
+		return true
+	case tWS:
+		var reason string
+		jsonReason(final.m.Record, &reason)
+		final = &item{raw: appendWSClose(nil, CloseSessionKilled, reason)}
 	}
 	s.kill = err
 	s.q = append(s.q, final)
@@ -118,10 +182,72 @@ func (s *stream) failLocked(err error) {
 	s.err = err
 	clear(s.q)
 	s.q = nil
+	s.held = 0
 	if s.abort != nil {
 		s.abort()
 	}
 	s.wakeLocked()
+}
+
+// finalBytes is the last message a stream ending for err gets (nil: none): a WebSocket a
+// close frame; a killed stream (ErrKilled, ErrUserClosed) the kill message, unless the one
+// killWith queued was written (a stream failed meanwhile, or found killed while its backlog
+// was read, did not get it). A
+// long poll answers with a status instead.
+func (s *stream) finalBytes(err error) []byte {
+	if errors.Is(err, ErrKilled) || errors.Is(err, ErrUserClosed) {
+		why := "session killed"
+		if errors.Is(err, ErrUserClosed) {
+			why = "user revoked"
+		}
+		switch {
+		case s.finalSent:
+		case s.transport == tSSE:
+			return appendEncoded(nil, s.enc, &killItem(why).m, 0)
+		case s.transport == tWS:
+			return appendWSClose(nil, CloseSessionKilled, why)
+		}
+		return nil
+	}
+	if s.transport != tWS {
+		return nil
+	}
+	var ce *closeError
+	var cc *clientClosed
+	switch {
+	case errors.Is(err, ErrExpired):
+		return appendWSClose(nil, CloseExpired, "token expired")
+	case errors.Is(err, ErrClosed):
+		return appendWSClose(nil, CloseGoingAway, "server shutting down")
+	case errors.Is(err, ErrSlow):
+		return appendWSClose(nil, ClosePolicy, "too slow: resume with the last id")
+	case errors.As(err, &ce):
+		return appendWSClose(nil, ce.code, ce.reason)
+	case errors.As(err, &cc):
+		if cc.code == 1005 || cc.code == 1006 || cc.code == 1015 {
+			return appendWSClose(nil, CloseNormal, "")
+		}
+		return appendWSClose(nil, cc.code, "")
+	}
+	return nil
+}
+
+// jsonReason reads the reason of a kill item's record {"reason":"…"}.
+func jsonReason(rec []byte, dst *string) {
+	var r struct{ Reason string }
+	json.Unmarshal(rec, &r)
+	*dst = r.Reason
+}
+
+// finish writes the final message of a stream that ended for err, if it has one and its
+// connection is still whole, within a second.
+func (s *stream) finish(err error, deadline func(time.Time) error) {
+	b := s.finalBytes(err)
+	if b == nil || s.broken || s.out == nil {
+		return
+	}
+	deadline(time.Now().Add(time.Second))
+	s.out(net.Buffers{b})
 }
 
 func (s *stream) failed() error {
@@ -130,25 +256,34 @@ func (s *stream) failed() error {
 	return s.err
 }
 
-// tick runs from the keep-alive loop; now is the hub's clock, in UnixNano.
-func (s *stream) tick(now int64) {
+// tick runs from the keep-alive loop; now is the hub's clock, in UnixNano. It returns true
+// for a long-polling connection that may be forgotten (see pollGone).
+func (s *stream) tick(now int64) bool {
 	if s.expires != 0 && now >= s.expires {
 		s.fail(ErrExpired)
-		return
+	}
+	if s.transport == tPoll {
+		return s.pollGone(now)
+	}
+	if s.transport == tWS {
+		if p := s.pingAt.Load(); p != 0 && s.pongAt.Load() < p && now-p > 2*int64(s.hub.keepAlive) {
+			s.fail(ErrNoPong)
+			return false
+		}
 	}
 	n := s.written.Load()
 	idle := n == s.lastSeen
 	s.lastSeen = n
 	if !idle {
 		s.stuck = false
-		return
+		return false
 	}
 	if s.writing.Load() {
 		if s.stuck { // no write completed during two ticks: at least half KeepAlive stuck
 			s.fail(ErrSlow)
 		}
 		s.stuck = true
-		return
+		return false
 	}
 	s.mu.Lock()
 	if s.err == nil {
@@ -156,6 +291,15 @@ func (s *stream) tick(now int64) {
 		s.wakeLocked()
 	}
 	s.mu.Unlock()
+	return false
+}
+
+// pollGone: a long-polling connection with no poll in progress that failed, or that saw no
+// poll for PollHold.
+func (s *stream) pollGone(now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active == 0 && (s.err != nil || now-s.idleSince > int64(s.hub.pollHold))
 }
 
 // flush writes the messages gathered in s.iov together, in one write, then flushes
@@ -170,6 +314,9 @@ func (s *stream) flush() error {
 	s.written.Add(1)
 	clear(s.iov[:cap(s.iov)])
 	s.iov = s.iov[:0]
+	if err != nil {
+		s.broken = true
+	}
 	return err
 }
 
@@ -197,18 +344,17 @@ func (s *stream) send(m *Message, shared []byte) {
 
 // appendOwn appends m encoded for this stream only, with the retry: hint if it is the first.
 func (s *stream) appendOwn(b []byte, m *Message) []byte {
-	data := m.Record
-	if s.dataOnly {
-		data = m.Data
-	} else if s.anon {
-		data = anonRecord(m)
-	}
-	b = AppendMessage(b, m.Event, orNull(data), m.Seq, s.retry)
+	b = appendEncoded(b, s.enc, m, s.retry)
 	s.retry = 0
 	return b
 }
 
 func (s *stream) keepAlive() {
+	if s.transport == tWS {
+		s.pingAt.Store(s.hub.now().UnixNano())
+		s.iov = append(s.iov, wsPing)
+		return
+	}
 	if s.retry > 0 {
 		s.buf = append(s.buf[:0], keepAlive[:len(keepAlive)-1]...) // retry goes before the blank line
 		s.buf = append(s.buf, "retry:"...)
@@ -255,7 +401,7 @@ func (s *stream) drain() error {
 			}
 			var shared []byte
 			if s.retry == 0 {
-				shared = it.bytes(s.dataOnly, s.anon)
+				shared = it.bytes(s.enc)
 			}
 			s.send(&it.m, shared)
 			ka = false
@@ -272,6 +418,7 @@ func (s *stream) drain() error {
 			return s.failed()
 		}
 		if kill != nil {
+			s.finalSent = true
 			s.fail(kill)
 			return s.failed()
 		}
@@ -285,6 +432,7 @@ func (s *stream) drain() error {
 // it failed.
 func (s *stream) runDetached() {
 	if err := s.drain(); err != nil {
+		s.finish(err, s.conn.SetWriteDeadline)
 		s.end(err, true)
 	}
 }
@@ -306,14 +454,20 @@ func (s *stream) end(err error, callDone bool) {
 // StreamOptions describe one client stream.
 type StreamOptions struct {
 	Tenant, User string
-	// Session is the id (JWT jti) of the session the stream was opened with, for KillSession;
-	// Username, Remote (the client's address) and Transport ("sse" when empty) are shown by
-	// Conns.
-	Session, Username, Remote, Transport string
+	DataOnly     bool // ?format=data: send Message.Data instead of Message.Record
+
+	// Session is the id (JWT jti) of the session the stream was opened with, for
+	// KillSession; Username and Remote (the client's address) are shown by Conns.
+	Session, Username, Remote string
 	// Anonymous streams get publications only (no ephemeral messages), with Message.Anon as
 	// the record.
 	Anonymous bool
-	DataOnly  bool // ?format=data: send Message.Data instead of Message.Record
+	// Watch lists other users (ids) of the tenant whose addressed messages the stream also
+	// gets (a privileged watcher's ?users=); the caller checks the right to watch them.
+	Watch []string
+	// Filter narrows live messages; the Backlog applies it to what it sends itself.
+	Filter Filter
+
 	// Backlog is called once after the stream is registered with the hub (so nothing published
 	// meanwhile is lost) to send what precedes live delivery: the state, or everything after
 	// Last-Event-ID. It calls send for each message in order and returns the last Seq it sent
@@ -332,6 +486,7 @@ type StreamOptions struct {
 	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
 	// an error). Where the connection cannot be taken over (HTTP/2, a
 	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
+	// WebSocket streams (ServeWS) are always detached.
 	Detach bool
 	Done   func(error)
 
@@ -341,6 +496,29 @@ type StreamOptions struct {
 	Expires time.Time
 }
 
+func (h *Hub) newStream(t transport, opts StreamOptions) *stream {
+	s := &stream{
+		hub: h, tenant: opts.Tenant, user: opts.User, transport: t,
+		id: h.ids.Add(1), session: opts.Session, username: opts.Username, remote: opts.Remote,
+		since: h.now(), anon: opts.Anonymous,
+		filter: opts.Filter, enc: encodingOf(t, opts.DataOnly, opts.Anonymous),
+		dataOnly: opts.DataOnly, done: opts.Done,
+		running: true, // Serve drains until it returns (detached) or forever (attached)
+	}
+	for _, u := range opts.Watch {
+		if u != "" && u != opts.User && !slices.Contains(s.watch, u) {
+			s.watch = append(s.watch, u)
+		}
+	}
+	if t == tSSE {
+		s.retry = h.retryMS
+	}
+	if !opts.Expires.IsZero() {
+		s.expires = opts.Expires.UnixNano()
+	}
+	return s
+}
+
 // Serve writes headers (Content-Type: text/event-stream, Cache-Control: no-cache,
 // X-Accel-Buffering: no), then the backlog, then live messages and keep-alives, until the
 // client goes, ctx ends, the hub closes, or the stream is too slow. Whatever is waiting when
@@ -348,19 +526,11 @@ type StreamOptions struct {
 // goes out in one Write, then a Flush; a lone message goes out at once; a message is never
 // split across writes.
 // It returns ctx.Err() when ctx ends, ErrSlow, ErrClosed (also at once, before writing
-// anything, if the hub is closed), ErrUserClosed, ErrExpired, the Backlog's error, or the write error when
-// the client went away. See StreamOptions.Detach for streams that outlive the call.
+// anything, if the hub is closed), ErrUserClosed, ErrKilled, ErrExpired, the Backlog's error,
+// or the write error when the client went away. See StreamOptions.Detach for streams that
+// outlive the call.
 func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptions) error {
-	s := &stream{
-		hub: h, tenant: opts.Tenant, user: opts.User,
-		id: h.ids.Add(1), session: opts.Session, username: opts.Username, remote: opts.Remote,
-		since: h.now(), transport: transportOf(opts.Transport), anon: opts.Anonymous,
-		dataOnly: opts.DataOnly, retry: h.retryMS, done: opts.Done,
-		running: true, // Serve drains until it returns (detached) or forever (attached)
-	}
-	if !opts.Expires.IsZero() {
-		s.expires = opts.Expires.UnixNano()
-	}
+	s := h.newStream(tSSE, opts)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
@@ -368,7 +538,7 @@ func (h *Hub) Serve(ctx context.Context, w http.ResponseWriter, opts StreamOptio
 	rc := http.NewResponseController(w)
 	if opts.Detach {
 		if conn, err := hijack(rc); err == nil {
-			return h.serveDetached(ctx, s, conn, hd, opts)
+			return h.serveDetached(ctx, s, conn, "200 OK", hd, opts)
 		}
 	}
 	return h.serveAttached(ctx, s, w, rc, opts)
@@ -398,10 +568,12 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 		return err
 	}
 	if err := s.backlog(opts.Backlog); err != nil {
+		s.finish(err, rc.SetWriteDeadline)
 		return err
 	}
 	for {
 		if err := s.drain(); err != nil {
+			s.finish(err, rc.SetWriteDeadline)
 			return err
 		}
 		select {
@@ -412,7 +584,7 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 	}
 }
 
-func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, hd http.Header, opts StreamOptions) error {
+func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, status string, hd http.Header, opts StreamOptions) error {
 	s.conn = conn
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	switch conn.(type) {
@@ -433,7 +605,7 @@ func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, hd ht
 	}
 	// Registered before the client sees the response: from then on it is counted and
 	// reached by every publication and push.
-	if err := writeHead(conn, hd); err != nil {
+	if err := writeHead(conn, status, hd); err != nil {
 		s.end(err, false)
 		return err
 	}
@@ -444,6 +616,7 @@ func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, hd ht
 	}
 	stop()
 	if err != nil {
+		s.finish(err, conn.SetWriteDeadline)
 		s.end(err, false)
 		return err
 	}
@@ -460,12 +633,14 @@ func hijack(rc *http.ResponseController) (net.Conn, error) {
 	return conn, nil
 }
 
-// writeHead writes the response head: status, the headers set on w, and Connection: close
-// (the body ends with the connection).
-func writeHead(conn net.Conn, hd http.Header) error {
+// writeHead writes the response head: status, the headers set on w, and (but for an
+// upgrade) Connection: close (the body ends with the connection).
+func writeHead(conn net.Conn, status string, hd http.Header) error {
 	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\n")
-	hd.Set("Connection", "close")
+	head.WriteString("HTTP/1.1 " + status + "\r\n")
+	if hd.Get("Upgrade") == "" {
+		hd.Set("Connection", "close")
+	}
 	hd.Del("Content-Length")
 	hd.Del("Transfer-Encoding")
 	hd.Write(&head)

@@ -1,0 +1,105 @@
+package sse
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// ErrHandshake: ServeWS was given a request that is not a WebSocket handshake it accepts
+// (nothing was written; answer it with a 4xx).
+var ErrHandshake = errors.New("sse: not a WebSocket handshake")
+
+// ServeWS accepts the WebSocket handshake of r (RFC 6455 §4.2, version 13, no extension, no
+// subprotocol) and serves the stream over it, detached as StreamOptions.Detach describes:
+// each message one text frame {"id","event","data"} (no "id" for ephemeral ones), a ping
+// every KeepAlive on an idle stream, the stream closed when a ping stays unanswered for two
+// KeepAlives, when the client sends a data frame (1003) or a close frame (echoed). Its one
+// goroutine while idle reads the client's control frames, at most 125 bytes at a time.
+//
+// It returns an error wrapping ErrHandshake, having written nothing, for a request that is
+// not a valid handshake; otherwise what Serve returns with Detach.
+//
+// The frames are written here rather than with a WebSocket library so that a publication is
+// framed once and the same bytes go to every stream (several at once in one writev), and an
+// idle stream holds no buffer.
+func (h *Hub) ServeWS(ctx context.Context, w http.ResponseWriter, r *http.Request, opts StreamOptions) error {
+	accept, err := checkHandshake(r)
+	if err != nil {
+		return err
+	}
+	s := h.newStream(tWS, opts)
+	hd := http.Header{}
+	hd.Set("Upgrade", "websocket")
+	hd.Set("Connection", "Upgrade")
+	hd.Set("Sec-WebSocket-Accept", accept)
+	conn, err := hijack(http.NewResponseController(w))
+	if err != nil {
+		return err
+	}
+	s.pongAt.Store(h.now().UnixNano())
+	if err := h.serveDetached(ctx, s, conn, "101 Switching Protocols", hd, opts); err != nil {
+		return err
+	}
+	go s.readLoop(conn)
+	return nil
+}
+
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+func checkHandshake(r *http.Request) (accept string, err error) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	switch {
+	case r.Method != http.MethodGet:
+		return "", fmt.Errorf("%w: method %s", ErrHandshake, r.Method)
+	case !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket"):
+		return "", fmt.Errorf("%w: want Connection: Upgrade and Upgrade: websocket", ErrHandshake)
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return "", fmt.Errorf("%w: want Sec-WebSocket-Version: 13", ErrHandshake)
+	}
+	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
+		return "", fmt.Errorf("%w: bad Sec-WebSocket-Key", ErrHandshake)
+	}
+	sum := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// headerHas reports whether a comma-separated header lists token (case-insensitive).
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readLoop reads the client's frames until the connection ends: pongs (and anything else)
+// count as signs of life, a ping is answered, a close is echoed, a data frame closes the
+// stream with 1003.
+func (s *stream) readLoop(conn net.Conn) {
+	var buf [maxControl + 8]byte
+	for {
+		op, p, err := readClientFrame(conn, &buf)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		s.pongAt.Store(s.hub.now().UnixNano())
+		switch op {
+		case opPing:
+			pong := appendWSFrame(nil, opPong, func(b []byte) []byte { return append(b, p...) })
+			s.push(&item{raw: pong}, s.hub.queueSize)
+		case opClose:
+			s.fail(&clientClosed{closeCode(p)})
+			return
+		}
+	}
+}

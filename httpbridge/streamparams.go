@@ -1,0 +1,100 @@
+package httpbridge
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// streamParams are the query parameters (and cursor header) every stream transport takes.
+type streamParams struct {
+	resume      bool   // a cursor was given
+	after       uint64 // the cursor: the last publication id the client has
+	dataOnly    bool   // ?format=data
+	events      []string
+	collections []string
+	users       []string      // ?users=: usernames or ids to watch
+	wait        time.Duration // long-polling: ?wait= seconds
+	conn        uint64        // long-polling: ?conn=
+}
+
+// Bounds of the stream parameters: what a client can make the server hold per stream.
+const (
+	maxListItems    = 64
+	maxItemLen      = 256
+	defaultPollWait = 25 * time.Second
+)
+
+// parseStreamParams reads the cursor (Last-Event-ID, else ?last_event_id=), ?format=,
+// ?events=, ?collections=, ?users=, ?wait= and ?conn=. Anything malformed is a 400 naming it.
+func parseStreamParams(r *http.Request) (streamParams, error) {
+	var p streamParams
+	q := r.URL.Query()
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
+		if v == "" {
+			continue
+		}
+		n, err := parseSeq(v)
+		if err != nil {
+			return p, err
+		}
+		p.after, p.resume = n, true
+		break
+	}
+	switch f := q.Get("format"); f {
+	case "", "record":
+	case "data":
+		p.dataOnly = true
+	default:
+		return p, errorf(http.StatusBadRequest, "format %q: want data or record", f)
+	}
+	var err error
+	if p.events, err = parseList(q, "events"); err != nil {
+		return p, err
+	}
+	if p.collections, err = parseList(q, "collections"); err != nil {
+		return p, err
+	}
+	if p.users, err = parseList(q, "users"); err != nil {
+		return p, err
+	}
+	p.wait = defaultPollWait
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return p, errorf(http.StatusBadRequest, "wait %q: want whole seconds, 0 to %d", v, int(maxPollWait/time.Second))
+		}
+		p.wait = min(time.Duration(n)*time.Second, maxPollWait)
+	}
+	if v := q.Get("conn"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return p, errorf(http.StatusBadRequest, "conn %q is not a connection id", v)
+		}
+		p.conn = n
+	}
+	return p, nil
+}
+
+// parseList reads a comma-separated list (also given as repeated parameters); empty items
+// are ignored.
+func parseList(q map[string][]string, name string) ([]string, error) {
+	var out []string
+	for _, v := range q[name] {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if len(item) > maxItemLen {
+				return nil, errorf(http.StatusBadRequest, "%s: an item longer than %d bytes", name, maxItemLen)
+			}
+			if len(out) == maxListItems {
+				return nil, errorf(http.StatusBadRequest, "%s: more than %d items", name, maxListItems)
+			}
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
