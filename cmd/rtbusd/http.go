@@ -213,7 +213,8 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		}
 	}()
 	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir, "max_conns", o.serve.MaxConns)
-	stopInternal, err := startInternal(&o.gw, bridge, log)
+	so.TLS, so.Name = nil, "internal"
+	stopInternal, err := startInternal(&o.gw, so, bridge, log)
 	if err != nil {
 		bridge.Close()
 		hs.Close()

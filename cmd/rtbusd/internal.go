@@ -56,7 +56,8 @@ func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
 }
 
 // startInternal serves the bridge's internal API on its own listener, unless -internal off.
-func startInternal(o *gatewayOptions, bridge *httpbridge.Server, log *slog.Logger) (stop func(), err error) {
+// It has the public listener's deadlines and connection cap (so).
+func startInternal(o *gatewayOptions, so httpserve.Options, bridge *httpbridge.Server, log *slog.Logger) (stop func(), err error) {
 	if o.off() {
 		return func() {}, nil
 	}
@@ -64,8 +65,7 @@ func startInternal(o *gatewayOptions, bridge *httpbridge.Server, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("internal API: %w", err)
 	}
-	// The public listener's deadlines; a backend needs far fewer connections than front ends.
-	hs := httpserve.New(bridge.InternalHandler(), httpserve.Options{MaxConns: 1024, Name: "internal", Logger: log})
+	hs := httpserve.New(bridge.InternalHandler(), so)
 	o.serving.Store(true)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
