@@ -183,10 +183,29 @@ func (s *stream) failLocked(err error) {
 	clear(s.q)
 	s.q = nil
 	s.held = 0
+	// An attached stream is woken, and its Serve returns once a write under way is done:
+	// net/http then ends the response itself, with END_STREAM over HTTP/2 and the last
+	// chunk over HTTP/1.1, where a write deadline in the past would reset the HTTP/2 stream
+	// (INTERNAL_ERROR) and cut the HTTP/1.1 connection. So such a write is cut only if it
+	// is still going after killGrace (and one that sticks later, by tick). A detached
+	// stream's connection is closed anyway.
+	switch {
+	case s.abort == nil:
+	case s.conn != nil:
+		s.abort()
+	case s.writing.Load():
+		time.AfterFunc(killGrace, s.abortWrite)
+	}
+	s.wakeLocked()
+}
+
+// abortWrite cuts the write of a stream whose writer has not let go of it.
+func (s *stream) abortWrite() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.abort != nil {
 		s.abort()
 	}
-	s.wakeLocked()
 }
 
 // finalBytes is the last message a stream ending for err gets (nil: none): a WebSocket a
@@ -281,6 +300,7 @@ func (s *stream) tick(now int64) bool {
 	if s.writing.Load() {
 		if s.stuck { // no write completed during two ticks: at least half KeepAlive stuck
 			s.fail(ErrSlow)
+			s.abortWrite() // also when the stream had failed before this write
 		}
 		s.stuck = true
 		return false
