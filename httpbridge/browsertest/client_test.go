@@ -12,7 +12,7 @@ import (
 )
 
 // transports are those the client offers, each tested end to end.
-var transports = []string{"sse"}
+var transports = []string{"sse", "ws", "poll"}
 
 // harness loads the client module into the page (the demo page's own copy) and keeps, per
 // named subscription, every message it delivered, its state and its errors.
@@ -214,7 +214,11 @@ func TestAutoFallback(t *testing.T) {
 		name, transport string
 		refuse          func(*http.Request) bool
 	}{
+		{"open", "ws", func(*http.Request) bool { return false }},
 		{"no-websocket", "sse", isUpgrade},
+		{"no-streams", "poll", func(r *http.Request) bool {
+			return isUpgrade(r) || strings.HasPrefix(r.URL.Path, "/events/") || r.URL.Path == "/sse"
+		}},
 	}
 	for _, c := range cases {
 		e.refuseWhen(c.refuse)
@@ -231,6 +235,47 @@ func TestAutoFallback(t *testing.T) {
 	for _, c := range cases {
 		tb.waitFor(`T.logs[`+js(c.name)+`].length >= 2`, "T.dump()")
 		checkLog(t, c.name, tb.log(c.name), want, []string{fmt.Sprint(want[0].Seq)})
+	}
+}
+
+// Filters narrow the state and the live events alike; a cursor the server does not have
+// brings a resync and the full state, after which the subscription goes on from the real
+// cursor. On every transport.
+func TestFiltersAndResync(t *testing.T) {
+	e := newEnv(t)
+	fay := e.signup("fay", "tenant-filters")
+	a := e.insert(fay, "chat", "room-a", map[string]any{"text": "à"})
+	b := e.insert(fay, "chat", "room-b", map[string]any{"text": "b:"})
+	c := e.insert(fay, "topic", "room-a", map[string]any{"text": "ç"})
+	tb := loadHarness(t, e)
+	for _, tr := range transports {
+		tb.open("room-a "+tr, fay, map[string]any{"transport": tr, "collections": []string{"room-a"}})
+		tb.open("chat "+tr, fay, map[string]any{"transport": tr, "events": "chat"})
+		tb.open("resync "+tr, fay, map[string]any{"transport": tr, "lastEventId": "999999"})
+	}
+	for _, tr := range transports {
+		tb.waitFor(`T.logs[`+js("room-a "+tr)+`].length >= 2 && T.logs[`+js("chat "+tr)+`].length >= 2 && T.logs[`+js("resync "+tr)+`].length >= 4`, "T.dump()")
+	}
+	d := e.insert(fay, "topic", "room-b", map[string]any{"text": "d"})
+	f := e.insert(fay, "chat", "room-a", map[string]any{"text": "f"})
+	for _, tr := range transports {
+		tb.waitFor(`T.logs[`+js("room-a "+tr)+`].length >= 3 && T.logs[`+js("chat "+tr)+`].length >= 3 && T.logs[`+js("resync "+tr)+`].length >= 6`, "T.dump()")
+		checkLog(t, "room-a "+tr, tb.log("room-a "+tr), []record{a, c, f}, []string{"", fmt.Sprint(c.Seq)})
+		checkLog(t, "chat "+tr, tb.log("chat "+tr), []record{a, b, f}, []string{"", fmt.Sprint(c.Seq)})
+
+		got := tb.log("resync " + tr)
+		if got[0].Event != "resync" || got[0].ID != "" {
+			t.Fatalf("resync %s: first message %+v, want an id-less resync", tr, got[0])
+		}
+		checkLog(t, "resync "+tr, got[1:], []record{a, b, c, d, f}, []string{"", "", fmt.Sprint(c.Seq)})
+		var v struct {
+			LastEventID string
+			State       []record
+		}
+		tb.eval(`({lastEventId: T.subs[`+js("resync "+tr)+`].lastEventId, state: T.states[`+js("resync "+tr)+`]})`, &v)
+		if v.LastEventID != fmt.Sprint(f.Seq) || len(v.State) != 4 {
+			t.Errorf("resync %s: cursor %s and %d state records, want %d and 4", tr, v.LastEventID, len(v.State), f.Seq)
+		}
 	}
 }
 
