@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	cleanup()
+	if daemonBin.dir != "" {
+		os.RemoveAll(daemonBin.dir)
+	}
 	os.Exit(code)
 }
 

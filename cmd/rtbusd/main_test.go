@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,15 +24,31 @@ import (
 	"github.com/rtbus/rtbus/transport"
 )
 
-// buildDaemon builds rtbusd into a temporary directory, so the tests run the real binary.
+// daemonBin is rtbusd built once for all the tests: each build links the whole daemon, which
+// took most of this package's test time when every test built its own. TestMain removes it.
+var daemonBin struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// buildDaemon returns the path of rtbusd built from this package, so the tests run the real
+// binary.
 func buildDaemon(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rtbusd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	daemonBin.once.Do(func() {
+		if daemonBin.dir, daemonBin.err = os.MkdirTemp("", "rtbusd-test"); daemonBin.err != nil {
+			return
+		}
+		daemonBin.path = filepath.Join(daemonBin.dir, "rtbusd")
+		if out, err := exec.Command("go", "build", "-o", daemonBin.path, ".").CombinedOutput(); err != nil {
+			daemonBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if daemonBin.err != nil {
+		t.Fatal(daemonBin.err)
 	}
-	return bin
+	return daemonBin.path
 }
 
 // syncBuffer lets the test read what the daemon has logged so far without racing the copier.
