@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ type gatewayOptions struct {
 	internal      string
 	publicTenants string
 	defaultTenant string
+	privileged    string
 	serving       atomic.Bool // the internal listener serves (for /readyz)
 }
 
@@ -29,8 +31,10 @@ func gatewayFlags(fs *flag.FlagSet, o *gatewayOptions) error {
 	fs.StringVar(&o.internal, "internal", "127.0.0.1:8081", "address of the internal API for backends (admin token required; never expose it publicly); off disables it (env RTBUS_INTERNAL)")
 	fs.StringVar(&o.publicTenants, "public-tenants", "", "tenants whose publications anyone may stream without credentials (GET /public/events/TENANT), comma-separated (env RTBUS_PUBLIC_TENANTS)")
 	fs.StringVar(&o.defaultTenant, "default-tenant", "", "tenant of sign-ups that name none; GET /events without credentials streams it when it is public (env RTBUS_DEFAULT_TENANT)")
+	fs.StringVar(&o.privileged, "privileged-roles", strings.Join(httpbridge.DefaultPrivilegedRoles, ","), "roles whose users may watch other users' messages on their streams (?users=), comma-separated; empty: nobody (env RTBUS_PRIVILEGED_ROLES)")
 	for flagName, env := range map[string]string{
 		"internal": "RTBUS_INTERNAL", "public-tenants": "RTBUS_PUBLIC_TENANTS", "default-tenant": "RTBUS_DEFAULT_TENANT",
+		"privileged-roles": "RTBUS_PRIVILEGED_ROLES",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -47,6 +51,7 @@ func (o *gatewayOptions) off() bool { return o.internal == "off" || o.internal =
 func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
 	cfg.PublicTenants = splitList(o.publicTenants)
 	cfg.DefaultTenant = o.defaultTenant
+	cfg.PrivilegedRoles = append([]string{}, splitList(o.privileged)...) // non-nil: empty means nobody
 	cfg.Ready = func() error {
 		if !o.off() && !o.serving.Load() {
 			return errors.New("internal listener not serving")
