@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,17 +15,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestDaemonHTTPDeadlines: from outside, against rtbusd with short deadlines: a body trickled
-// to the public POST /users is cut with 408, an idle keep-alive connection is closed, SSE
-// streams outlive both deadlines, the connection cap answers 503 and says so in the log, and
-// failed logins are limited.
+// to the public POST /users is cut with 408, an idle keep-alive connection is closed, streams
+// (SSE, WebSocket, a long poll) outlive both deadlines, the connection cap answers 503 and
+// says so in the log, and failed logins are limited.
 func TestDaemonHTTPDeadlines(t *testing.T) {
 	bin := buildDaemon(t)
 	cmd := exec.Command(bin, "-B", filepath.Join(t.TempDir(), "bus.sock"), "-http", "127.0.0.1:0",
 		"-data-dir", t.TempDir(), "-http-body-timeout", "1s", "-http-write-timeout", "2s",
-		"-http-idle-timeout", "1s", "-http-max-conns", "3", "-login-failures-user", "2", "-login-failure-window", "1m")
+		"-http-idle-timeout", "1s", "-http-max-conns", "5", "-login-failures-user", "2", "-login-failure-window", "1m")
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -163,6 +166,52 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 		lines = append(lines, ch)
 	}
 
+	// A WebSocket and a long poll hold two more.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws?token="+url.QueryEscape(tok), &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	defer ws.CloseNow()
+	wsEvents := make(chan string, 100)
+	go func() {
+		defer close(wsEvents)
+		for {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m struct{ Event string }
+			json.Unmarshal(b, &m)
+			wsEvents <- m.Event
+		}
+	}()
+	resp, err := client.Get(base + "/poll?token=" + url.QueryEscape(tok))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first poll: %v %v", resp, err)
+	}
+	var first struct {
+		LastEventID string `json:"last_event_id"`
+	}
+	json.NewDecoder(resp.Body).Decode(&first)
+	resp.Body.Close()
+	polled := make(chan string, 1)
+	go func() {
+		resp, err := client.Get(base + "/poll?wait=20&last_event_id=" + first.LastEventID + "&token=" + url.QueryEscape(tok))
+		if err != nil {
+			polled <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var m struct{ Messages []struct{ Event string } }
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || len(m.Messages) == 0 {
+			polled <- fmt.Sprintf("%s %v %v", resp.Status, m, err)
+			return
+		}
+		polled <- m.Messages[0].Event
+	}()
+
 	t.Run("cap", func(t *testing.T) {
 		// The third place: a connection that has sent nothing yet.
 		c, err := net.Dial("tcp", addr)
@@ -183,7 +232,7 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 			}
 		}
 		if n := strings.Count(logs.String(), "connection limit reached"); n != 1 ||
-			!strings.Contains(logs.String(), "max_conns=3") || !strings.Contains(logs.String(), "listener=http") {
+			!strings.Contains(logs.String(), "max_conns=5") || !strings.Contains(logs.String(), "listener=http") {
 			t.Fatalf("want one line naming the listener and its cap:\n%s", logs)
 		}
 		c.Close()
@@ -203,6 +252,28 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("stream %d got nothing", i)
 			}
+		}
+		for {
+			select {
+			case ev, ok := <-wsEvents:
+				if !ok {
+					t.Fatal("the WebSocket ended")
+				}
+				if ev != "hello" {
+					continue // the state, if any
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the WebSocket got nothing")
+			}
+			break
+		}
+		select {
+		case ev := <-polled:
+			if ev != "hello" {
+				t.Fatalf("long poll: %s", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the long poll did not answer")
 		}
 	})
 }
