@@ -52,9 +52,22 @@ func (unservedError) Error() string {
 
 func (unservedError) Unwrap() error { return ErrNotRegistered }
 
-type counters struct{ rFrames, rBytes, wFrames, wBytes uint64 }
+type counters struct {
+	rFrames, rBytes, wFrames, wBytes uint64
+	sent                             [3]uint64 // by sentP2P, sentPublish, sentBroadcast
+}
+
+// Indexes of Client.sent and counters.sent.
+const (
+	sentP2P = iota
+	sentPublish
+	sentBroadcast
+)
 
 func (c *counters) add(o counters) {
+	for i := range c.sent {
+		c.sent[i] += o.sent[i]
+	}
 	c.rFrames += o.rFrames
 	c.rBytes += o.rBytes
 	c.wFrames += o.wFrames

@@ -22,7 +22,10 @@ type Client struct {
 	direct func(Frame) // see Broker.ServeSelfFunc; set before registration
 
 	rFrames atomic.Uint64 // frames received from this client
-	rBytes  atomic.Uint64 // their wire body bytes
+	// sent counts the one-to-one, publish and broadcast frames received from this client
+	// (indexed by sentP2P, sentPublish, sentBroadcast).
+	sent   [3]atomic.Uint64
+	rBytes atomic.Uint64 // their wire body bytes
 
 	// Guarded by the broker's mu.
 	subs        map[string]struct{}
@@ -132,6 +135,7 @@ func (c *Client) Send(qos QoS, target string, payload []byte) error {
 	if err := c.begin(len(target) + 1 + len(payload)); err != nil {
 		return err
 	}
+	c.sent[sentP2P].Add(1)
 	if !c.rules.AllowP2P(target) {
 		return ack(qos, ErrAccessDenied)
 	}
@@ -146,6 +150,7 @@ func (c *Client) Broadcast(qos QoS, mask string, payload []byte) error {
 	if err := c.begin(len(mask) + 1 + len(payload)); err != nil {
 		return err
 	}
+	c.sent[sentBroadcast].Add(1)
 	if !c.rules.AllowBroadcast(mask) {
 		return ack(qos, ErrAccessDenied)
 	}
@@ -162,6 +167,7 @@ func (c *Client) Publish(qos QoS, topic string, payload []byte) error {
 	if err := c.begin(len(topic) + 1 + len(payload)); err != nil {
 		return err
 	}
+	c.sent[sentPublish].Add(1)
 	if !c.rules.AllowPublish(topic) {
 		return ack(qos, ErrAccessDenied)
 	}
@@ -177,6 +183,7 @@ func (c *Client) PublishFor(qos QoS, topic, receiver string, payload []byte) err
 	if err := c.begin(len(topic) + 1 + len(receiver) + 1 + len(payload)); err != nil {
 		return err
 	}
+	c.sent[sentPublish].Add(1)
 	if !c.rules.AllowPublish(topic) {
 		return ack(qos, ErrAccessDenied)
 	}

@@ -30,13 +30,16 @@ type Stats struct {
 	WFrames uint64
 	WBytes  uint64
 	Clients int // registered clients, secondaries and .broker included
+	// The one-to-one, publish and broadcast frames clients sent (part of RFrames).
+	P2P, Publish, Broadcast uint64
 }
 
 func (c *Client) counters() counters {
 	c.q.mu.Lock()
 	w, wb := c.q.wFrames, c.q.wBytes
 	c.q.mu.Unlock()
-	return counters{rFrames: c.rFrames.Load(), rBytes: c.rBytes.Load(), wFrames: w, wBytes: wb}
+	return counters{rFrames: c.rFrames.Load(), rBytes: c.rBytes.Load(), wFrames: w, wBytes: wb,
+		sent: [3]uint64{c.sent[sentP2P].Load(), c.sent[sentPublish].Load(), c.sent[sentBroadcast].Load()}}
 }
 
 // Info returns the client's statistics.
@@ -97,5 +100,6 @@ func (b *Broker) Stats() Stats {
 		WFrames: total.wFrames,
 		WBytes:  total.wBytes,
 		Clients: n,
+		P2P:     total.sent[sentP2P], Publish: total.sent[sentPublish], Broadcast: total.sent[sentBroadcast],
 	}
 }

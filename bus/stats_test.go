@@ -254,3 +254,22 @@ func TestInfoInstances(t *testing.T) {
 		t.Fatalf("after a secondary left: Instances = %d, want 2", got)
 	}
 }
+
+// TestCountersByKind: Stats counts the frames clients send by kind, those of clients that
+// left included.
+func TestCountersByKind(t *testing.T) {
+	b := newBroker(t)
+	a := mustRegister(t, b, "a")
+	c := mustRegister(t, b, "c")
+	before := b.Stats()
+	a.Send(bus.QoSProcessed, "c", []byte("x"))
+	a.Publish(bus.QoSProcessed, "t/1", []byte("x"))
+	c.PublishFor(bus.QoSProcessed, "t/1", "a", []byte("x"))
+	c.Broadcast(bus.QoSProcessed, "*", []byte("x"))
+	c.Subscribe(bus.QoSProcessed, "t/#") // neither
+	c.Close()
+	st := b.Stats()
+	if d := [3]uint64{st.P2P - before.P2P, st.Publish - before.Publish, st.Broadcast - before.Broadcast}; d != [3]uint64{1, 2, 1} {
+		t.Errorf("p2p, publish, broadcast grew by %v, want [1 2 1]", d)
+	}
+}
