@@ -340,5 +340,6 @@ func (s *Server) dispatch() {
 		}
 		s.hub.Publish(m)
 		s.link.publish(&e, m.Record)
+		s.metrics.publications.Inc()
 	}
 }

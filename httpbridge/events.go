@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -55,6 +56,7 @@ func parseTimestamp(n json.Number) (int64, error) {
 // insertEvent validates req for tenant and stores it: published at once unless its timestamp
 // is in the future, in which case the scheduler is told.
 func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Event, error) {
+	start := time.Now()
 	if err := checkEventName(req.Event); err != nil {
 		return store.Event{}, err
 	}
@@ -90,6 +92,7 @@ func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Ev
 	if err != nil {
 		return store.Event{}, storeError(err)
 	}
+	s.metrics.insert(start)
 	if !e.Published {
 		s.sched.wake()
 	}

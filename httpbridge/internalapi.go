@@ -40,15 +40,14 @@ func (s *Server) internalRoutes() http.Handler {
 	handle("/v1/session-blacklist", s.v1Blacklist, http.MethodPost)
 	handle("/v1/session-blacklist/{jti}", s.v1BlacklistEntry, http.MethodGet, http.MethodDelete)
 	handle("/v1/connections", s.v1Connections, http.MethodGet)
-	if s.metrics != nil {
-		metrics := s.metrics.handler()
-		handle("/metrics", func(w http.ResponseWriter, r *http.Request) error { metrics.ServeHTTP(w, r); return nil }, http.MethodGet)
-	}
+	metrics := s.metrics.handler()
+	handle("/metrics", func(w http.ResponseWriter, r *http.Request) error { metrics.ServeHTTP(w, r); return nil }, http.MethodGet)
 	mux.Handle("/healthz", methods(s.healthz, http.MethodGet, http.MethodHead))
 	mux.Handle("/readyz", methods(s.readyz, http.MethodGet, http.MethodHead))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
+	counted := s.metrics.count(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.enter() {
 			writeError(w, errorf(http.StatusServiceUnavailable, "server shutting down"))
@@ -58,7 +57,7 @@ func (s *Server) internalRoutes() http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		}
-		mux.ServeHTTP(w, r)
+		counted.ServeHTTP(w, r)
 	})
 }
 

@@ -29,7 +29,7 @@ type Server struct {
 	adminHash [sha256.Size]byte
 	handler   http.Handler
 	internal  http.Handler
-	metrics   *metrics // nil until metrics land
+	metrics   *metrics
 	sched     *scheduler
 	link      *busLink
 	bl        blacklist
@@ -95,6 +95,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.metrics = newMetrics(s, b)
 	s.pubs, s.pubsDone = make(chan store.Event, 1024), make(chan struct{})
 	go s.dispatch()
 	s.db, err = store.Open(filepath.Join(cfg.DataDir, "db"), store.Options{OnPublish: s.onPublish, Logger: log})
@@ -302,5 +303,5 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
-	return s.serveHTTP(mux)
+	return s.serveHTTP(s.metrics.count(mux))
 }

@@ -678,13 +678,16 @@ func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) erro
 			return err
 		}
 		s.buf = s.appendOwn(s.buf, &m)
+		s.hub.stats.messages[s.transport].Add(1)
 		if len(s.buf) >= backlogChunk {
 			return s.flushBuf()
 		}
 		return nil
 	})
-	if err == nil {
-		err = s.flushBuf()
+	// Written also when the backlog failed: what it sent is whole, and may be its last word
+	// (a session_killed message).
+	if ferr := s.flushBuf(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		s.fail(err)

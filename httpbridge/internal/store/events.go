@@ -94,6 +94,8 @@ func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) error {
 	db.order = e.Order
 	if publishNow {
 		db.seqs[e.TenantID] = e.Seq
+	} else {
+		db.due.Add(1)
 	}
 	return nil
 }
@@ -171,6 +173,7 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 	b := db.pdb.NewIndexedBatch()
 	defer b.Close()
 	var pubs []Event
+	removed := int64(0)
 	for ok := it.First(); ok && len(pubs) < publishChunk; ok = it.Next() {
 		ts, _, err := readDueKey(it.Key())
 		if err == nil && ts > now {
@@ -182,9 +185,11 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 			// drop it, loudly, rather than block the scheduler.
 			db.log.Error("store: dropping a bad due index entry", "key", fmt.Sprintf("%x", it.Key()), "error", err)
 			b.Delete(it.Key(), nil)
+			removed++
 			continue
 		}
 		b.Delete(it.Key(), nil)
+		removed++
 		if e.Published || e.Cancelled { // cannot happen: both remove the due entry
 			continue
 		}
@@ -215,6 +220,7 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 	if err := db.commitEventsLocked(b, p); err != nil {
 		return nil, 0, err
 	}
+	db.due.Add(-removed)
 	return p.done, len(pubs), nil
 }
 
@@ -296,6 +302,9 @@ func (db *DB) Cancel(tenant, id string) (Event, error) {
 	b.Delete(dueKey(nil, e.Timestamp, e.Order), nil)
 	p := newPending(nil)
 	err = db.commitEventsLocked(b, p)
+	if err == nil {
+		db.due.Add(-1)
+	}
 	db.mu.Unlock()
 	if err != nil {
 		return Event{}, err

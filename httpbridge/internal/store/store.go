@@ -61,6 +61,7 @@ type DB struct {
 	durable uint64
 
 	syncs, synced atomic.Int64 // WAL syncs, and the commits they made durable (benchmarks)
+	due           atomic.Int64 // entries of the due index: events scheduled, not yet published
 
 	// Scratch buffers of the insert path, used under mu.
 	ekey, key, val, id []byte
@@ -113,6 +114,10 @@ func Open(dir string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("store: corrupt order counter: %w", err)
 		}
 	case !errors.Is(err, pebble.ErrNotFound):
+		pdb.Close()
+		return nil, err
+	}
+	if err := db.countDue(); err != nil {
 		pdb.Close()
 		return nil, err
 	}
