@@ -30,6 +30,7 @@ type env struct {
 	cfg   httpbridge.Config
 	srv   *httpbridge.Server
 	hs    *httptest.Server
+	in    *httptest.Server // the internal API, for the backend's pushes
 	proxy *proxy
 	url   string // the proxy's URL: what the browser uses
 
@@ -69,6 +70,7 @@ func (e *env) start() {
 		}
 		h.ServeHTTP(w, r)
 	}))
+	e.in = httptest.NewServer(srv.InternalHandler())
 }
 
 func (e *env) stop() {
@@ -81,6 +83,7 @@ func (e *env) stop() {
 		e.t.Errorf("shutdown: %v", err)
 	}
 	e.hs.Close()
+	e.in.Close()
 	e.srv = nil
 }
 
@@ -98,6 +101,25 @@ func (e *env) restart(mid func()) {
 }
 
 func (e *env) refuseWhen(f func(*http.Request) bool) { e.refuse.Store(&f) }
+
+// push sends an ephemeral message through the internal API, as a backend does; user "" is
+// the whole tenant. It returns how many streams received it.
+func (e *env) push(tenant, user, event string, data any) int {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]any{"tenant_id": tenant, "user": user, "event": event, "data": data})
+	req, _ := http.NewRequest("POST", e.in.URL+"/v1/messages", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := e.in.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Delivered int }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusAccepted {
+		e.t.Fatalf("POST /v1/messages: status %d, %v", resp.StatusCode, err)
+	}
+	return out.Delivered
+}
 
 // do sends a request straight to the server (not through the proxy).
 func (e *env) do(method, path, token string, body any) (int, []byte) {
