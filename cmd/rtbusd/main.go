@@ -12,10 +12,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -175,9 +177,9 @@ func run(args []string) error {
 		}
 		if l.aaa != "" {
 			pols.attach(l.aaa, ln.Addr().String())
-			log.Info("listening", "address", l.addr, "aaa", l.aaa)
+			log.Info("listening", "address", boundAddr(l.addr, ln), "aaa", l.aaa)
 		} else {
-			log.Info("listening", "address", l.addr)
+			log.Info("listening", "address", boundAddr(l.addr, ln))
 		}
 	}
 	stopHTTP, err := startHTTP(httpOpts, fs, b, log)
@@ -219,4 +221,17 @@ func defaultSocket() string {
 		return filepath.Join(d, "rtbus.sock")
 	}
 	return filepath.Join(os.TempDir(), "rtbus.sock")
+}
+
+// boundAddr is addr as given to -B, with port 0 replaced by the port the system chose, so
+// that whoever asked for any free port (tests, scripts) reads it in the log.
+func boundAddr(addr string, ln net.Listener) string {
+	host, ok := strings.CutSuffix(addr, ":0")
+	if !ok {
+		return addr
+	}
+	if _, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		return host + ":" + port
+	}
+	return addr
 }

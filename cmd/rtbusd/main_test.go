@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -219,8 +220,7 @@ func TestDaemonServesTLS(t *testing.T) {
 	bin := buildDaemon(t)
 	dir := t.TempDir()
 	roots := writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
-	tlsAddr, wssAddr := "tls://"+freePort(t), "wss://"+freePort(t)
-	cmd := exec.Command(bin, "-B", filepath.Join(dir, "bus.sock"), "-B", tlsAddr, "-B", wssAddr)
+	cmd := exec.Command(bin, "-B", filepath.Join(dir, "bus.sock"), "-B", "tls://127.0.0.1:0", "-B", "wss://127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "RTBUS_TLS_CERT="+filepath.Join(dir, "cert.pem"), "RTBUS_TLS_KEY="+filepath.Join(dir, "key.pem"))
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
@@ -232,6 +232,8 @@ func TestDaemonServesTLS(t *testing.T) {
 		cmd.Wait()
 	}()
 	waitFor(t, "the start message", func() bool { return strings.Contains(logs.String(), "rtbusd started") })
+	// The log names the ports the system chose for :0.
+	tlsAddr, wssAddr := listenAddr(t, logs, "tls://"), listenAddr(t, logs, "wss://")
 	opts := transport.DialOptions{Timeout: 10 * time.Second, TLS: &tls.Config{RootCAs: roots}}
 	a, err := transport.Dial(context.Background(), tlsAddr, "a", opts)
 	if err != nil {
@@ -252,6 +254,17 @@ func TestDaemonServesTLS(t *testing.T) {
 	if err != nil || f.Sender != "a" || string(f.Payload) != "over TLS" {
 		t.Fatalf("b got %+v, %v", f, err)
 	}
+}
+
+// listenAddr returns the address of the bus listener whose address starts with scheme, as the
+// daemon logged it (with the port it was given, or the one chosen for :0).
+func listenAddr(t *testing.T, logs *syncBuffer, scheme string) string {
+	t.Helper()
+	m := regexp.MustCompile(`msg=listening address=(` + regexp.QuoteMeta(scheme) + `[^ \n]+)`).FindStringSubmatch(logs.String())
+	if m == nil || strings.HasSuffix(m[1], ":0") {
+		t.Fatalf("no %s listener with its port in the log:\n%s", scheme, logs)
+	}
+	return m[1]
 }
 
 // freePort returns a loopback host:port that was free a moment ago.

@@ -12,9 +12,10 @@ import (
 // user's files and default addresses, whatever the test forgets to pass: HOME and the XDG
 // base directories point into a fresh temporary directory, so the default data directory and
 // the default socket are in there; every RTBUS_* variable of the user's environment is unset;
-// RTBUS_HTTP=off keeps the daemon's HTTP bridge off its default port, 127.0.0.1:8080 (a
-// test that wants the bridge passes -http 127.0.0.1:0 and reads the address from the log);
-// and RTBUS_NTP=off keeps its clock from asking the public NTP pool.
+// RTBUS_HTTP=off and RTBUS_INTERNAL=off keep the daemon's HTTP bridge and internal API off
+// their default ports, 127.0.0.1:8080 and 8081 (a test that wants one passes
+// -http 127.0.0.1:0 or -internal 127.0.0.1:0 and reads the address from the log); and
+// RTBUS_NTP=off keeps its clock from asking the public NTP pool.
 //
 // The go command's own directories are pinned first, so `go build` in a test still uses the
 // user's build and module caches and settings. Call it from TestMain before m.Run; cleanup
