@@ -48,13 +48,13 @@ fi
 
 "$work/refsse" -addr 127.0.0.1:3100 >/dev/null 2>&1 & pids+=($!)
 "$work/ssebench" -addr 127.0.0.1:3101 >/dev/null 2>&1 & pids+=($!)
-"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -ntp off -data-dir "$work/data" \
+"$work/rtbusd" -B "$work/bus.sock" -http 127.0.0.1:3103 -internal off -ntp off -data-dir "$work/data" \
   -admin-token bench-admin-token -log-level warn & pids+=($!)
 rtbusd_pid=$!
 targets=(refsse hub rtbusd)
 if [ -n "${BASE:-}" ]; then
   "$work/ssebench-base" -addr 127.0.0.1:3104 >/dev/null 2>&1 & pids+=($!)
-  "$work/rtbusd-base" -B "$work/bus-base.sock" -http 127.0.0.1:3105 -data-dir "$work/data-base" \
+  "$work/rtbusd-base" -B "$work/bus-base.sock" -http 127.0.0.1:3105 -internal off -ntp off -data-dir "$work/data-base" \
     -admin-token bench-admin-token -log-level warn & pids+=($!)
   targets=(refsse hub hub@base rtbusd rtbusd@base)
 fi

@@ -53,7 +53,6 @@ type stream struct {
 	// goroutine running at a time; s.mu hands the role over).
 	out       func(net.Buffers) error // writes whole messages in one write, then flushes
 	iov       net.Buffers             // messages gathered for the next out
-	cat       []byte                  // where out joins them when it cannot writev
 	dataOnly  bool
 	retry     int    // > 0 until the first message is written (SSE)
 	last      uint64 // highest Seq sent
@@ -340,16 +339,39 @@ func (s *stream) flush() error {
 	return err
 }
 
-// join returns the messages of v as one slice: v's only one, or their concatenation in s.cat.
-func (s *stream) join(v net.Buffers) []byte {
+// writeJoined writes the messages of v with one call of write: v's only one, or their
+// concatenation in a pooled buffer (so that a busy stream holds none of its own).
+func writeJoined(v net.Buffers, write func([]byte) (int, error)) error {
 	if len(v) == 1 {
-		return v[0]
+		_, err := write(v[0])
+		return err
 	}
-	s.cat = s.cat[:0]
-	for _, b := range v {
-		s.cat = append(s.cat, b...)
+	bp := joinPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	for _, m := range v {
+		b = append(b, m...)
 	}
-	return s.cat
+	_, err := write(b)
+	if cap(b) <= 64<<10 { // let a rare huge batch go
+		*bp = b[:0]
+		joinPool.Put(bp)
+	}
+	return err
+}
+
+var joinPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// writevConn is what a connection that net writes net.Buffers to with writev offers: a
+// *net.TCPConn or *net.UnixConn, or a type that embeds one (and so its writev), such as the
+// connection-counting wrapper of rtbusd's listeners.
+func writevConn(c net.Conn) bool {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn, interface{ SetNoDelay(bool) error }, interface {
+		ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error)
+	}:
+		return true
+	}
+	return false
 }
 
 // send gathers m for the next flush; the first message of the stream carries the retry:
@@ -400,7 +422,7 @@ func (s *stream) drain() error {
 		}
 		batch, ka, kill := s.q, s.ka, s.kill
 		if len(batch) == 0 && !ka && kill == nil {
-			s.buf, s.cat = nil, nil // an idle stream keeps no buffer
+			s.buf = nil // an idle stream keeps no buffer
 			if cap(s.iov) > 16 {
 				s.iov = nil
 			}
@@ -568,7 +590,7 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 	s.notify = make(chan struct{}, 1)
 	s.abort = func() { rc.SetWriteDeadline(time.Unix(1, 0)) }
 	s.out = func(v net.Buffers) error {
-		if _, err := w.Write(s.join(v)); err != nil {
+		if err := writeJoined(v, w.Write); err != nil {
 			return err
 		}
 		return rc.Flush()
@@ -607,17 +629,13 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, status string, hd http.Header, opts StreamOptions) error {
 	s.conn = conn
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
-	switch conn.(type) {
-	case *net.TCPConn, *net.UnixConn: // writev: one system call for the lot, no copy
+	if writevConn(conn) { // writev: one system call for the lot, no copy
 		s.out = func(v net.Buffers) error {
 			_, err := v.WriteTo(conn)
 			return err
 		}
-	default: // TLS and the like would write each buffer on its own (a record each)
-		s.out = func(v net.Buffers) error {
-			_, err := conn.Write(s.join(v))
-			return err
-		}
+	} else { // TLS and the like would write each buffer on its own (a record each)
+		s.out = func(v net.Buffers) error { return writeJoined(v, conn.Write) }
 	}
 	if !h.register(s) {
 		conn.Close()
