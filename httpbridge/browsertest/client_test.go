@@ -464,6 +464,23 @@ func TestDemoPage(t *testing.T) {
 	tb.do(chromedp.Click(chromedp.CSS("#inserted button")))
 	tb.waitFor(`document.getElementById("inserted").textContent.startsWith("cancelled")`, `document.getElementById("log").textContent`)
 
+	// Each transport of the selector: a new connection shows the same state, then live events.
+	topic := "ordre du jour: café" // the latest topic of the collection, its current state
+	for i, tr := range transports {
+		tb.do(
+			chromedp.Click(chromedp.ID("disconnect")),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("state").replaceChildren()`),
+			chromedp.SetValue(chromedp.ID("transport"), tr),
+			chromedp.Click(chromedp.ID("connect")),
+		)
+		tb.waitFor(`document.getElementById("status").textContent === "open (`+tr+`)"`, `document.getElementById("log").textContent`)
+		tb.waitFor(`["Grüße: id:1 🎉", "plus tard", `+js(topic)+`].every((s) => document.getElementById("state").textContent.includes(s))`,
+			`document.getElementById("state").textContent`)
+		topic = fmt.Sprintf("over %s: ünïcode %d", tr, i)
+		e.insert(erin, "topic", "salle-été", map[string]any{"title": topic})
+		tb.waitFor(`document.getElementById("state").textContent.includes(`+js(topic)+`)`, `document.getElementById("log").textContent`)
+	}
+
 	var errs []string
 	tb.eval(`demo.errors`, &errs)
 	if len(errs) != 0 {
