@@ -40,33 +40,21 @@ func newFailures(burst int, window time.Duration) *failures {
 // megabyte), and no one can choose keys that collide.
 func (f *failures) key(s string) uint64 { return maphash.String(f.seed, s) }
 
-// wait returns how long key must wait before its next try; 0: it may try now.
-func (f *failures) wait(key string, now time.Time) time.Duration {
+// take returns how long key must wait before its next try, or 0 and counts the try as a
+// failure in advance, in one step: concurrent tries cannot all pass on the same remaining
+// allowance. A try that then succeeds gives it back (refund, or forget).
+func (f *failures) take(key string, now time.Time) time.Duration {
 	if f == nil {
 		return 0
-	}
-	f.mu.Lock()
-	tat, ok := f.tat[f.key(key)]
-	f.mu.Unlock()
-	if !ok {
-		return 0
-	}
-	// One more failure would put the key's debt past the window: refused until one is paid.
-	if d := tat.Sub(now) - (f.window - f.step); d > 0 {
-		return d
-	}
-	return 0
-}
-
-// fail remembers a failure of key.
-func (f *failures) fail(key string, now time.Time) {
-	if f == nil {
-		return
 	}
 	k := f.key(key)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	tat, ok := f.tat[k]
+	// One more failure would put the key's debt past the window: refused until one is paid.
+	if d := tat.Sub(now) - (f.window - f.step); ok && d > 0 {
+		return d
+	}
 	if !ok && len(f.tat) >= f.max {
 		f.evict(now)
 	}
@@ -74,6 +62,20 @@ func (f *failures) fail(key string, now time.Time) {
 		tat = now
 	}
 	f.tat[k] = tat.Add(f.step)
+	return 0
+}
+
+// refund gives back a try taken for key that did not fail.
+func (f *failures) refund(key string) {
+	if f == nil {
+		return
+	}
+	k := f.key(key)
+	f.mu.Lock()
+	if tat, ok := f.tat[k]; ok {
+		f.tat[k] = tat.Add(-f.step)
+	}
+	f.mu.Unlock()
 }
 
 // forget clears key's failures (a successful check of that username).

@@ -50,7 +50,15 @@ var errWrongPassword = errorf(http.StatusUnauthorized, "wrong username or passwo
 func (s *Server) checkPassword(r *http.Request, username, password string) (store.User, error) {
 	p := s.pw
 	now := s.clock.Now()
-	if d := max(p.users.wait(username, now), p.addrs.wait(clientKey(r), now)); d > 0 {
+	addr := clientKey(r)
+	// Each check is counted as a failure before bcrypt runs, and given back if it was none.
+	d := p.users.take(username, now)
+	if d == 0 {
+		if d = p.addrs.take(addr, now); d > 0 {
+			p.users.refund(username)
+		}
+	}
+	if d > 0 {
 		secs := int((d + time.Second - 1) / time.Second)
 		e := errorf(http.StatusTooManyRequests, "too many failed logins for this username or from this address: try again in %d s", secs)
 		e.retryAfter = secs
@@ -59,25 +67,21 @@ func (s *Server) checkPassword(r *http.Request, username, password string) (stor
 	u, err := s.db.UserByName(username)
 	if errors.Is(err, store.ErrNotFound) {
 		p.compare(p.dummyHash, password)
-		p.failed(r, username, now)
 		return store.User{}, errWrongPassword
 	} else if err != nil {
+		p.users.refund(username)
+		p.addrs.refund(addr)
 		return store.User{}, storeError(err)
 	}
 	if !p.compare(u.PasswordHash, password) {
-		p.failed(r, username, now)
 		return store.User{}, errWrongPassword
 	}
 	p.users.forget(username)
+	p.addrs.refund(addr)
 	if u.Revoked {
 		return store.User{}, errorf(http.StatusUnauthorized, "user %q is revoked", u.Username)
 	}
 	return u, nil
-}
-
-func (p *passwords) failed(r *http.Request, username string, now time.Time) {
-	p.users.fail(username, now)
-	p.addrs.fail(clientKey(r), now)
 }
 
 // checkBasic checks Basic credentials, from the cache when they passed within its TTL and

@@ -15,19 +15,19 @@ func TestFailureTablesBounded(t *testing.T) {
 	f.max = 100
 	now := time.Unix(1_800_000_000, 0)
 	for i := 0; i < 3; i++ {
-		f.fail("target", now)
+		f.take("target", now)
 	}
 	for i := 0; i < 1000; i++ {
-		f.fail("flood"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
+		f.take("flood"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
 		if f.len() > f.max {
 			t.Fatalf("%d keys held, bound %d", f.len(), f.max)
 		}
 	}
 	// The target's debt is the largest: the flood evicts the keys nearest to being forgotten.
-	if f.wait("target", now.Add(time.Second)) == 0 {
+	if f.take("target", now.Add(time.Second)) == 0 {
 		t.Fatal("a flood of other keys freed the refused key")
 	}
-	if f.wait("target", now.Add(21*time.Second)) != 0 {
+	if f.take("target", now.Add(21*time.Second)) != 0 {
 		t.Fatal("still refused once a failure is forgotten")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +80,44 @@ func TestLoginFailuresPerUser(t *testing.T) {
 		e.expect(e.do("GET", "/verify", basic("ann", "wrong"), nil), 401)
 	}
 	expect429(t, e, e.do("POST", "/login", "", login("ann", "pw-ann")), 60)
+}
+
+// TestLoginFailuresConcurrent: tries made at once do not all pass on the same allowance: of
+// 20 concurrent wrong logins for one username with a limit of 3, exactly 3 are checked.
+func TestLoginFailuresConcurrent(t *testing.T) {
+	e := newEnv(t, func(c *httpbridge.Config) {
+		c.LoginFailuresPerUser, c.LoginFailuresPerAddr, c.LoginFailureWindow = 3, -1, time.Minute
+	})
+	e.signup("ann", "acme")
+	n := e.srv.BcryptCompares()
+	codes := make(chan int, 20)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.cl.Post(e.url+"/login", "application/json", strings.NewReader(`{"username":"ann","password":"guess"}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[401] != 3 || count[429] != 17 {
+		t.Fatalf("answers %v, want 3 401s and 17 429s", count)
+	}
+	if d := e.srv.BcryptCompares() - n; d != 3 {
+		t.Fatalf("%d bcrypt comparisons, want 3", d)
+	}
 }
 
 // TestLoginFailuresPerAddr: after N failures from one address, whatever the usernames,
