@@ -48,10 +48,16 @@ commands:
   client kill NAME                           disconnect a client and its secondaries
                                              (.broker rtbus.client.kill)
   stats [-json]                              broker statistics (.broker stats)
+  gateway push [-user U] TENANT EVENT [DATA] push an ephemeral message to a tenant's or a
+                                             user's streams (rtbusd's internal API)
+  gateway kill [-for D] [-undo] JTI...       end sessions at once; -undo revives them
+  gateway who [-tenant T] [-user U] [-json]  list open streams (presence)
   info                                       broker author and version (.broker info)
   benchmark [-w WORKERS] [-payload-size N] [-i ITERATIONS] [-s STAGE]
                                              the BUS/RT reference benchmark stages
 
+gateway commands take -a ADDR (env RTBUS_INTERNAL, default 127.0.0.1:8081) and
+-token TOKEN (env RTBUS_ADMIN_TOKEN).
 key=value values are typed: true/false, integers, floats, else strings ("..." forces a string).
 FORMAT: auto (text, else MessagePack as JSON, else hex), text, hex, msgpack.
 Exit codes: 0 ok, 1 operation failed, 2 usage, 3 cannot connect.
@@ -153,6 +159,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 			return c.clientKill(ctx, rest[1:])
 		}
 		return usageError{"client: want list or kill"}
+	case "gateway":
+		return c.gateway(ctx, rest)
 	case "stats":
 		return c.stats(ctx, rest)
 	case "info":
