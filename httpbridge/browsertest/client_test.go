@@ -486,4 +486,12 @@ func TestDemoPage(t *testing.T) {
 	if len(errs) != 0 {
 		t.Errorf("the page reported errors: %q", errs)
 	}
+
+	// Log out: the session ends, and the open stream with it.
+	tb.do(chromedp.Click(chromedp.ID("logout")))
+	tb.waitFor(`document.getElementById("status").textContent.startsWith("closed")`, `document.getElementById("log").textContent`)
+	tb.eval(`demo.errors`, &errs)
+	if len(errs) != 1 || errs[0] != "session killed" {
+		t.Errorf("after logout the page reported %q, want the session killed", errs)
+	}
 }

@@ -84,6 +84,15 @@ export class Client {
   }
 
   /**
+   * POST /logout: ends the session of the current token (its streams get session_killed) and
+   * forgets the token.
+   */
+  async logOut() {
+    await this.#request("POST", "logout");
+    this.token = "";
+  }
+
+  /**
    * POST /insert. timestamp (Unix seconds, or a Date) in the future schedules the event.
    * Returns the stored event record.
    */

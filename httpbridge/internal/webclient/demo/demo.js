@@ -24,9 +24,8 @@ function fail(e) {
 }
 
 function loggedIn(name) {
-  $("who").textContent = "logged in as " + name;
-  $("connect").disabled = false;
-  $("insert").disabled = false;
+  $("who").textContent = name ? "logged in as " + name : "";
+  for (const id of ["connect", "insert", "logout"]) $(id).disabled = !name;
 }
 
 $("signup").onclick = async () => {
@@ -47,6 +46,16 @@ $("login").onclick = async () => {
     const me = await client.verify();
     log("logged in " + me.username + " (tenant " + me.tenant_id + ")");
     loggedIn(me.username);
+  } catch (e) {
+    fail(e);
+  }
+};
+
+$("logout").onclick = async () => {
+  try {
+    await client.logOut(); // the open stream gets session_killed and ends
+    log("logged out");
+    loggedIn("");
   } catch (e) {
     fail(e);
   }
