@@ -167,6 +167,7 @@ func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
 	idle := cfg.Timeout + cfg.Timeout/4
 	var renewed time.Time
 	in := newInbuf(cfg.PayloadLimit)
+	defer in.free()
 	var bodies slab
 	defer bodies.release()
 	next := func() []byte {
@@ -188,6 +189,12 @@ func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
 				return stepStop
 			}
 			if !ok {
+				// A large frame has filled the buffer: the next read needs more memory.
+				if in.grow > 0 {
+					if err = in.reserve(&s.incomplete, cfg.IncompleteLimit, cfg.Timeout, nc.done); err != nil {
+						return stepStop
+					}
+				}
 				if answered {
 					return stepAnswered
 				}

@@ -15,4 +15,19 @@
 // both reads and writes are raw system calls (see sock).
 // A malformed frame closes that connection only, and every dropped connection is logged once
 // with its reason.
+//
+// Memory held for a connection grows with the bytes it has sent, never with what a header
+// announces: each connection reads into a 64 KiB buffer of its own, and a frame larger than
+// that gets a larger buffer only once it has filled the current one, twice as large each
+// time (at most the frame's size), so that a buffer is at most twice what has arrived of its
+// frame (see inbuf). The bytes held in such grown buffers are counted across all the
+// server's connections, on every listener, against Config.IncompleteLimit: a connection whose
+// frame would pass it stops reading, and so holds no more, until other frames complete or
+// other connections end, for up to Timeout; then it is closed and the reason logged. Frames
+// that fit the connection's own buffer never touch the count, so the read path of small
+// frames is unchanged. A client that trickles a large frame keeps only what it sent, and
+// that within the cap.
+//
+// A UNIX listener replaces a stale socket file at its path but refuses one that a process
+// answers on (ErrAddrInUse), and removes on Close only the socket file it bound.
 package transport

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -66,7 +67,8 @@ type frame struct {
 // p[clientHeaderLen:n], which its fields alias. n == 0 means that p holds less than a whole
 // frame, and need is then what the frame needs in all (a header's length while the header is
 // incomplete). A length field over limit is refused before anything is allocated for it, so
-// a 4 GiB length costs nothing.
+// a 4 GiB length costs nothing; one within the limit costs nothing either until its bytes
+// arrive (see inbuf).
 func parseFrame(p []byte, limit int) (f frame, n, need int, err error) {
 	if len(p) < clientHeaderLen {
 		return f, 0, clientHeaderLen, nil
@@ -92,19 +94,28 @@ func parseFrame(p []byte, limit int) (f frame, n, need int, err error) {
 // inbuf holds what a connection read and has not yet routed: a reader reads into room and
 // adds the count to end, then takes the complete frames with frame. Frames alias the buffer
 // until the next call of room.
+//
+// Memory follows the bytes that arrived, never the length a header announces: a frame larger
+// than the connection's own buffer is read into it until it is full, and only then into a
+// buffer twice as large (at most the frame's size), and so on, so that a grown buffer is at
+// most twice what has arrived of its frame. Once that frame is taken, the connection goes
+// back to its own buffer and the grown one to the garbage collector. A reader that accounts
+// for grown buffers (Server.read) reserves each growth with reserve between frame and room.
 type inbuf struct {
 	buf        []byte
 	start, end int // buf[start:end] is read and not yet taken
 	need       int // what the frame at start needs in all
 	limit      int // the payload limit
+
+	base []byte   // the connection's own buffer, set aside while buf is a grown one
+	grow int      // when > 0, the size buf grows to before the next read
+	pool *pending // where held is accounted, once reserve has been called
+	held int      // bytes of a grown buf (or of the growth to come) reserved from pool
 }
 
-// inbufSize is the size of a connection's read buffer, which grows for a frame larger than
-// that, and is given up again after a frame over maxInbuf.
-const (
-	inbufSize = 64 << 10
-	maxInbuf  = 1 << 20
-)
+// inbufSize is the size of a connection's own read buffer, enough for the frames of most
+// reads: only a frame larger than that grows it.
+const inbufSize = 64 << 10
 
 // minRoom is the least room a read gets before the unread bytes move to the buffer's start.
 const minRoom = 4 << 10
@@ -113,23 +124,28 @@ func newInbuf(limit int) *inbuf {
 	return &inbuf{buf: make([]byte, inbufSize), need: clientHeaderLen, limit: limit}
 }
 
-// room returns where the next read goes: never empty, and with room for the whole frame
-// started.
+// room returns where the next read goes: never empty.
 func (b *inbuf) room() []byte {
 	if b.start == b.end {
 		b.start, b.end = 0, 0
-		if len(b.buf) > maxInbuf {
-			b.buf = make([]byte, inbufSize) // one huge frame's buffer goes with it
-		}
 	}
-	if len(b.buf)-b.start < b.need || b.start > 0 && len(b.buf)-b.end < minRoom {
-		if b.need > len(b.buf) {
-			grown := make([]byte, b.need)
-			b.end = copy(grown, b.buf[b.start:b.end])
-			b.buf = grown
-		} else {
-			b.end = copy(b.buf, b.buf[b.start:b.end])
+	switch {
+	case b.grow > 0: // a large frame filled the buffer: a twice larger one takes it on
+		grown := make([]byte, b.grow)
+		b.end = copy(grown, b.buf[b.start:b.end])
+		b.start, b.grow = 0, 0
+		if b.base == nil {
+			b.base = b.buf
 		}
+		b.buf = grown
+	case b.base != nil && b.need <= len(b.base) && b.end-b.start <= len(b.base)-minRoom:
+		// The large frame is taken, and what follows fits the connection's own buffer.
+		b.end = copy(b.base, b.buf[b.start:b.end])
+		b.start = 0
+		b.buf, b.base = b.base, nil
+		b.free()
+	case b.start > 0 && (len(b.buf)-b.start < b.need || len(b.buf)-b.end < minRoom):
+		b.end = copy(b.buf, b.buf[b.start:b.end])
 		b.start = 0
 	}
 	return b.buf[b.end:]
@@ -139,12 +155,34 @@ func (b *inbuf) room() []byte {
 func (b *inbuf) frame() (f frame, body []byte, ok bool, err error) {
 	var n int
 	if f, n, b.need, err = parseFrame(b.buf[b.start:b.end], b.limit); err != nil || n == 0 {
+		if b.end-b.start == len(b.buf) && b.need > len(b.buf) && err == nil {
+			b.grow = min(b.need, 2*len(b.buf)) // full, and the frame needs more
+		}
 		return f, nil, false, err
 	}
 	body = b.buf[b.start+clientHeaderLen : b.start+n : b.start+n]
 	b.start += n
 	b.need = clientHeaderLen
 	return f, body, true, nil
+}
+
+// reserve accounts the growth that frame decided (b.grow > 0) in p, waiting up to wait, or
+// until done is closed, for the total to leave room under limit (see pending.reserve).
+func (b *inbuf) reserve(p *pending, limit int, wait time.Duration, done <-chan struct{}) error {
+	if err := p.reserve(b.grow-b.held, limit, wait, done); err != nil {
+		return err
+	}
+	b.pool, b.held = p, b.grow
+	return nil
+}
+
+// free gives back what the buffer has reserved: when it returns to its own buffer, and
+// when the connection ends.
+func (b *inbuf) free() {
+	if b.pool != nil {
+		b.pool.release(b.held)
+	}
+	b.held = 0
 }
 
 // empty reports whether everything read has been taken.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/rtbus/rtbus/bus"
 )
@@ -265,7 +266,7 @@ func TestDetach(t *testing.T) {
 }
 
 // TestInbufLargeFrames: frames larger than the read buffer grow it, frames around them
-// decode intact, and a buffer grown past maxInbuf is given up once the frame is taken.
+// decode intact, and a grown buffer is given up once its frame is taken.
 func TestInbufLargeFrames(t *testing.T) {
 	sizes := []int{10, 100 << 10, 10, inbufSize - clientHeaderLen - 3, 3 << 19, 10, 10}
 	var wire []byte
@@ -288,10 +289,10 @@ func TestInbufLargeFrames(t *testing.T) {
 				if f.opID != uint32(i) || len(f.payload) != n || !bytes.Equal(f.payload, bytes.Repeat([]byte{byte(i + 1)}, n)) {
 					t.Fatalf("frame %d: id %d, %d bytes, want %d", i, f.opID, len(f.payload), n)
 				}
-				if n > maxInbuf && len(fs.in.buf) < n {
+				if need := n + 2 + clientHeaderLen; need > inbufSize && len(fs.in.buf) < need {
 					t.Fatalf("frame %d of %d bytes read into a buffer of %d", i, n, len(fs.in.buf))
 				}
-				if i > 0 && sizes[i-1] > maxInbuf && len(fs.in.buf) != inbufSize {
+				if i > 0 && sizes[i-1] > inbufSize && n < inbufSize/2 && len(fs.in.buf) != inbufSize {
 					t.Fatalf("after a frame of %d bytes the buffer is %d bytes, want %d", sizes[i-1], len(fs.in.buf), inbufSize)
 				}
 			}
@@ -299,6 +300,50 @@ func TestInbufLargeFrames(t *testing.T) {
 				t.Fatalf("after the last frame: %v, want EOF", err)
 			}
 		})
+	}
+}
+
+// TestInbufGrowsWithArrival: a header announcing the largest frame costs nothing beyond
+// the connection's own buffer; as the body arrives, the buffer is never more than twice what
+// has arrived, and each growth is reserved in the pending account, which gets it all back.
+func TestInbufGrowsWithArrival(t *testing.T) {
+	const limit = 16 << 20
+	body := append([]byte("t\x00"), bytes.Repeat([]byte("x"), limit-2)...)
+	wire := clientFrame(7, opMessage, string(body))
+	var p pending
+	in := newInbuf(limit)
+	arrived := 0
+	for step := 1; ; step++ {
+		f, got, ok, err := in.frame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if f.opID != 7 || !bytes.Equal(got, body) {
+				t.Fatalf("frame %d with %d bytes, want 7 with %d", f.opID, len(got), len(body))
+			}
+			break
+		}
+		if in.grow > 0 {
+			if err := in.reserve(&p, limit+clientHeaderLen, time.Second, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		room := in.room()
+		if len(in.buf) > max(inbufSize, 2*arrived) {
+			t.Fatalf("%d bytes arrived, buffer of %d", arrived, len(in.buf))
+		}
+		if held := int(p.held.Load()); len(in.buf) > inbufSize && held != len(in.buf) {
+			t.Fatalf("buffer of %d bytes, %d reserved", len(in.buf), held)
+		}
+		// A trickle first, then reads as large as the room.
+		n := copy(room[:min(len(room), max(1, step-100)*1000)], wire[arrived:])
+		in.end += n
+		arrived += n
+	}
+	in.room() // the frame is taken: the connection's own buffer again
+	if len(in.buf) != inbufSize || p.held.Load() != 0 {
+		t.Fatalf("after the frame: buffer of %d bytes, %d reserved", len(in.buf), p.held.Load())
 	}
 }
 

@@ -51,7 +51,8 @@ type sock struct {
 	net.Conn
 	rc      syscall.RawConn // nil: not a plain socket (TLS, WebSocket), read as usual
 	closing atomic.Bool
-	inRead  atomic.Bool // pump is inside its RawConn.Read, and not waiting
+	done    chan struct{} // closed by the first Close
+	inRead  atomic.Bool   // pump is inside its RawConn.Read, and not waiting
 
 	wrenewed time.Time // when writeWithin last moved the write deadline
 
@@ -94,7 +95,7 @@ func (s *sock) writeWithin(d time.Duration) {
 const smallRead = 4 << 10
 
 func newSock(nc net.Conn) *sock {
-	s := &sock{Conn: nc}
+	s := &sock{Conn: nc, done: make(chan struct{})}
 	if sc, ok := nc.(syscall.Conn); ok && rawSockets {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
@@ -146,7 +147,9 @@ func (s *sock) opError(op string, err error) error {
 
 // Close closes the connection, at once unless pump is handling a read (see sock).
 func (s *sock) Close() error {
-	s.closing.Store(true)
+	if !s.closing.Swap(true) {
+		close(s.done)
+	}
 	// inRead is set before closing is checked, and closing before inRead is: either pump sees
 	// closing and returns before handling anything more, or this sees pump inside.
 	if s.inRead.Load() {

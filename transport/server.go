@@ -26,9 +26,16 @@ type Config struct {
 	FlushDelay   time.Duration // how long non-realtime frames may wait to be written together (default 10µs; negative: none)
 	Timeout      time.Duration // handshake and write timeout (a write may take up to a quarter more); pings every Timeout/2, clients silent for 1.25×Timeout (up to a quarter more) are dropped (default 1s)
 	PayloadLimit int           // largest frame body accepted, in bytes (default 16 MiB)
-	Policy       *aaa.Map      // access policy for this listener's clients; nil allows everyone
-	UnixMode     os.FileMode   // file mode of a UNIX socket (0: the umask's); other listeners have no file
-	Logger       *slog.Logger  // where dropped connections are reported (default slog.Default())
+	// IncompleteLimit caps the bytes that the server's connections hold together for frames
+	// larger than a connection's own 64 KiB read buffer while those frames arrive (default
+	// 64 MiB; raised to one largest frame, PayloadLimit + 9, if below). A connection whose
+	// frame would pass it stops reading until others free enough, for up to Timeout, and is
+	// then closed. The total is the server's, across its listeners; each listener's
+	// connections grow only while it is under their own Config's cap.
+	IncompleteLimit int
+	Policy          *aaa.Map     // access policy for this listener's clients; nil allows everyone
+	UnixMode        os.FileMode  // file mode of a UNIX socket (0: the umask's); other listeners have no file
+	Logger          *slog.Logger // where dropped connections are reported (default slog.Default())
 	// TLS, when set, makes ListenTCP and ListenWebSocket serve TLS (wss:// for WebSocket).
 	// Listen uses it for tls:// and wss:// addresses only, so that one Config serves
 	// plain and TLS listeners alike.
@@ -37,10 +44,11 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultWriteBuffer  = 8192
-	DefaultFlushDelay   = 10 * time.Microsecond
-	DefaultTimeout      = time.Second
-	DefaultPayloadLimit = 16 << 20
+	DefaultWriteBuffer     = 8192
+	DefaultFlushDelay      = 10 * time.Microsecond
+	DefaultTimeout         = time.Second
+	DefaultPayloadLimit    = 16 << 20
+	DefaultIncompleteLimit = 64 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -56,6 +64,11 @@ func (c Config) withDefaults() Config {
 	if c.PayloadLimit <= 0 {
 		c.PayloadLimit = DefaultPayloadLimit
 	}
+	if c.IncompleteLimit <= 0 {
+		c.IncompleteLimit = DefaultIncompleteLimit
+	}
+	// One largest frame can always arrive, once the others have freed enough.
+	c.IncompleteLimit = max(c.IncompleteLimit, c.PayloadLimit+clientHeaderLen)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -71,6 +84,8 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+
+	incomplete pending // bytes held for frames larger than a read buffer (Config.IncompleteLimit)
 }
 
 // NewServer returns a server that registers its clients with b.

@@ -57,6 +57,7 @@ func run(args []string) error {
 	bufSize := fs.Int("buf-size", transport.DefaultWriteBuffer, "write buffer per connection, bytes (env RTBUS_BUF_SIZE)")
 	flushDelay := fs.Duration("flush-delay", transport.DefaultFlushDelay, "how long non-realtime frames may wait to share a write (env RTBUS_FLUSH_DELAY)")
 	payloadLimit := fs.Int("payload-limit", transport.DefaultPayloadLimit, "largest frame body accepted, bytes (env RTBUS_PAYLOAD_LIMIT)")
+	incompleteLimit := fs.Int("incomplete-limit", transport.DefaultIncompleteLimit, "bytes all bus connections together may hold for frames over 64 KiB still arriving; a connection that would pass it waits up to -timeout, then is closed (at least -payload-limit; env RTBUS_INCOMPLETE_LIMIT)")
 	socketMode := fs.String("socket-mode", "0660", "file mode of UNIX sockets (env RTBUS_SOCKET_MODE)")
 	pidFile := fs.String("pid-file", "", "write the process id to this file (env RTBUS_PID_FILE)")
 	tlsCert := fs.String("tls-cert", "", "certificate for every TLS listener, PEM; with -tls-key (env RTBUS_TLS_CERT)")
@@ -69,7 +70,7 @@ func run(args []string) error {
 	for flagName, env := range map[string]string{
 		"queue-size": "RTBUS_QUEUE_SIZE", "aaa": "RTBUS_AAA", "log-level": "RTBUS_LOG_LEVEL",
 		"timeout": "RTBUS_TIMEOUT", "buf-size": "RTBUS_BUF_SIZE", "flush-delay": "RTBUS_FLUSH_DELAY",
-		"payload-limit": "RTBUS_PAYLOAD_LIMIT", "socket-mode": "RTBUS_SOCKET_MODE", "pid-file": "RTBUS_PID_FILE",
+		"payload-limit": "RTBUS_PAYLOAD_LIMIT", "incomplete-limit": "RTBUS_INCOMPLETE_LIMIT", "socket-mode": "RTBUS_SOCKET_MODE", "pid-file": "RTBUS_PID_FILE",
 		"tls-cert": "RTBUS_TLS_CERT", "tls-key": "RTBUS_TLS_KEY",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
@@ -120,12 +121,13 @@ func run(args []string) error {
 	}
 
 	cfg := transport.Config{
-		WriteBuffer:  *bufSize,
-		FlushDelay:   *flushDelay,
-		Timeout:      *timeout,
-		PayloadLimit: *payloadLimit,
-		Logger:       log,
-		UnixMode:     os.FileMode(mode),
+		WriteBuffer:     *bufSize,
+		FlushDelay:      *flushDelay,
+		Timeout:         *timeout,
+		PayloadLimit:    *payloadLimit,
+		IncompleteLimit: *incompleteLimit,
+		Logger:          log,
+		UnixMode:        os.FileMode(mode),
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
