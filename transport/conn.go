@@ -190,7 +190,7 @@ func (s *Server) read(nc *sock, c *bus.Client, cfg Config, out *outbox) error {
 			}
 			if !ok {
 				// A large frame has filled the buffer: the next read needs more memory.
-				if in.grow > 0 {
+				if in.grow > inbufSize {
 					if err = in.reserve(&s.incomplete, cfg.IncompleteLimit, cfg.Timeout, nc.done); err != nil {
 						return stepStop
 					}

@@ -95,33 +95,39 @@ func parseFrame(p []byte, limit int) (f frame, n, need int, err error) {
 // adds the count to end, then takes the complete frames with frame. Frames alias the buffer
 // until the next call of room.
 //
-// Memory follows the bytes that arrived, never the length a header announces: a frame larger
-// than the connection's own buffer is read into it until it is full, and only then into a
-// buffer twice as large (at most the frame's size), and so on, so that a grown buffer is at
-// most twice what has arrived of its frame. Once that frame is taken, the connection goes
+// Memory follows the bytes that arrived, never the length a header announces. The
+// connection's own buffer starts small and doubles, up to inbufSize, each time a read fills
+// it: a client that streams gets large reads, one that waits for answers keeps a small
+// buffer. A frame larger than the buffer is read into it until it is full, and only then into
+// a buffer twice as large (at most the frame's size), and so on, so that a buffer is at most
+// twice what has arrived. Once a frame larger than inbufSize is taken, the connection goes
 // back to its own buffer and the grown one to the garbage collector. A reader that accounts
-// for grown buffers (Server.read) reserves each growth with reserve between frame and room.
+// for buffers over inbufSize (Server.read) reserves each such growth with reserve between
+// frame and room.
 type inbuf struct {
 	buf        []byte
 	start, end int // buf[start:end] is read and not yet taken
 	need       int // what the frame at start needs in all
 	limit      int // the payload limit
 
-	base []byte   // the connection's own buffer, set aside while buf is a grown one
+	base []byte   // the connection's own buffer, set aside while buf is larger than inbufSize
 	grow int      // when > 0, the size buf grows to before the next read
 	pool *pending // where held is accounted, once reserve has been called
-	held int      // bytes of a grown buf (or of the growth to come) reserved from pool
+	held int      // bytes of a buf over inbufSize (or of the growth to come) reserved from pool
 }
 
-// inbufSize is the size of a connection's own read buffer, enough for the frames of most
-// reads: only a frame larger than that grows it.
-const inbufSize = 64 << 10
+// A connection's own read buffer starts at firstInbuf bytes and grows to at most inbufSize,
+// enough for the frames of most reads: only a frame larger than that grows it further.
+const (
+	firstInbuf = 8 << 10
+	inbufSize  = 64 << 10
+)
 
 // minRoom is the least room a read gets before the unread bytes move to the buffer's start.
 const minRoom = 4 << 10
 
 func newInbuf(limit int) *inbuf {
-	return &inbuf{buf: make([]byte, inbufSize), need: clientHeaderLen, limit: limit}
+	return &inbuf{buf: make([]byte, firstInbuf), need: clientHeaderLen, limit: limit}
 }
 
 // room returns where the next read goes: never empty.
@@ -130,14 +136,13 @@ func (b *inbuf) room() []byte {
 		b.start, b.end = 0, 0
 	}
 	switch {
-	case b.grow > 0: // a large frame filled the buffer: a twice larger one takes it on
+	case b.grow > 0: // a read filled the buffer: a larger one takes it on
 		grown := make([]byte, b.grow)
 		b.end = copy(grown, b.buf[b.start:b.end])
-		b.start, b.grow = 0, 0
-		if b.base == nil {
+		if b.grow > inbufSize && b.base == nil {
 			b.base = b.buf
 		}
-		b.buf = grown
+		b.start, b.grow, b.buf = 0, 0, grown
 	case b.base != nil && b.need <= len(b.base) && b.end-b.start <= len(b.base)-minRoom:
 		// The large frame is taken, and what follows fits the connection's own buffer.
 		b.end = copy(b.base, b.buf[b.start:b.end])
@@ -155,8 +160,12 @@ func (b *inbuf) room() []byte {
 func (b *inbuf) frame() (f frame, body []byte, ok bool, err error) {
 	var n int
 	if f, n, b.need, err = parseFrame(b.buf[b.start:b.end], b.limit); err != nil || n == 0 {
-		if b.end-b.start == len(b.buf) && b.need > len(b.buf) && err == nil {
+		switch {
+		case err != nil:
+		case b.end-b.start == len(b.buf) && b.need > len(b.buf):
 			b.grow = min(b.need, 2*len(b.buf)) // full, and the frame needs more
+		case b.end == len(b.buf) && len(b.buf) < inbufSize:
+			b.grow = min(2*len(b.buf), inbufSize) // the client streams: larger reads
 		}
 		return f, nil, false, err
 	}
@@ -166,8 +175,9 @@ func (b *inbuf) frame() (f frame, body []byte, ok bool, err error) {
 	return f, body, true, nil
 }
 
-// reserve accounts the growth that frame decided (b.grow > 0) in p, waiting up to wait, or
-// until done is closed, for the total to leave room under limit (see pending.reserve).
+// reserve accounts the growth past inbufSize that frame decided (b.grow > inbufSize) in p,
+// waiting up to wait, or until done is closed, for the total to leave room under limit (see
+// pending.reserve).
 func (b *inbuf) reserve(p *pending, limit int, wait time.Duration, done <-chan struct{}) error {
 	if err := p.reserve(b.grow-b.held, limit, wait, done); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -118,6 +119,8 @@ func TestDaemonMemoryFollowsBytes(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var opened, closed atomic.Int64
+	var stop atomic.Int64 // when the hogs stop trickling: trickleFor after the last has come
+	stop.Store(math.MaxInt64)
 	dials := make(chan int)
 	for range 50 { // dialers
 		wg.Add(1)
@@ -139,7 +142,7 @@ func TestDaemonMemoryFollowsBytes(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					defer nc.Close()
-					if hog(nc, i%burstEvery == 0, burst, time.Now().Add(trickleFor)) != nil {
+					if hog(nc, i%burstEvery == 0, burst, &stop) != nil {
 						closed.Add(1)
 					}
 				}()
@@ -150,6 +153,8 @@ func TestDaemonMemoryFollowsBytes(t *testing.T) {
 		dials <- i
 	}
 	close(dials)
+	waitFor(t, "the connections", func() bool { return opened.Load() == conns || t.Failed() })
+	stop.Store(time.Now().Add(trickleFor).UnixNano())
 	wg.Wait()
 	cancel()
 	<-sampled
@@ -178,20 +183,20 @@ func TestDaemonMemoryFollowsBytes(t *testing.T) {
 }
 
 // hog announces a frame of the largest size, sends burst bytes of it first if asked, then
-// trickles a byte every 100 ms until stop; it returns the error of a write, if the daemon
-// closed the connection.
-func hog(nc net.Conn, bursts bool, burst int, stop time.Time) error {
+// trickles a byte every 100 ms until stop (Unix nanoseconds); it returns the error of a
+// write, if the daemon closed the connection.
+func hog(nc net.Conn, bursts bool, burst int, stop *atomic.Int64) error {
 	hdr := announce(16 << 20)
 	start := hdr[:]
 	if bursts {
 		start = append(start, make([]byte, burst)...)
 		start[9] = 'x' // a target name of zero bytes would do as well
 	}
-	nc.SetWriteDeadline(stop.Add(5 * time.Second))
+	nc.SetWriteDeadline(time.Now().Add(time.Minute))
 	if _, err := nc.Write(start); err != nil {
 		return err
 	}
-	for time.Now().Before(stop) {
+	for time.Now().UnixNano() < stop.Load() {
 		time.Sleep(100 * time.Millisecond)
 		if _, err := nc.Write([]byte{'x'}); err != nil {
 			return err
