@@ -396,6 +396,52 @@ func TestSessionEnd(t *testing.T) {
 	}
 }
 
+// A stream the server refuses (another tenant, another user's messages without the role, a
+// bad token) ends the subscription with that error at once, without retrying, on every
+// transport: even over WebSocket, whose refused handshake hides its status from scripts.
+func TestRefused(t *testing.T) {
+	e := newEnv(t)
+	hank := e.signup("hank", "tenant-refused")
+	e.signup("ivy", "tenant-refused")
+	bad := hank
+	bad.token = hank.token[:len(hank.token)-4] + "AAAA"
+	tb := loadHarness(t, e)
+	cases := []struct {
+		name string
+		u    user
+		opts map[string]any
+		code string
+	}{
+		{"tenant", hank, map[string]any{"tenant": "someone-else"}, "forbidden"},
+		{"users", hank, map[string]any{"users": []string{"ivy"}}, "forbidden"},
+		{"token", bad, map[string]any{}, "unauthorized"},
+	}
+	for _, tr := range append([]string{"auto"}, transports...) {
+		for _, c := range cases {
+			opts := map[string]any{"transport": tr}
+			for k, v := range c.opts {
+				opts[k] = v
+			}
+			tb.open(c.name+" "+tr, c.u, opts)
+		}
+	}
+	for _, tr := range append([]string{"auto"}, transports...) {
+		for _, c := range cases {
+			n := js(c.name + " " + tr)
+			tb.waitFor(`T.subs[`+n+`].status === "closed"`, "T.dump()")
+			var v struct {
+				Error string
+				Log   []msg
+				Stats struct{ Connects int }
+			}
+			tb.eval(`({error: T.errors[`+n+`], log: T.logs[`+n+`], stats: T.subs[`+n+`].stats})`, &v)
+			if !strings.HasPrefix(v.Error, c.code+":") || len(v.Log) != 0 || v.Stats.Connects != 0 {
+				t.Errorf("%s %s: error %q, %d messages, %d connections; want %s and nothing else", c.name, tr, v.Error, len(v.Log), v.Stats.Connects, c.code)
+			}
+		}
+	}
+}
+
 // The demo page, driven as a person would: sign up, connect, watch a collection, insert now
 // and later, cancel a scheduled event.
 func TestDemoPage(t *testing.T) {

@@ -357,9 +357,10 @@ export class Subscription {
       this.#stop(error || new RtbusError(`stream refused (HTTP ${status})`, { status }));
       return;
     }
-    if (!opened && this.#candidates[i] === "ws") {
+    if (!opened && this.#candidates.length === 1 && this.#candidates[i] === "ws") {
       // A refused WebSocket handshake hides its HTTP status from scripts: ask the server
-      // whether the credentials still hold before trying again.
+      // whether it would refuse this stream before trying again. (With auto, the next
+      // transport finds out.)
       const refusal = await this.#probe();
       if (this.status === "closed") return;
       if (refusal) {
@@ -380,16 +381,20 @@ export class Subscription {
     this.#timer = setTimeout(() => this.#connect(this.#preferred), delay);
   }
 
-  // #probe returns the error that would refuse any stream of ours (401, or 403 for another
-  // tenant), or null when the credentials hold or the server cannot tell.
+  // #probe returns the error that would refuse this stream (400, 401, 403), or null when it
+  // would be served or the server cannot tell: the same request over SSE, dropped as soon as
+  // its status is known.
   async #probe() {
-    if (!this.#client.token) return null; // a cookie session: nothing to ask with
+    const ac = new AbortController();
+    const headers = { Accept: "text/event-stream" };
+    if (this.#client.token) headers.Authorization = "Bearer " + this.#client.token;
     try {
-      const me = await this.#client.verify();
-      const t = this.#opts.tenant;
-      if (t && me && me.tenant_id !== t) return new RtbusError(`tenant ${t} is not your tenant`, { status: 403 });
-    } catch (e) {
-      if (e.status === 401) return e;
+      const res = await fetch(this.#url("sse"), { headers, signal: ac.signal, cache: "no-store" });
+      if (fatalStatus(res.status)) return (await httpError(res)).error;
+    } catch {
+      // no answer: the network, not a refusal
+    } finally {
+      ac.abort();
     }
     return null;
   }
