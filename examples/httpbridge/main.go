@@ -37,6 +37,11 @@ func main() {
 	}
 }
 
+// bcryptCost is the bridge's password hashing cost when it starts one of its own; 0 is the
+// bridge's default. The test lowers it: under the race detector one hash of the default cost
+// takes seconds, and the walkthrough makes several.
+var bcryptCost int
+
 func run(ctx context.Context, out io.Writer, base string) error {
 	if base == "" {
 		dir, err := os.MkdirTemp("", "rtbus-example-")
@@ -46,7 +51,7 @@ func run(ctx context.Context, out io.Writer, base string) error {
 		defer os.RemoveAll(dir)
 		b := bus.New()
 		defer b.Close()
-		srv, err := httpbridge.New(b, httpbridge.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		srv, err := httpbridge.New(b, httpbridge.Config{DataDir: dir, BcryptCost: bcryptCost, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			return err
 		}

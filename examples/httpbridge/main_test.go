@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 type syncWriter struct {
@@ -26,7 +28,8 @@ func (w *syncWriter) String() string {
 }
 
 func TestWalkthrough(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	bcryptCost = bcrypt.MinCost
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out syncWriter
 	if err := run(ctx, &out, ""); err != nil {
