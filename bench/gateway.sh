@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# rtbusd's front-end streams over SSE, WebSocket and long-polling, next to the bare SSE
+# broadcaster, in the same run (bench/gwload for rtbusd's three transports, ../shared/bench
+# sseload + refsse for the ceiling). Loopback only; not CI.
+#
+# Targets: refsse (the bare broadcaster, 128-byte bodies), and rtbusd's GET /events/{tenant}
+# (sse), GET /ws/{tenant} (ws) and GET /poll/{tenant} (poll), fed by POST /insert (synced to
+# pebble, then published); each run streams a fresh tenant.
+# Scenarios: closed-loop fan-out at each SUBS streams (MSGS x 1,000 / SUBS inserts, 4
+# publishers), then latency: LAT_SUBS streams, LAT_RATE inserts/s (20 events/s each).
+# Each scenario runs RUNS times, the targets interleaved in each round; medians.
+# First, memory per idle stream: IDLE streams held by a raw-TCP client, a fresh rtbusd for
+# each transport, the growth of its RSS.
+#
+# Usage: bench/gateway.sh   (env: RUNS=3 MSGS=1000 SUBS="1000 5000" LAT_SUBS=1000
+#                            LAT_RATE=20 LAT_MSGS=200 IDLE=10000; IDLE=0 skips memory)
+# Figures: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${SHARED_BENCH:-$(cd ../shared/bench && pwd)}
+RUNS=${RUNS:-3}; MSGS=${MSGS:-1000}; SUBS=${SUBS:-"1000 5000"}
+LAT_SUBS=${LAT_SUBS:-1000}; LAT_RATE=${LAT_RATE:-20}; LAT_MSGS=${LAT_MSGS:-200}; IDLE=${IDLE:-10000}
+. bench/lib.sh
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+echo "building rtbusd, gwload, refsse and sseload in $work" >&2
+go build -o "$work/rtbusd" ./cmd/rtbusd
+go build -o "$work/gwload" ./bench/gwload
+(cd "$shared/refsse" && go build -o "$work/refsse" .)
+(cd "$shared/sseload" && go build -o "$work/sseload" .)
+
+# start_rtbusd DIR: a fresh rtbusd on port 3203; sets rtbusd_pid.
+start_rtbusd() {
+  "$work/rtbusd" -B "$work/$1.sock" -http 127.0.0.1:3203 -internal off -data-dir "$work/$1" \
+    -admin-token bench-admin-token -log-level warn & pids+=($!)
+  rtbusd_pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3203) 2>/dev/null && return 0; sleep 0.1; done
+  echo "rtbusd did not start" >&2; exit 1
+}
+
+echo "$(machine); load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$IDLE" != 0 ]; then
+  echo
+  echo "== memory per idle stream: $IDLE streams held by a raw-TCP client, a fresh rtbusd each, its RSS growth"
+  for t in sse ws; do
+    start_rtbusd "idle-$t"
+    "$work/gwload" -base http://127.0.0.1:3203 -transport $t -idle "$IDLE" -pid "$rtbusd_pid" 2>&1 | tail -1
+    kill "$rtbusd_pid"; wait "$rtbusd_pid" 2>/dev/null || true
+    sleep 1
+  done
+fi
+
+"$work/refsse" -addr 127.0.0.1:3200 >/dev/null 2>&1 & pids+=($!)
+start_rtbusd data
+targets=(refsse sse ws poll)
+
+# load TARGET SUBS MSGS RATE: one run, one JSON line appended to $work/TARGET.json.
+load() {
+  local t=$1 subs=$2 msgs=$3 rate=$4
+  if [ "$t" = refsse ]; then
+    "$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
+      -puburl "http://127.0.0.1:3200/pub?topic={topic}" -pubbody '{{payload}}' -pubct text/plain \
+      -subs "$subs" -msgs "$msgs" -rate "$rate" -runs 1 -json -timeout 180s 2>>"$work/$t.err" | grep '^{' >>"$work/$t.json" || true
+  else
+    "$work/gwload" -base http://127.0.0.1:3203 -transport "$t" -subs "$subs" -msgs "$msgs" -rate "$rate" \
+      -json -timeout 180s 2>>"$work/$t.err" | grep '^{' >>"$work/$t.json" || true
+  fi
+}
+
+median() {
+  sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print 0}'
+}
+
+scenario() {
+  local name=$1 subs=$2 msgs=$3 rate=$4 t
+  rm -f "$work"/*.json
+  for r in $(seq "$RUNS"); do
+    for t in "${targets[@]}"; do load "$t" "$subs" "$msgs" "$rate"; sleep 1; done
+  done
+  local ref sse ssep99
+  ref=$(median "$work/refsse.json" events_per_s)
+  sse=$(median "$work/sse.json" events_per_s)
+  ssep99=$(median "$work/sse.json" lat_p99_us)
+  echo
+  echo "== $name: $subs streams, $msgs inserts, rate $([ "$rate" = 0 ] && echo "closed loop (4 publishers)" || echo "$rate/s"), median of $RUNS"
+  printf '%-7s %12s %8s %7s %9s %9s %9s %8s %8s %12s\n' target events/s x_refsse x_sse p50_ms p99_ms max_ms p99/sse pub/s delivered
+  for t in "${targets[@]}"; do
+    [ -s "$work/$t.json" ] || { printf '%-7s (no result; see below)\n' "$t"; continue; }
+    local ev p50 p99 mx del exp pub
+    ev=$(median "$work/$t.json" events_per_s); p50=$(median "$work/$t.json" lat_p50_us)
+    p99=$(median "$work/$t.json" lat_p99_us); mx=$(median "$work/$t.json" lat_max_us)
+    del=$(median "$work/$t.json" delivered); exp=$(median "$work/$t.json" expected); pub=$(median "$work/$t.json" pub_per_s)
+    awk -v t="$t" -v ev="$ev" -v ref="$ref" -v sse="$sse" -v p50="$p50" -v p99="$p99" -v mx="$mx" -v sp="$ssep99" -v d="$del" -v e="$exp" -v pub="$pub" \
+      'BEGIN {printf "%-7s %12.0f %8.2f %7.2f %9.2f %9.2f %9.2f %8.2f %8.0f %6d/%-6d\n", t, ev, (ref>0?ev/ref:0), (sse>0?ev/sse:0), p50/1000, p99/1000, mx/1000, (sp>0?p99/sp:0), pub, d/1000, e/1000}'
+  done
+  for t in "${targets[@]}"; do
+    [ -s "$work/$t.err" ] && { echo "-- $t stderr:"; sort "$work/$t.err" | uniq -c | head -5; rm -f "$work/$t.err"; }
+  done
+  true
+}
+
+echo
+echo "(delivered: thousands of events received / expected)"
+for subs in $SUBS; do
+  msgs=$((MSGS * 1000 / subs))
+  scenario "fan-out" "$subs" "$((msgs > 0 ? msgs : 1))" 0
+done
+scenario "latency" "$LAT_SUBS" "$LAT_MSGS" "$LAT_RATE"
