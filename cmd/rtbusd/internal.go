@@ -24,6 +24,7 @@ type gatewayOptions struct {
 	publicTenants string
 	defaultTenant string
 	privileged    string
+	keepAlive     time.Duration
 	serving       atomic.Bool // the internal listener serves (for /readyz)
 }
 
@@ -32,9 +33,10 @@ func gatewayFlags(fs *flag.FlagSet, o *gatewayOptions) error {
 	fs.StringVar(&o.publicTenants, "public-tenants", "", "tenants whose publications anyone may stream without credentials (GET /public/events/TENANT), comma-separated (env RTBUS_PUBLIC_TENANTS)")
 	fs.StringVar(&o.defaultTenant, "default-tenant", "", "tenant of sign-ups that name none; GET /events without credentials streams it when it is public (env RTBUS_DEFAULT_TENANT)")
 	fs.StringVar(&o.privileged, "privileged-roles", strings.Join(httpbridge.DefaultPrivilegedRoles, ","), "roles whose users may watch other users' messages on their streams (?users=), comma-separated; empty: nobody (env RTBUS_PRIVILEGED_ROLES)")
+	fs.DurationVar(&o.keepAlive, "keepalive", 15*time.Second, "heartbeat period of idle streams: an SSE keepalive event, a WebSocket ping (unanswered for two periods: closed) (env RTBUS_KEEPALIVE)")
 	for flagName, env := range map[string]string{
 		"internal": "RTBUS_INTERNAL", "public-tenants": "RTBUS_PUBLIC_TENANTS", "default-tenant": "RTBUS_DEFAULT_TENANT",
-		"privileged-roles": "RTBUS_PRIVILEGED_ROLES",
+		"privileged-roles": "RTBUS_PRIVILEGED_ROLES", "keepalive": "RTBUS_KEEPALIVE",
 	} {
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(flagName, v); err != nil {
@@ -52,6 +54,7 @@ func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
 	cfg.PublicTenants = splitList(o.publicTenants)
 	cfg.DefaultTenant = o.defaultTenant
 	cfg.PrivilegedRoles = append([]string{}, splitList(o.privileged)...) // non-nil: empty means nobody
+	cfg.KeepAlive = o.keepAlive
 	cfg.Ready = func() error {
 		if !o.off() && !o.serving.Load() {
 			return errors.New("internal listener not serving")
