@@ -151,6 +151,7 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	for _, b := range eph {
 		pr.addRaw(b)
 	}
+	pc.Sent(pr.n)
 	b := append(pr.b, `],"last_event_id":"`...)
 	b = strconv.AppendUint(b, pr.last, 10)
 	b = append(b, `","conn":"`...)

@@ -1,6 +1,10 @@
-// Package sse is the HTTP bridge's Server-Sent Events layer: the broker-client-safe wire
-// encoding of a message (AppendMessage), and a Hub that fans each publication out to the open
-// streams of its tenant (or of one user) through per-stream bounded queues.
+// Package sse is the HTTP bridge's stream core: a Hub that fans each publication out to the
+// open streams of its tenant (or the ephemeral messages addressed to one user, to that user's
+// streams and its watchers) through per-stream bounded queues, with filters, kills and
+// keep-alives, whatever the transport; and the transports' encodings, which are all that
+// differs between them: Serve (Server-Sent Events, AppendMessage), ServeWS (WebSocket text
+// frames {"id","event","data"}, AppendJSONMessage) and Poll (long-polling, whose replies
+// carry the same JSON objects).
 //
 // The encoding follows HTTP.md "Streams (SSE)": fields event, data, id in that order, no space
 // after the colon, LF line ends, data as one line of pure-ASCII compact JSON in which every ':'
@@ -12,7 +16,7 @@
 // to each stream's queue, and a stream whose queue is full is ended (the client resumes with
 // Last-Event-ID and loses nothing); so is one whose write has been stuck for half a
 // keep-alive interval. A publication is encoded at most once per format, by the first stream
-// that sends it, and every other stream writes the same bytes.
+// that sends it, and every other stream writes the same bytes (a WebSocket frame included).
 //
 // A stream writes whatever is waiting when it gets to write (the messages queued while its
 // previous write was in progress, or its backlog) together, in one write, then flushes: one
@@ -23,5 +27,6 @@
 //
 // Serve keeps the request's goroutine and net/http's buffers for the life of the stream
 // (about 26 KB per idle stream). With StreamOptions.Detach an HTTP/1.x stream is taken over
-// from net/http and lives in the hub with no goroutine while idle (under 1 KB).
+// from net/http and lives in the hub with no goroutine while idle (under 1 KB). A WebSocket
+// stream is always detached; one small goroutine reads the client's control frames.
 package sse

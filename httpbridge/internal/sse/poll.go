@@ -118,6 +118,9 @@ func (p *PollConn) Take(after uint64) (ephemeral, pubs [][]byte, last uint64, co
 	return ephemeral, pubs, last, complete, err
 }
 
+// Sent counts n messages a poll's reply delivered (Stats).
+func (p *PollConn) Sent(n int) { p.s.hub.stats.messages[tPoll].Add(uint64(n)) }
+
 // Err is why the connection ended, or nil.
 func (p *PollConn) Err() error { return p.s.failed() }
 
