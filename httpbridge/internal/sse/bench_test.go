@@ -150,6 +150,7 @@ func TestMain(m *testing.M) {
 // "streams heapInuse stackInuse sys" after a GC.
 func idleServer() {
 	detach := os.Getenv("RTBUS_SSE_IDLE_DETACH") == "1"
+	ws := os.Getenv("RTBUS_SSE_IDLE_WS") == "1"
 	hub := sse.NewHub(sse.HubOptions{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,7 +158,12 @@ func idleServer() {
 		return
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hub.Serve(r.Context(), w, sse.StreamOptions{Tenant: "t", User: r.URL.Query().Get("u"), Detach: detach})
+		opts := sse.StreamOptions{Tenant: "t", User: r.URL.Query().Get("u"), Detach: detach}
+		if ws {
+			hub.ServeWS(r.Context(), w, r, opts)
+			return
+		}
+		hub.Serve(r.Context(), w, opts)
 	}))
 	fmt.Println(ln.Addr())
 	sc := bufio.NewScanner(os.Stdin)
@@ -172,15 +178,16 @@ func idleServer() {
 
 // BenchmarkIdleStreams opens RTBUS_SSE_IDLE_STREAMS (default 10,000) idle streams over
 // loopback to a server in a child process and reports the server's memory per stream, for
-// attached and detached streams.
+// attached and detached SSE streams, and WebSocket streams.
 // Run it alone: go test -run '^$' -bench IdleStreams -benchtime 1x. It needs twice that
 // many file descriptors (one per side).
 func BenchmarkIdleStreams(b *testing.B) {
-	b.Run("attached", func(b *testing.B) { benchIdle(b, false) })
-	b.Run("detached", func(b *testing.B) { benchIdle(b, true) })
+	b.Run("attached", func(b *testing.B) { benchIdle(b, false, false) })
+	b.Run("detached", func(b *testing.B) { benchIdle(b, true, false) })
+	b.Run("websocket", func(b *testing.B) { benchIdle(b, true, true) })
 }
 
-func benchIdle(b *testing.B, detach bool) {
+func benchIdle(b *testing.B, detach, ws bool) {
 	n := 10000
 	if s := os.Getenv("RTBUS_SSE_IDLE_STREAMS"); s != "" {
 		n, _ = strconv.Atoi(s)
@@ -189,6 +196,11 @@ func benchIdle(b *testing.B, detach bool) {
 	cmd.Env = append(os.Environ(), idleServerEnv+"=1")
 	if detach {
 		cmd.Env = append(cmd.Env, "RTBUS_SSE_IDLE_DETACH=1")
+	}
+	upgrade := ""
+	if ws {
+		cmd.Env = append(cmd.Env, "RTBUS_SSE_IDLE_WS=1")
+		upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	}
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -213,7 +225,7 @@ func benchIdle(b *testing.B, detach bool) {
 	}
 	// Warm the server up with one stream and back, so one-time costs are in the baseline.
 	if c, err := net.Dial("tcp", addr); err == nil {
-		fmt.Fprintf(c, "GET /?u=warm HTTP/1.1\r\nHost: x\r\n\r\n")
+		fmt.Fprintf(c, "GET /?u=warm HTTP/1.1\r\nHost: x\r\n%s\r\n", upgrade)
 		for s, _, _, _ := measure(); s != 1; s, _, _, _ = measure() {
 		}
 		c.Close()
@@ -235,7 +247,7 @@ func benchIdle(b *testing.B, detach bool) {
 			b.Fatalf("stream %d: %v (ulimit -n?)", i, err)
 		}
 		conns = append(conns, c)
-		if _, err := fmt.Fprintf(c, "GET /?u=u%d HTTP/1.1\r\nHost: x\r\n\r\n", i); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /?u=u%d HTTP/1.1\r\nHost: x\r\n%s\r\n", i, upgrade); err != nil {
 			b.Fatal(err)
 		}
 	}

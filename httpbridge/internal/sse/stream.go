@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -71,8 +72,12 @@ type stream struct {
 	stuck    bool
 	expires  int64 // UnixNano of StreamOptions.Expires; 0: never
 
-	// WebSocket: when the last ping went out and the last frame came in (hub clock, UnixNano).
+	// WebSocket: when the last ping went out and the last frame came in (hub clock, UnixNano);
+	// raw, for a connection the keep-alive loop reads (pollFrames), and rbuf, the start of a
+	// client frame read there (owned by the keep-alive loop).
 	pingAt, pongAt atomic.Int64
+	raw            syscall.RawConn
+	rbuf           []byte
 }
 
 // addressees are the user ids whose addressed messages the stream gets.
@@ -284,6 +289,9 @@ func (s *stream) tick(now int64) bool {
 		return s.pollGone(now)
 	}
 	if s.transport == tWS {
+		if s.raw != nil {
+			s.pollFrames()
+		}
 		if p := s.pingAt.Load(); p != 0 && s.pongAt.Load() < p && now-p > 2*int64(s.hub.keepAlive) {
 			s.fail(ErrNoPong)
 			return false

@@ -19,8 +19,10 @@ var ErrHandshake = errors.New("sse: not a WebSocket handshake")
 // subprotocol) and serves the stream over it, detached as StreamOptions.Detach describes:
 // each message one text frame {"id","event","data"} (no "id" for ephemeral ones), a ping
 // every KeepAlive on an idle stream, the stream closed when a ping stays unanswered for two
-// KeepAlives, when the client sends a data frame (1003) or a close frame (echoed). Its one
-// goroutine while idle reads the client's control frames, at most 125 bytes at a time.
+// KeepAlives, when the client sends a data frame (1003) or a close frame (echoed). On a
+// plain TCP or UNIX connection the hub reads the client's control frames at each keep-alive
+// tick, without waiting, so that an idle WebSocket holds no goroutine, as an idle detached
+// SSE stream; elsewhere (TLS) one small goroutine reads them.
 //
 // It returns an error wrapping ErrHandshake, having written nothing, for a request that is
 // not a valid handshake; otherwise what Serve returns with Detach.
@@ -43,10 +45,13 @@ func (h *Hub) ServeWS(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	s.pongAt.Store(h.now().UnixNano())
+	polled := s.pollable(conn) // before the keep-alive loop sees the stream
 	if err := h.serveDetached(ctx, s, conn, "101 Switching Protocols", hd, opts); err != nil {
 		return err
 	}
-	go s.readLoop(conn)
+	if !polled {
+		go s.readLoop(conn)
+	}
 	return nil
 }
 
@@ -81,9 +86,8 @@ func headerHas(h http.Header, name, token string) bool {
 	return false
 }
 
-// readLoop reads the client's frames until the connection ends: pongs (and anything else)
-// count as signs of life, a ping is answered, a close is echoed, a data frame closes the
-// stream with 1003.
+// readLoop reads the client's frames until the connection ends (a connection the hub
+// cannot read without waiting: TLS).
 func (s *stream) readLoop(conn net.Conn) {
 	var buf [maxControl + 8]byte
 	for {
@@ -92,14 +96,23 @@ func (s *stream) readLoop(conn net.Conn) {
 			s.fail(err)
 			return
 		}
-		s.pongAt.Store(s.hub.now().UnixNano())
-		switch op {
-		case opPing:
-			pong := appendWSFrame(nil, opPong, func(b []byte) []byte { return append(b, p...) })
-			s.push(&item{raw: pong}, s.hub.queueSize)
-		case opClose:
-			s.fail(&clientClosed{closeCode(p)})
+		if s.handleFrame(op, p) {
 			return
 		}
 	}
+}
+
+// handleFrame acts on a client's control frame, and reports whether the stream ends: every
+// frame counts as a sign of life, a ping is answered, a close is echoed.
+func (s *stream) handleFrame(op byte, p []byte) (end bool) {
+	s.pongAt.Store(s.hub.now().UnixNano())
+	switch op {
+	case opPing:
+		pong := appendWSFrame(nil, opPong, func(b []byte) []byte { return append(b, p...) })
+		s.push(&item{raw: pong}, s.hub.queueSize)
+	case opClose:
+		s.fail(&clientClosed{closeCode(p)})
+		return true
+	}
+	return false
 }

@@ -1,0 +1,84 @@
+//go:build unix
+
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// pollable makes the keep-alive loop read a plain TCP or UNIX connection's client frames
+// (pollFrames), so that the stream needs no reading goroutine; false for other connections.
+func (s *stream) pollable(conn net.Conn) bool {
+	switch conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return false
+	}
+	rc, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	s.raw = rc
+	return true
+}
+
+// pollReads bounds the reads of one pollFrames: a client that keeps sending waits for the
+// next tick.
+const pollReads = 4
+
+// pollFrames reads what the client sent since the last tick without waiting, and handles the
+// whole frames in it; the start of a frame waits in s.rbuf (at most one control frame) for
+// the next tick. It runs from the keep-alive loop only.
+func (s *stream) pollFrames() {
+	var buf [512]byte
+	var fb [maxControl + 8]byte
+	for range pollReads {
+		var n int
+		var rerr error
+		err := s.raw.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf[:])
+			return true // never wait
+		})
+		switch {
+		case err != nil: // the connection is closed
+			s.fail(err)
+			return
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+			return
+		case rerr == syscall.EINTR:
+			continue
+		case rerr != nil:
+			s.fail(rerr)
+			return
+		case n == 0:
+			s.fail(io.EOF)
+			return
+		}
+		s.rbuf = append(s.rbuf, buf[:n]...)
+		for len(s.rbuf) > 0 {
+			r := bytes.NewReader(s.rbuf)
+			op, p, err := readClientFrame(r, &fb)
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+				break // the rest of the frame comes later
+			}
+			if err != nil {
+				s.fail(err)
+				return
+			}
+			s.rbuf = s.rbuf[len(s.rbuf)-r.Len():]
+			if s.handleFrame(op, p) {
+				return
+			}
+		}
+		if len(s.rbuf) == 0 {
+			s.rbuf = nil
+		}
+		if n < len(buf) {
+			return
+		}
+	}
+}
