@@ -28,6 +28,7 @@ func TestTransports(t *testing.T) {
 		{"Credentials", nil, scCredentials},
 		{"Cursor", nil, scCursor},
 		{"Revoked", nil, scRevoked},
+		{"Gateway", nil, scGateway},
 		{"KeepAlive", func(c *httpbridge.Config) { c.KeepAlive = 100 * time.Millisecond }, scKeepAlive},
 		{"SlowClient", func(c *httpbridge.Config) { c.StreamQueue = 4 }, scSlow},
 	}
@@ -315,3 +316,60 @@ func scKeepAlive(t *testing.T, e *env, tr, _ streamTransport) {
 var jsonUnmarshal = func(s string, v any) error { return jsonUnmarshalBytes([]byte(s), v) }
 
 var _ = context.Background
+
+// scGateway: the internal API over every transport: a push reaches a user's devices on two
+// transports, presence names each transport, and a blacklisted session's stream ends with the
+// transport's session_killed.
+func scGateway(t *testing.T, e *env, tr, other streamTransport) {
+	ann := e.signup("ann", "acme")
+	ann2 := e.login("ann")
+	e.insert(ann, map[string]any{"event": "x", "data": 1})
+	a1 := ready(t, tr, e, "", ann)
+	a2 := ready(t, other, e, "", ann2)
+	var out struct{ Delivered int }
+	e.expect(e.admin("POST", "/v1/messages", map[string]any{"tenant_id": "acme", "user": "ann", "event": "ping", "data": 1}), 202).json(t, &out)
+	if out.Delivered != 2 {
+		t.Fatalf("delivered %d, want 2", out.Delivered)
+	}
+	for _, c := range []*tclient{a1, a2} {
+		if m := c.next(t); m.event != "ping" || m.id != "" {
+			t.Fatalf("push: %+v", m)
+		}
+	}
+	var conns []struct{ Transport, Session string }
+	e.expect(e.admin("GET", "/v1/connections?user=ann", nil), 200).json(t, &conns)
+	seen := map[string]string{}
+	for _, c := range conns {
+		seen[c.Session] = c.Transport
+	}
+	if len(conns) != 2 || seen[jti(t, ann.token)] != tr.name || seen[jti(t, ann2.token)] != other.name {
+		t.Fatalf("presence %+v, want %s and %s", conns, tr.name, other.name)
+	}
+	e.expect(e.admin("POST", "/v1/session-blacklist", map[string]any{"session_id": jti(t, ann.token), "validity_seconds": 60}), 201)
+	start := time.Now()
+	ms := a1.ended(t)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("killed stream ended after %v", d)
+	}
+	switch tr.name {
+	case "sse":
+		if len(ms) != 1 || ms[0].event != "session_killed" {
+			t.Fatalf("sse end: %+v", ms)
+		}
+	case "ws":
+		if got := a1.code.Load(); got != 4001 {
+			t.Fatalf("ws close code %d, want 4001", got)
+		}
+	case "poll":
+		if got := a1.status.Load(); got != http.StatusUnauthorized {
+			t.Fatalf("poll status %d, want 401", got)
+		}
+	}
+	if _, status, _ := tr.open(e, "", ann.bearer(), nil); status != http.StatusUnauthorized {
+		t.Fatalf("killed session reopening: %d", status)
+	}
+	waitFor(t, "presence to forget the killed stream", func() bool {
+		e.expect(e.admin("GET", "/v1/connections?user=ann", nil), 200).json(t, &conns)
+		return len(conns) == 1 && conns[0].Transport == other.name
+	})
+}

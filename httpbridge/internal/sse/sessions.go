@@ -144,12 +144,15 @@ type Conn struct {
 	Remote    string
 }
 
-// Conns lists the open streams of tenant ("" for every tenant), and of user among them
+// Conns lists the open streams (ended or killed ones left out) of tenant ("" for every tenant), and of user among them
 // ("" for every user), oldest first.
 func (h *Hub) Conns(tenant, user string) []Conn {
 	var out []Conn
 	add := func(s *stream) {
-		if (tenant == "" || s.tenant == tenant) && (user == "" || s.user == user) {
+		s.mu.Lock()
+		ended := s.err != nil || s.kill != nil // a long-poll connection lingers until reaped
+		s.mu.Unlock()
+		if !ended && (tenant == "" || s.tenant == tenant) && (user == "" || s.user == user) {
 			out = append(out, Conn{s.id, transportNames[s.transport], s.tenant, s.user, s.username, s.session, s.since, s.remote})
 		}
 	}
