@@ -134,8 +134,14 @@ func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, c
 	if _, err := io.ReadFull(nc, buf[:2]); err != nil {
 		return nil, err
 	}
-	name := make([]byte, binary.LittleEndian.Uint16(buf[:2]))
-	if _, err := io.ReadFull(nc, name); err != nil {
+	// The name is read as it arrives, not into what its length announces: 64 KiB per
+	// connection for two bytes sent would be memory the client has not paid for.
+	n := int(binary.LittleEndian.Uint16(buf[:2]))
+	name, err := io.ReadAll(io.LimitReader(nc, int64(n)))
+	if err == nil && len(name) < n {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return nil, err
 	}
 	if !utf8.Valid(name) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,30 @@ func TestIncompleteLimit(t *testing.T) {
 	roundTrip()
 	if h := held(); h < 200<<10 || h > limit+clientHeaderLen {
 		t.Fatalf("%d bytes held for gamma's frame", h)
+	}
+}
+
+// TestHandshakeNameFollowsBytes: connections that announce the longest name (64 KiB) and
+// send a few bytes of it cost the server what arrived, not what was announced.
+func TestHandshakeNameFollowsBytes(t *testing.T) {
+	const conns = 200
+	_, path := testServer(t, Config{Timeout: 10 * time.Second})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range conns {
+		r := dialRaw(t, "unix", path)
+		r.expect(0xEB, 0x01, 0x00)
+		r.write(0xEB, 0x01, 0x00)
+		r.expect(0x01)
+		r.write(0xFF, 0xFF, 'n', 'a', 'm', 'e') // 65,535 bytes announced, 4 sent
+	}
+	// What the server allocates for them, as it reads what was sent: watched for a while,
+	// since an allocation that does not happen has no moment to wait for.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		runtime.ReadMemStats(&after)
+		if perConn := (after.TotalAlloc - before.TotalAlloc) / conns; perConn > 16<<10 {
+			t.Fatalf("%d bytes allocated per connection with a name announced and not sent", perConn)
+		}
 	}
 }
