@@ -1,10 +1,14 @@
 package httpbridge_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/httpbridge"
 )
 
 // admin calls the internal API with the admin token.
@@ -258,4 +262,26 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestReadiness(t *testing.T) {
+	var listening atomic.Bool
+	e := newEnv(t, func(c *httpbridge.Config) {
+		c.Ready = func() error {
+			if !listening.Load() {
+				return errors.New("a listener is down")
+			}
+			return nil
+		}
+	})
+	e.expect(e.do("GET", "/readyz", "", nil), 503)
+	e.expect(e.do("GET", e.iurl+"/readyz", "", nil), 503)
+	e.expect(e.do("GET", "/healthz", "", nil), 200)
+	listening.Store(true)
+	e.expect(e.do("GET", "/readyz", "", nil), 200)
+	e.expect(e.do("HEAD", e.iurl+"/readyz", "", nil), 200)
+	// Shutting down: not ready.
+	e.srv.Close()
+	e.expect(e.do("GET", "/readyz", "", nil), 503)
+	e.expect(e.do("GET", e.iurl+"/readyz", "", nil), 503)
 }
