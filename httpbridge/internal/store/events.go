@@ -31,9 +31,10 @@ func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 	}
 	defer db.ops.Done()
 	p := pendingPool.Get().(*pending)
+	p.lead = true
 	err := db.insertLocked(&e, publishNow, p)
 	if err == nil {
-		err = <-p.done
+		err = db.await(p)
 	}
 	p.pubs, p.one[0] = nil, Event{}
 	pendingPool.Put(p)

@@ -51,9 +51,13 @@ type DB struct {
 	ticket  uint64            // commits made so far
 	others  uint64            // the last commit that was not commitEventsLocked's
 	pending []*pending
-	kick    chan struct{} // cap 1: tells the publisher there is work
-	quit    chan struct{}
-	pubDone chan struct{}
+	// roundMu is held by whoever runs a sync round (the publisher, or a writer in await);
+	// roundBuf, the spare pending list, is theirs.
+	roundMu  sync.Mutex
+	roundBuf []*pending
+	kick     chan struct{} // cap 1: tells the publisher there is work
+	quit     chan struct{}
+	pubDone  chan struct{}
 
 	// dmu guards durable: the last ticket synced and announced through OnPublish.
 	dmu     sync.Mutex
@@ -73,6 +77,7 @@ type pending struct {
 	ticket uint64
 	pubs   []Event
 	done   chan error // cap 1
+	lead   bool       // its writer calls await instead of kicking the publisher
 	one    [1]Event   // pubs of an insert, without an allocation
 }
 
@@ -176,18 +181,38 @@ func (db *DB) commitEventsLocked(b *pebble.Batch, p *pending) error {
 	db.ticket++
 	p.ticket = db.ticket
 	db.pending = append(db.pending, p)
+	if !p.lead {
+		db.kickPublisher()
+	}
+	return nil
+}
+
+func (db *DB) kickPublisher() {
 	select {
 	case db.kick <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// await waits until p's commit (made with p.lead set) is durable and announced. A writer
+// whose commit is the only one pending, with no sync round under way, runs the round
+// itself: on a busy machine each goroutine hand-off costs a wait for a processor, and this
+// spares two of them (to the publisher and back) on the way to an acknowledgement. Other
+// commits are left to the publisher, which lets concurrent writers gather for one sync.
+func (db *DB) await(p *pending) error {
+	if db.pendingLen() == 1 && db.roundMu.TryLock() {
+		db.round()
+		db.roundMu.Unlock()
+	} else {
+		db.kickPublisher()
+	}
+	return <-p.done
 }
 
 // publisher makes pending commits durable, one WAL sync for all those that queued up while
 // the last sync ran, then announces their publications in commit order.
 func (db *DB) publisher() {
 	defer close(db.pubDone)
-	var batch []*pending
 	for {
 		select {
 		case <-db.kick:
@@ -211,36 +236,47 @@ func (db *DB) publisher() {
 			}
 			n = m
 		}
-		db.mu.Lock()
-		batch, db.pending = db.pending, batch[:0]
-		db.mu.Unlock()
-		if len(batch) == 0 {
-			continue
-		}
-		// A synced WAL record makes every record before it durable too: the WAL is one
-		// append-only file, fsynced up to the synced record (and a WAL rotated meanwhile is
-		// synced when it is closed). LogData writes a record that touches no key.
-		// (pebble treats a failed sync as fatal and exits; the error path is for form.)
-		err := db.pdb.LogData(nil, pebble.Sync)
-		db.syncs.Add(1)
-		db.synced.Add(int64(len(batch)))
-		if err != nil {
-			db.log.Error("store: WAL sync failed", "error", err)
-		} else if db.onPublish != nil {
-			for _, p := range batch {
-				for _, e := range p.pubs {
-					db.onPublish(e)
-				}
+		db.roundMu.Lock()
+		db.round()
+		db.roundMu.Unlock()
+	}
+}
+
+// round makes the pending commits durable with one WAL sync, announces their publications
+// in commit order, and releases their writers. Called with roundMu held: rounds never
+// overlap, so OnPublish is never called concurrently and keeps commit order.
+func (db *DB) round() {
+	db.mu.Lock()
+	batch := db.pending
+	db.pending = db.roundBuf[:0]
+	db.mu.Unlock()
+	defer func() { db.roundBuf = batch[:0] }()
+	if len(batch) == 0 {
+		return
+	}
+	// A synced WAL record makes every record before it durable too: the WAL is one
+	// append-only file, fsynced up to the synced record (and a WAL rotated meanwhile is
+	// synced when it is closed). LogData writes a record that touches no key.
+	// (pebble treats a failed sync as fatal and exits; the error path is for form.)
+	err := db.pdb.LogData(nil, pebble.Sync)
+	db.syncs.Add(1)
+	db.synced.Add(int64(len(batch)))
+	if err != nil {
+		db.log.Error("store: WAL sync failed", "error", err)
+	} else if db.onPublish != nil {
+		for _, p := range batch {
+			for _, e := range p.pubs {
+				db.onPublish(e)
 			}
 		}
-		db.dmu.Lock()
-		db.durable = batch[len(batch)-1].ticket
-		db.dcond.Broadcast()
-		db.dmu.Unlock()
-		for i, p := range batch {
-			p.done <- err
-			batch[i] = nil
-		}
+	}
+	db.dmu.Lock()
+	db.durable = batch[len(batch)-1].ticket
+	db.dcond.Broadcast()
+	db.dmu.Unlock()
+	for i, p := range batch {
+		p.done <- err
+		batch[i] = nil
 	}
 }
 
