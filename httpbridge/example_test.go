@@ -85,8 +85,9 @@ func Example_embed() {
 		fmt.Println("socket removed:", os.IsNotExist(err))
 	}()
 
-	// A plugin on the socket sees what front ends publish over HTTP.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A plugin on the socket sees what front ends publish over HTTP. (The sign-up and the
+	// login each hash a password at bcrypt's default cost: seconds under the race detector.)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	plugin, _ := transport.Dial(ctx, sock, "plugin", transport.DialOptions{})
 	defer plugin.Close()
