@@ -7,8 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rtbus/rtbus/httpbridge"
 )
 
 // transports are those the client offers, each tested end to end.
@@ -120,6 +123,7 @@ func checkLog(t *testing.T, name string, got []msg, want []record, firstIDs []st
 // with events published meanwhile, a server restart likewise; each subscription delivers
 // every record once, in order, the same message objects on every transport.
 func TestTransports(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	alice := e.signup("alice", "tenant-ü:1")
 	want := []record{
@@ -205,6 +209,7 @@ func TestTransports(t *testing.T) {
 // auto takes WebSocket, falls back to SSE when a proxy refuses the upgrade, and to
 // long-polling when it refuses streams too.
 func TestAutoFallback(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bob := e.signup("bob", "tenant-auto")
 	want := []record{e.insert(bob, "greeting", "c", map[string]any{"text": "Grüß Gott: id:1"})}
@@ -242,6 +247,7 @@ func TestAutoFallback(t *testing.T) {
 // brings a resync and the full state, after which the subscription goes on from the real
 // cursor. On every transport.
 func TestFiltersAndResync(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	fay := e.signup("fay", "tenant-filters")
 	a := e.insert(fay, "chat", "room-a", map[string]any{"text": "à"})
@@ -283,6 +289,7 @@ func TestFiltersAndResync(t *testing.T) {
 // every one of the user (all devices, whatever their transport), with no id, the pushed
 // JSON as it is; they change neither the state nor the cursor.
 func TestEphemeral(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	gus := e.signup("gus", "tenant-eph")
 	hal := e.signup("hal", "tenant-eph")
@@ -368,6 +375,7 @@ func pushed(data json.RawMessage, want any) bool {
 // A revoked user's subscriptions get session_killed, end with that error and do not
 // reconnect, on every transport.
 func TestSessionEnd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	carol := e.signup("carol", "tenant-end")
 	e.insert(carol, "x", "c", 1)
@@ -400,6 +408,7 @@ func TestSessionEnd(t *testing.T) {
 // bad token) ends the subscription with that error at once, without retrying, on every
 // transport: even over WebSocket, whose refused handshake hides its status from scripts.
 func TestRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	hank := e.signup("hank", "tenant-refused")
 	e.signup("ivy", "tenant-refused")
@@ -442,9 +451,40 @@ func TestRefused(t *testing.T) {
 	}
 }
 
+// A stream lasts no longer than its token: when it expires, the subscription ends with
+// "token expired" (WebSocket's close 4002, long-polling's 401, SSE's refused reconnection)
+// rather than retrying with a dead token.
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(c *httpbridge.Config) {
+		c.JWTExpiry = 5 * time.Second
+		c.Leeway = -1
+	})
+	tb := loadHarness(t, e)
+	jo := e.signup("jo", "tenant-expiry") // the token's five seconds start now
+	e.insert(jo, "x", "c", "ü")
+	for _, tr := range transports {
+		tb.open(tr, jo, map[string]any{"transport": tr})
+	}
+	for _, tr := range transports {
+		n := js(tr)
+		tb.waitFor(`T.subs[`+n+`].status === "closed"`, "T.dump()")
+		var v struct {
+			Error string
+			Log   []msg
+			Stats struct{ Connects int }
+		}
+		tb.eval(`({error: T.errors[`+n+`], log: T.logs[`+n+`], stats: T.subs[`+n+`].stats})`, &v)
+		if v.Error != "unauthorized: token expired" || len(v.Log) != 1 || v.Stats.Connects != 1 {
+			t.Errorf("%s: error %q, %d messages, %d connections; want the state, then token expired", tr, v.Error, len(v.Log), v.Stats.Connects)
+		}
+	}
+}
+
 // The demo page, driven as a person would: sign up, connect, watch a collection, insert now
 // and later, cancel a scheduled event.
 func TestDemoPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tb := newTab(t)
 	tb.do(

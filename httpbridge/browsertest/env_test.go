@@ -39,12 +39,18 @@ type env struct {
 	refuse atomic.Pointer[func(*http.Request) bool]
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the configuration changed by mod.
+func newEnvWith(t *testing.T, mod func(*httpbridge.Config)) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.cfg = httpbridge.Config{
 		DataDir: t.TempDir(), AdminToken: adminToken, BcryptCost: bcrypt.MinCost,
 		JWTExpiry: time.Hour, KeepAlive: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if mod != nil {
+		mod(&e.cfg)
 	}
 	e.start()
 	e.proxy = newProxy(t, e.hs.Listener.Addr().String())

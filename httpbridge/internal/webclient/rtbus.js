@@ -126,7 +126,9 @@ export class Client {
    *   transport    "auto" (default: WebSocket, then SSE, then long-polling), "ws", "sse", "poll";
    *   lastEventId  resume from this publication id instead of taking the current state;
    *   backoff      {initial: ms, max: ms} of the reconnection delays (default 500, 30000);
-   *   pollWait     seconds a long poll waits for news (default 25).
+   *   pollWait     seconds a long poll waits for news (default 25);
+   *   heartbeatTimeout  ms without a byte after which an SSE stream counts as dead (default
+   *                45000: three of the server's 15 s keep-alives).
    */
   subscribe(options = {}) {
     return new Subscription(this, options);
@@ -615,6 +617,10 @@ function openWS(url, token, h) {
       // The session was killed (logout, blacklist, revocation): the same message as on SSE.
       if (!done) h.message(message(null, "session_killed", { reason: ev.reason }));
       return end({ fatal: true, error: new RtbusError("session killed", { status: 401, code: "session_killed" }) });
+    }
+    if (ev.code === 4002) {
+      // The token expired: as SSE and long-polling would find on reconnecting (401).
+      return end({ status: 401, error: new RtbusError("token expired", { status: 401 }) });
     }
     end({ error: new RtbusError(`websocket closed (${ev.code}${ev.reason ? " " + ev.reason : ""})`, { code: "network" }) });
   };
