@@ -82,12 +82,11 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 	pr := &pollReply{b: append(make([]byte, 0, 512), `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
 	pc.Watch()
 	if prm.resume {
-		last, err := s.db.LastSeq(tenant)
-		if err != nil {
+		if err := s.fromLog(pr, tenant, message); err != nil {
 			return storeError(err)
 		}
-		if prm.after > last {
-			pr.add(resyncMessage(prm.after, last))
+		if pr.last < prm.after { // Since answers a cursor ahead of the log with the log's last id
+			pr.add(resyncMessage(prm.after, pr.last))
 			prm.resume = false
 		}
 	}
@@ -101,9 +100,6 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 			return pollEnded(kerr)
 		}
 		return s.writePoll(w, pr, eph, pc)
-	}
-	if err := s.fromLog(pr, tenant, message); err != nil {
-		return storeError(err)
 	}
 	deadline := time.Now().Add(prm.wait)
 	for {

@@ -210,17 +210,15 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p
 // ahead of the log a resync message, then the state. It returns the cursor it reached.
 func (s *Server) backlog(tenant string, message func(store.Event) sse.Message, prm streamParams, f sse.Filter, send func(sse.Message) error) (uint64, error) {
 	if prm.resume {
-		last, err := s.db.LastSeq(tenant)
-		if err != nil {
-			return 0, err
-		}
-		if prm.after <= last {
-			return s.db.Since(tenant, prm.after, func(e store.Event) error {
-				if !f.Match(e.Event, e.CollectionID) {
-					return nil
-				}
-				return send(message(e))
-			})
+		last, err := s.db.Since(tenant, prm.after, func(e store.Event) error {
+			if !f.Match(e.Event, e.CollectionID) {
+				return nil
+			}
+			return send(message(e))
+		})
+		// Since answers a cursor ahead of the log with the log's last id.
+		if err != nil || last >= prm.after {
+			return last, err
 		}
 		if err := send(resyncMessage(prm.after, last)); err != nil {
 			return 0, err

@@ -53,3 +53,20 @@ func (f Filter) match(m *Message) bool {
 	}
 	return f.Match(m.Event, m.Collection)
 }
+
+// equal reports whether f and g pass the same messages.
+func (f Filter) equal(g Filter) bool {
+	return sameSet(f.events, g.events) && sameSet(f.collections, g.collections)
+}
+
+func sameSet(a, b map[string]struct{}) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
+}

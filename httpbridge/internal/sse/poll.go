@@ -23,6 +23,24 @@ type PollConn struct {
 // too. The filter and data format are those of opts from now on. The connection stays open
 // until PollHold after Release. It returns ErrClosed once the hub is closed.
 func (h *Hub) Poll(id uint64, opts StreamOptions) (*PollConn, error) {
+	// The common case, the same client polling again with the same token and parameters,
+	// takes the hub's read lock only: polls do not queue behind one another or publications.
+	h.mu.RLock()
+	if s := h.polls[id]; s != nil && s.tenant == opts.Tenant && s.user == opts.User && sameUsers(s.watch, opts.Watch, opts.User) &&
+		s.filter.equal(opts.Filter) && s.enc == encodingOf(tPoll, opts.DataOnly, opts.Anonymous) &&
+		(opts.Expires.IsZero() || s.expires == opts.Expires.UnixNano()) {
+		s.mu.Lock()
+		ok := s.err == nil
+		if ok {
+			s.active++
+		}
+		s.mu.Unlock()
+		if ok {
+			h.mu.RUnlock()
+			return &PollConn{s}, nil
+		}
+	}
+	h.mu.RUnlock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
