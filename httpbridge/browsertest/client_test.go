@@ -3,7 +3,9 @@ package browsertest_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,7 +22,7 @@ var transports = []string{"sse", "ws", "poll"}
 // harness loads the client module into the page (the demo page's own copy) and keeps, per
 // named subscription, every message it delivered, its state and its errors.
 const harness = `(async () => {
-  const rt = await import("/client/rtbus.js");
+  const rt = await import(MODULE);
   window.T = {
     rt, subs: {}, logs: {}, states: {}, errors: {}, statuses: {},
     open(name, token, opts) {
@@ -47,9 +49,14 @@ const harness = `(async () => {
 })()`
 
 func loadHarness(t *testing.T, e *env) *tab {
+	return loadHarnessAt(t, e.url+"/demo/", "/client/rtbus.js")
+}
+
+// loadHarnessAt loads the page at pageURL, then the client from moduleURL.
+func loadHarnessAt(t *testing.T, pageURL, moduleURL string) *tab {
 	tb := newTab(t)
-	tb.do(chromedp.Navigate(e.url + "/demo/"))
-	tb.eval(harness, nil)
+	tb.do(chromedp.Navigate(pageURL))
+	tb.eval(strings.Replace(harness, "MODULE", js(moduleURL), 1), nil)
 	return tb
 }
 
@@ -203,6 +210,36 @@ func TestTransports(t *testing.T) {
 	tb.eval("T.states["+js(transports[0])+"]", &state)
 	if len(state) != 2 || state[0].ID != want[len(want)-2].ID || state[1].ID != want[len(want)-1].ID {
 		t.Errorf("final state %+v, want the latest of each (event, collection)", state)
+	}
+}
+
+// A page of another origin imports the client from the rtbus server and uses it there, as
+// the README shows: CORS lets the module, the requests and every transport through.
+func TestCrossOrigin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	kim := e.signup("kim", "tenant-cors")
+	want := []record{e.insert(kim, "x", "c", map[string]any{"à": "b:c"})}
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>another origin</title>")
+	}))
+	defer page.Close()
+	tb := loadHarnessAt(t, page.URL+"/", e.url+"/client/rtbus.js")
+	var base string
+	tb.eval(`new T.rt.Client().url`, &base)
+	if base != e.url+"/" {
+		t.Errorf("the client's default server is %s, want %s/, the server that served it", base, e.url)
+	}
+	for _, tr := range transports {
+		tb.open(tr, kim, map[string]any{"transport": tr})
+	}
+	var ins record
+	tb.eval(`new T.rt.Client({token: `+js(kim.token)+`}).insert({event: "x", collection_id: "c", data: "from another origin"})`, &ins)
+	want = append(want, ins)
+	for _, tr := range transports {
+		tb.waitFor(`T.logs[`+js(tr)+`].length >= 2`, "T.dump()")
+		checkLog(t, tr, tb.log(tr), want, []string{fmt.Sprint(want[0].Seq)})
 	}
 }
 
