@@ -1,6 +1,6 @@
 // Package bus is rtbus's routing core: an in-process message broker with the routing
-// semantics of the BUS/RT wire protocol (WIRE.md §5-§7), so that an in-process client and a
-// socket client are indistinguishable to their peers.
+// semantics of the BUS/RT wire protocol (docs/wire.md in the repository), so that an
+// in-process client and a socket client are indistinguishable to their peers.
 //
 // A host program creates a Broker with New and registers named clients with
 // Broker.RegisterClient. Clients exchange frames one-to-one (Send), by broadcast to a name mask

@@ -1,6 +1,6 @@
 // Package httpbridge is rtbus's HTTP bridge: a real-time backend for web and mobile front
 // ends, with users, durable events, scheduling and Server-Sent Events streams, over the
-// routes of the broker BaaS (the contract is HTTP.md), linked to a bus.
+// routes of the broker BaaS (described in docs/http.md in the repository), linked to a bus.
 //
 // A Server stores users and events in an embedded pebble store under Config.DataDir, signs
 // JWTs for its users, publishes each event when its timestamp is reached (at insert, or later

@@ -1,5 +1,6 @@
-// Package rpc is the BUS/RT RPC layer (WIRE.md §8) on any bus connection, in-process
-// (*bus.Client) or remote (transport.Dial), and the core methods of .broker (§9).
+// Package rpc is the BUS/RT RPC layer on any bus connection, in-process (*bus.Client) or
+// remote (transport.Dial), and the core methods of .broker (docs/wire.md in the repository
+// describes both).
 //
 // A Client owns the one-to-one messages of its connection: Call sends a request and waits
 // for the reply matched by call id, Call0 and Notify send without waiting, and handlers

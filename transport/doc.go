@@ -1,8 +1,9 @@
 // Package transport carries the bus over UNIX sockets, TCP and WebSocket (the same byte
 // stream in binary messages), optionally over TLS (tls:// and wss://), in the BUS/RT wire
-// protocol (WIRE.md), byte for byte, so that existing BUS/RT clients work unchanged. Dial is
-// the Go client, with the methods of an in-process client (bus.Conn); it parses each socket
-// read in place and hands frames over in batches, allocating nothing per frame.
+// protocol (docs/wire.md in the repository), byte for byte, so that existing BUS/RT clients
+// work unchanged. Dial is the Go client, with the methods of an in-process client (bus.Conn);
+// it parses each socket read in place and hands frames over in batches, allocating nothing
+// per frame.
 //
 // A Server registers each connection as a bus client. Its reader decodes the client's frames
 // (a length over the payload limit is refused before anything is allocated), routes them, and
