@@ -3,6 +3,7 @@ package httpbridge
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -32,6 +33,15 @@ type tenantSettings struct {
 func (s *Server) loadTenants() error {
 	s.public.fixed = map[string]bool{}
 	s.public.set = map[string]bool{}
+	check := s.cfg.PublicTenants
+	if s.cfg.DefaultTenant != "" {
+		check = append(check[:len(check):len(check)], s.cfg.DefaultTenant)
+	}
+	for _, t := range check {
+		if checkTenant(t) != nil {
+			return fmt.Errorf("tenant %q: a tenant id is 1-128 printable characters", t)
+		}
+	}
 	for _, t := range s.cfg.PublicTenants {
 		s.public.fixed[t] = true
 	}

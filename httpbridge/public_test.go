@@ -97,3 +97,19 @@ func TestDefaultTenant(t *testing.T) {
 	e2.expect(e2.do("POST", "/users", "", map[string]any{"username": "bob", "password": "pw"}), 400)
 	e2.expect(e2.do("GET", "/events", "", nil), 401)
 }
+
+func TestBadTenantConfig(t *testing.T) {
+	for _, mod := range []func(*httpbridge.Config){
+		func(c *httpbridge.Config) { c.PublicTenants = []string{"ok", ""} },
+		func(c *httpbridge.Config) { c.DefaultTenant = "tab\there" },
+	} {
+		cfg := testConfig(t.TempDir(), newTestClock())
+		mod(&cfg)
+		if srv, err := httpbridge.New(nil, cfg); err == nil {
+			srv.Close()
+			t.Fatalf("New accepted %+v %q", cfg.PublicTenants, cfg.DefaultTenant)
+		} else if !strings.Contains(err.Error(), "tenant") {
+			t.Fatalf("error %v does not name the tenant", err)
+		}
+	}
+}
