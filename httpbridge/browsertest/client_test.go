@@ -233,6 +233,7 @@ func TestCrossOrigin(t *testing.T) {
 	}
 	for _, tr := range transports {
 		tb.open(tr, kim, map[string]any{"transport": tr})
+		tb.waitFor(`T.subs[`+js(tr)+`].status === "open" && T.logs[`+js(tr)+`].length >= 1`, "T.dump()")
 	}
 	var ins record
 	tb.eval(`new T.rt.Client({token: `+js(kim.token)+`}).insert({event: "x", collection_id: "c", data: "from another origin"})`, &ins)
