@@ -197,7 +197,9 @@ func TestTransports(t *testing.T) {
 			Stats     struct{ Connects, Duplicates int }
 		}
 		tb.eval("(s => ({transport: s.transport, stats: s.stats}))(T.subs["+js(tr)+"])", &v)
-		if v.Transport != tr || v.Stats.Connects != 3 || v.Stats.Duplicates != 0 {
+		// At least three connections: the first, after the cut, after the restart (a loaded
+		// machine may see a slow-client disconnect too).
+		if v.Transport != tr || v.Stats.Connects < 3 || v.Stats.Duplicates != 0 {
 			t.Errorf("%s: transport %s, %d connections (want 3: start, cut, restart), %d duplicates dropped", tr, v.Transport, v.Stats.Connects, v.Stats.Duplicates)
 		}
 	}

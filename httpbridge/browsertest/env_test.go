@@ -47,7 +47,7 @@ func newEnvWith(t *testing.T, mod func(*httpbridge.Config)) *env {
 	e := &env{t: t}
 	e.cfg = httpbridge.Config{
 		DataDir: t.TempDir(), AdminToken: adminToken, BcryptCost: bcrypt.MinCost,
-		JWTExpiry: time.Hour, KeepAlive: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		JWTExpiry: time.Hour, KeepAlive: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if mod != nil {
 		mod(&e.cfg)
