@@ -27,18 +27,9 @@ func (s *Server) push(tenant, userID, event string, raw json.RawMessage) (int, e
 	} else if err := json.Compact(&data, raw); err != nil {
 		return 0, errorf(http.StatusBadRequest, "data is not valid JSON: %v", err)
 	}
-	rec, err := json.Marshal(struct {
-		Event     string          `json:"event"`
-		TenantID  string          `json:"tenant_id"`
-		UserID    string          `json:"user_id,omitempty"`
-		Timestamp int64           `json:"timestamp"`
-		Ephemeral bool            `json:"ephemeral"`
-		Data      json.RawMessage `json:"data"`
-	}{event, tenant, userID, s.clock.Now().Unix(), true, data.Bytes()})
-	if err != nil {
-		return 0, err
-	}
-	return s.hub.Publish(sse.Message{Tenant: tenant, User: userID, Event: event, Record: rec, Data: data.Bytes()}), nil
+	// A stream sends the pushed value as it is, whatever its format: an ephemeral message has
+	// no record to wrap it in (GATEWAY.md), and no id marks it as one.
+	return s.hub.Publish(sse.Message{Tenant: tenant, User: userID, Event: event, Record: data.Bytes(), Data: data.Bytes()}), nil
 }
 
 // pushTo is push with the user given by username or id ("": the whole tenant).

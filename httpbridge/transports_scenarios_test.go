@@ -115,7 +115,7 @@ func scFilters(t *testing.T, e *env, tr streamTransport, _ streamTransport) {
 	e.insert(u, map[string]any{"event": "temp", "data": 5, "collection_id": "r2"})
 	push(t, e, "rtbus/http/acme/push", `{"event":"hello","data":1}`)
 	push(t, e, "rtbus/http/acme/push", `{"event":"temp","data":"ephemeral"}`)
-	if m := st.next(t); m.event != "temp" || m.id != "" || string(m.record(t).Data) != `"ephemeral"` {
+	if m := st.next(t); m.event != "temp" || m.id != "" || m.data != `"ephemeral"` {
 		t.Fatalf("filtered ephemeral %+v", m)
 	}
 	w := e.insert(u, map[string]any{"event": "temp", "data": 6, "collection_id": "r1"})
@@ -183,8 +183,8 @@ func scEphemeral(t *testing.T, e *env, tr, other streamTransport) {
 	}
 	for _, c := range []*tclient{a1, a2} {
 		m := c.next(t)
-		var d struct{ Data struct{ To string } }
-		if err := jsonUnmarshal(m.data, &d); err != nil || d.Data.To != "ann: é" || m.id != "" {
+		var d struct{ To string }
+		if err := jsonUnmarshal(m.data, &d); err != nil || d.To != "ann: é" || m.id != "" {
 			t.Fatalf("user push: %+v", m)
 		}
 	}
@@ -205,13 +205,13 @@ func scWatchers(t *testing.T, e *env, tr, _ streamTransport) {
 	self := ready(t, tr, e, "?users=bob", bob) // a user may name itself
 	push(t, e, "rtbus/http/acme/push/"+ann.id, `{"event":"dm","data":"to ann"}`)
 	push(t, e, "rtbus/http/acme/push/"+bob.id, `{"event":"dm","data":"to bob"}`)
-	if m := w.next(t); string(m.record(t).Data) != `"to ann"` {
+	if m := w.next(t); m.data != `"to ann"` {
 		t.Fatalf("watcher got %+v", m)
 	}
-	if m := w.next(t); string(m.record(t).Data) != `"to bob"` {
+	if m := w.next(t); m.data != `"to bob"` {
 		t.Fatalf("watcher got %+v", m)
 	}
-	if m := self.next(t); string(m.record(t).Data) != `"to bob"` {
+	if m := self.next(t); m.data != `"to bob"` {
 		t.Fatalf("bob got %+v", m)
 	}
 	self.quiet(t, 100*time.Millisecond)

@@ -399,17 +399,9 @@ func TestEphemeral(t *testing.T) {
 	}
 }
 
-// pushed tells whether an ephemeral message's data carries the pushed value: as it is, or
-// (the default, record form the server sends today) as the data of {"ephemeral":true,…}.
+// pushed tells whether an ephemeral message's data is the pushed value, as it is.
 func pushed(data json.RawMessage, want any) bool {
-	if sameJSON(data, json.RawMessage(js(want))) {
-		return true
-	}
-	var rec struct {
-		Ephemeral bool
-		Data      json.RawMessage
-	}
-	return json.Unmarshal(data, &rec) == nil && rec.Ephemeral && sameJSON(rec.Data, json.RawMessage(js(want)))
+	return sameJSON(data, json.RawMessage(js(want)))
 }
 
 // A revoked user's subscriptions get session_killed, end with that error and do not
