@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -197,8 +198,14 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&first)
 	resp.Body.Close()
 	polled := make(chan string, 1)
+	// Connected: the poll's connection is in the listener's queue, ahead of any dialled after.
+	pollConnected := make(chan struct{})
 	go func() {
-		resp, err := client.Get(base + "/poll?wait=20&last_event_id=" + first.LastEventID + "&token=" + url.QueryEscape(tok))
+		req, _ := http.NewRequest("GET", base+"/poll?wait=20&last_event_id="+first.LastEventID+"&token="+url.QueryEscape(tok), nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(httptrace.GotConnInfo) { close(pollConnected) },
+		}))
+		resp, err := client.Do(req)
 		if err != nil {
 			polled <- err.Error()
 			return
@@ -212,9 +219,15 @@ func TestDaemonHTTPDeadlines(t *testing.T) {
 		polled <- m.Messages[0].Event
 	}()
 
+	select {
+	case <-pollConnected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long poll did not connect")
+	}
+
 	t.Run("cap", func(t *testing.T) {
-		// The streams hold four places of the five (the long poll's may still be on its way):
-		// connections that send nothing take the rest, however many that is.
+		// The streams hold four places of the five: connections that send nothing take the
+		// rest, however many that is (one, unless a stream's place has not been freed yet).
 		var held []net.Conn
 		defer func() {
 			for _, c := range held {
