@@ -343,12 +343,25 @@ func (s *stream) close() {
 // next returns the next message, failing after a generous bound (only a broken test waits).
 func (s *stream) next(t *testing.T) sseMsg {
 	t.Helper()
+	return nextMsg(t, s.msgs, s.done)
+}
+
+// quiet checks that nothing arrives within a short while.
+func (s *stream) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	quietMsgs(t, s.msgs, d)
+}
+
+// nextMsg is the next message of a stream's messages (msgs), which are done when its
+// stream ends; it fails when there is none within 10 s, or none left once done.
+func nextMsg(t *testing.T, msgs <-chan sseMsg, done <-chan struct{}) sseMsg {
+	t.Helper()
 	select {
-	case m := <-s.msgs:
+	case m := <-msgs:
 		return m
-	case <-s.done:
+	case <-done:
 		select {
-		case m := <-s.msgs:
+		case m := <-msgs:
 			return m
 		default:
 		}
@@ -359,11 +372,11 @@ func (s *stream) next(t *testing.T) sseMsg {
 	return sseMsg{}
 }
 
-// quiet checks that nothing arrives within a short while.
-func (s *stream) quiet(t *testing.T, d time.Duration) {
+// quietMsgs fails if a message arrives within d.
+func quietMsgs(t *testing.T, msgs <-chan sseMsg, d time.Duration) {
 	t.Helper()
 	select {
-	case m := <-s.msgs:
+	case m := <-msgs:
 		t.Fatalf("unexpected message %+v", m)
 	case <-time.After(d):
 	}

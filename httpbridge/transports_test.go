@@ -29,29 +29,12 @@ type tclient struct {
 
 func (c *tclient) next(t *testing.T) sseMsg {
 	t.Helper()
-	select {
-	case m := <-c.msgs:
-		return m
-	case <-c.done:
-		select {
-		case m := <-c.msgs:
-			return m
-		default:
-		}
-		t.Fatal("stream ended, want a message")
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message within 10 s")
-	}
-	return sseMsg{}
+	return nextMsg(t, c.msgs, c.done)
 }
 
 func (c *tclient) quiet(t *testing.T, d time.Duration) {
 	t.Helper()
-	select {
-	case m := <-c.msgs:
-		t.Fatalf("unexpected message %+v", m)
-	case <-time.After(d):
-	}
+	quietMsgs(t, c.msgs, d)
 }
 
 // ended waits for the stream's end and returns the messages that came before it.
