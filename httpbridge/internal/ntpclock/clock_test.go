@@ -2,79 +2,16 @@ package ntpclock_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/ntpclock"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
-
-// ntpEpochOffset is the seconds from 1900-01-01 (NTP era 0) to 1970-01-01.
-const ntpEpochOffset = 2208988800
-
-func ntpTime(t time.Time) uint64 {
-	sec := uint64(t.Unix() + ntpEpochOffset)
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return sec<<32 | frac
-}
-
-// responder is a minimal NTPv4 server on 127.0.0.1 whose clock runs ahead of the local one
-// by its skew (nanoseconds, changeable while it runs).
-type responder struct {
-	conn    net.PacketConn
-	skew    atomic.Int64
-	queries atomic.Int64
-	mute    atomic.Bool // drop queries unanswered
-}
-
-func startResponder(t *testing.T, skew time.Duration) *responder {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &responder{conn: c}
-	r.skew.Store(int64(skew))
-	done := make(chan struct{})
-	t.Cleanup(func() { c.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 512)
-		for {
-			n, addr, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if n < 48 {
-				continue
-			}
-			r.queries.Add(1)
-			if r.mute.Load() {
-				continue
-			}
-			now := time.Now().Add(time.Duration(r.skew.Load()))
-			var p [48]byte
-			p[0] = 0<<6 | 4<<3 | 4 // no leap warning, version 4, server mode
-			p[1] = 2               // stratum: synchronized to a primary server
-			p[2] = 6               // poll
-			p[3] = 0xEC            // precision 2^-20 s
-			copy(p[12:16], "TEST")
-			binary.BigEndian.PutUint64(p[16:], ntpTime(now.Add(-time.Second))) // reference time
-			copy(p[24:32], buf[40:48])                                         // origin = client's transmit
-			binary.BigEndian.PutUint64(p[32:], ntpTime(now))                   // receive
-			binary.BigEndian.PutUint64(p[40:], ntpTime(now))                   // transmit
-			c.WriteTo(p[:], addr)
-		}
-	}()
-	return r
-}
-
-func (r *responder) addr() string { return r.conn.LocalAddr().String() }
 
 // waitFor polls cond until it holds or a generous deadline passes (no speed assertion: the
 // deadline only bounds the test).
@@ -92,20 +29,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func near(d, want time.Duration) bool { return d > want-time.Second/2 && d < want+time.Second/2 }
 
 func TestOffsetFromServer(t *testing.T) {
-	srv := startResponder(t, 10*time.Second)
-	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.addr()}, Interval: 20 * time.Millisecond, Timeout: time.Second})
+	srv := testutil.StartNTPServer(t, 10*time.Second)
+	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.Addr}, Interval: 20 * time.Millisecond, Timeout: time.Second})
 	defer c.Close()
 	waitFor(t, "offset near 10 s", func() bool { return near(c.Offset(), 10*time.Second) })
 	if d := time.Until(c.Now()); !near(d, 10*time.Second) {
 		t.Fatalf("Now is local time + %v, want about 10 s", d)
 	}
 	// The clock queries again periodically and follows the server.
-	srv.skew.Store(int64(-20 * time.Second))
+	srv.Skew.Store(int64(-20 * time.Second))
 	waitFor(t, "offset near -20 s", func() bool { return near(c.Offset(), -20*time.Second) })
 	c.Close()
-	n := srv.queries.Load()
+	n := srv.Queries.Load()
 	time.Sleep(100 * time.Millisecond) // five intervals
-	if srv.queries.Load() != n {
+	if srv.Queries.Load() != n {
 		t.Fatal("queries continue after Close")
 	}
 }
@@ -186,14 +123,14 @@ func TestLocalOnly(t *testing.T) {
 // TestRetryWhileUnanswered: while no server answers, the clock asks again every Retry, not
 // every Interval, and says once what it found when one answers.
 func TestRetryWhileUnanswered(t *testing.T) {
-	srv := startResponder(t, 7*time.Second)
-	srv.mute.Store(true)
+	srv := testutil.StartNTPServer(t, 7*time.Second)
+	srv.Mute.Store(true)
 	var logs syncBuffer
-	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.addr()}, Interval: time.Hour, Retry: 20 * time.Millisecond,
+	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.Addr}, Interval: time.Hour, Retry: 20 * time.Millisecond,
 		Timeout: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer c.Close()
 	waitFor(t, "the warning", func() bool { return logs.count("no NTP server answered") > 0 })
-	srv.mute.Store(false)
+	srv.Mute.Store(false)
 	waitFor(t, "offset near 7 s", func() bool { return near(c.Offset(), 7*time.Second) })
 	waitFor(t, "the offset logged", func() bool { return logs.count("the clock follows it") == 1 })
 	if !strings.Contains(logs.String(), "offset=7") {
