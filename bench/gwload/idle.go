@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/rtbus/rtbus/internal/procstat"
 )
 
 // idleStreams opens c.idle streams over raw TCP (no reader goroutines: the client side stays
@@ -73,15 +72,6 @@ func rss(pid int) int64 {
 	if pid <= 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	n, _ := procstat.RSS(pid)
+	return n
 }

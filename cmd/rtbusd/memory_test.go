@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,8 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/internal/procstat"
 	"github.com/rtbus/rtbus/transport"
 )
 
@@ -251,24 +250,13 @@ func register(nc net.Conn, name string) error {
 	return nil
 }
 
-// rss is a process's resident memory, in bytes (VmRSS in /proc/PID/status).
+// rss is a process's resident memory, in bytes.
 func rss(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	n, err := procstat.RSS(pid)
 	if err != nil {
 		t.Errorf("reading the daemon's memory: %v", err)
-		return 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				t.Errorf("VmRSS %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Errorf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	return n
 }
 
 // raiseFileLimit raises this process's descriptor limit, which the daemon inherits, to at
