@@ -118,11 +118,13 @@ func (s *Server) v1Events(w http.ResponseWriter, r *http.Request) error {
 	if req.User == "" {
 		return errorf(http.StatusBadRequest, "user is required: the username or id on whose behalf the event is inserted")
 	}
+	if req.UserID != "" {
+		return errorf(http.StatusBadRequest, "user_id is not read here: name the user with user (a username or id)")
+	}
 	u, err := s.userOf(req.TenantID, req.User)
 	if err != nil {
 		return err
 	}
-	req.UserID = ""
 	e, err := s.insertEvent(u.TenantID, u.ID, req.insertRequest)
 	if err != nil {
 		return err

@@ -132,6 +132,10 @@ func TestInternalEvents(t *testing.T) {
 	e.expect(e.admin("POST", "/v1/events", map[string]any{"tenant_id": "acme", "user": "ann", "data": 1}), 400)
 	e.expect(e.admin("POST", "/v1/events", map[string]any{"tenant_id": "acme", "user": "ann", "event": "x"}), 400)
 	e.expect(e.admin("POST", "/v1/events", map[string]any{"tenant_id": "acme", "user": "zed", "event": "x", "data": 1}), 404)
+	// user_id is how bus inserts name their user; here it would be silently overridden.
+	if r := e.expect(e.admin("POST", "/v1/events", map[string]any{"tenant_id": "acme", "user": "ann", "user_id": "someone-else", "event": "x", "data": 1}), 400); !strings.Contains(r.field(t, "error"), "user_id") {
+		t.Fatalf("user_id refused without naming it: %v", r)
+	}
 }
 
 func TestInternalBlacklist(t *testing.T) {

@@ -15,15 +15,19 @@ const pruneEvery = time.Minute
 // blacklist is the in-memory copy of the store's blacklisted sessions: every token check
 // consults it (a map read under a read lock), never the store.
 type blacklist struct {
+	// writing is held across a change's store write and its map update (kill, revive,
+	// prune), so that the store and the map never disagree after two of them interleave:
+	// a kill landing between a prune's map delete and its store delete would otherwise be
+	// lost from the store, and the session accepted again after a restart.
+	writing sync.Mutex
+
 	mu sync.RWMutex
 	m  map[string]int64 // session id → expiry, Unix seconds
 }
 
 // refused reports whether the session is blacklisted at now (Unix seconds).
 func (b *blacklist) refused(session string, now int64) bool {
-	b.mu.RLock()
-	exp, ok := b.m[session]
-	b.mu.RUnlock()
+	exp, ok := b.get(session)
 	return ok && now < exp
 }
 
@@ -78,11 +82,13 @@ func (s *Server) loadSessions() error {
 // prune drops expired entries and arms the next pruning.
 func (s *Server) prune() {
 	now := s.clock.Now()
+	s.bl.writing.Lock()
 	if gone := s.bl.expired(now.Unix()); len(gone) > 0 {
 		if err := s.db.Unblacklist(gone...); err != nil && !errors.Is(err, store.ErrClosed) {
 			s.cfg.Logger.Warn("httpbridge: pruning the session blacklist", "err", err)
 		}
 	}
+	s.bl.writing.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closing {
@@ -101,18 +107,23 @@ func (s *Server) killSession(session string, expires time.Time) error {
 		return errorf(http.StatusBadRequest, "session_id must be 1-128 printable characters")
 	}
 	exp := expires.Unix()
+	s.bl.writing.Lock()
 	if err := s.db.Blacklist(store.BlacklistEntry{Session: session, Expires: exp}); err != nil {
+		s.bl.writing.Unlock()
 		return storeError(err)
 	}
 	// Refused first, then killed: a stream opening meanwhile checks the blacklist after it
 	// registered, so it is either refused or found by the kill.
 	s.bl.set(session, exp)
+	s.bl.writing.Unlock()
 	s.hub.KillSession(session)
 	return nil
 }
 
 // reviveSession takes the session off the blacklist; false if it was not on it.
 func (s *Server) reviveSession(session string) (bool, error) {
+	s.bl.writing.Lock()
+	defer s.bl.writing.Unlock()
 	if _, ok := s.bl.get(session); !ok {
 		return false, nil
 	}
