@@ -19,14 +19,14 @@ type PollConn struct {
 }
 
 // Poll returns the long-polling connection id for opts' tenant and user, or a new one when
-// id is 0, unknown, ended, or another user's; with other Watch users than before, a new one
+// id is 0, unknown, ended, or another user's or session's; with other Watch users than before, a new one
 // too. The filter and data format are those of opts from now on. The connection stays open
 // until PollHold after Release. It returns ErrClosed once the hub is closed.
 func (h *Hub) Poll(id uint64, opts StreamOptions) (*PollConn, error) {
 	// The common case, the same client polling again with the same token and parameters,
 	// takes the hub's read lock only: polls do not queue behind one another or publications.
 	h.mu.RLock()
-	if s := h.polls[id]; s != nil && s.tenant == opts.Tenant && s.user == opts.User && sameUsers(s.watch, opts.Watch, opts.User) &&
+	if s := h.polls[id]; s != nil && s.tenant == opts.Tenant && s.user == opts.User && s.session == opts.Session && sameUsers(s.watch, opts.Watch, opts.User) &&
 		s.filter.equal(opts.Filter) && s.enc == encodingOf(tPoll, opts.DataOnly, opts.Anonymous) &&
 		(opts.Expires.IsZero() || s.expires == opts.Expires.UnixNano()) {
 		s.mu.Lock()
@@ -46,7 +46,9 @@ func (h *Hub) Poll(id uint64, opts StreamOptions) (*PollConn, error) {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if s := h.polls[id]; s != nil && s.tenant == opts.Tenant && s.user == opts.User && sameUsers(s.watch, opts.Watch, opts.User) {
+	// Another session (a fresh token) gets a connection of its own, so that killing either
+	// session ends only its own polls.
+	if s := h.polls[id]; s != nil && s.tenant == opts.Tenant && s.user == opts.User && s.session == opts.Session && sameUsers(s.watch, opts.Watch, opts.User) {
 		s.mu.Lock()
 		if s.err == nil {
 			s.active++
@@ -119,7 +121,9 @@ func (p *PollConn) Wait(ctx context.Context, d time.Duration) error {
 func (p *PollConn) Take(after uint64) (ephemeral, pubs [][]byte, last uint64, complete bool, err error) {
 	s := p.s
 	s.mu.Lock()
-	q, complete, err := s.q, !s.overflow, s.err
+	// Two polls on one connection (a client that polled again before its last poll ended)
+	// would share the queue, one taking the other's publications: each reads the log then.
+	q, complete, err := s.q, !s.overflow && s.active <= 1, s.err
 	s.q, s.held, s.overflow = nil, 0, false
 	enc := s.enc
 	s.mu.Unlock()

@@ -401,7 +401,11 @@ func (s *stream) appendOwn(b []byte, m *Message) []byte {
 
 func (s *stream) keepAlive() {
 	if s.transport == tWS {
-		s.pingAt.Store(s.hub.now().UnixNano())
+		// The unanswered ping is the one that dates the wait for a pong: restarting the clock
+		// at every ping would let a client that never answers stay for ever.
+		if p := s.pingAt.Load(); p == 0 || s.pongAt.Load() >= p {
+			s.pingAt.Store(s.hub.now().UnixNano())
+		}
 		s.iov = append(s.iov, wsPing)
 		return
 	}
