@@ -52,7 +52,9 @@ func ServeBroker(b *bus.Broker) (*Client, error) {
 	// Every method is subject to the caller's access rules ("broker" in a policy file).
 	handle := func(method string, h HandlerFunc) {
 		c.Handle(method, func(ctx context.Context, r Request) ([]byte, error) {
-			if rules, _ := b.ClientRules(r.Sender); !rules.AllowBroker(r.Method) {
+			// A sender no longer registered (just disconnected, or dropped by a policy
+			// reload) has no rules to allow anything.
+			if rules, ok := b.ClientRules(r.Sender); !ok || !rules.AllowBroker(r.Method) {
 				return nil, &Error{Code: CodeAccessDenied, Data: []byte(r.Method + ": not allowed by the access policy")}
 			}
 			return h(ctx, r)

@@ -153,6 +153,11 @@ func run(args []string) error {
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is caught from here on, before the pid file exists: a supervisor that reloads as
+	// soon as it reads the pid must not hit the default action, which ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	defer stop()
 	b := bus.New(bus.WithQueueSize(*queue), bus.WithLogger(log))
 	if _, err := rpc.ServeBroker(b); err != nil { // .broker answers the core methods (WIRE.md §9)
@@ -198,9 +203,6 @@ func run(args []string) error {
 		defer os.Remove(*pidFile)
 	}
 	log.Info("rtbusd started", "pid", os.Getpid(), "queue_size", *queue)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for ctx.Err() == nil {
 		select {
 		case <-hup:
