@@ -52,7 +52,7 @@ func (h *Hub) Poll(id uint64, opts StreamOptions) (*PollConn, error) {
 		s.mu.Lock()
 		if s.err == nil {
 			s.active++
-			s.filter, s.enc, s.dataOnly = opts.Filter, encodingOf(tPoll, opts.DataOnly, opts.Anonymous), opts.DataOnly
+			s.filter, s.enc = opts.Filter, encodingOf(tPoll, opts.DataOnly, opts.Anonymous)
 			if !opts.Expires.IsZero() {
 				s.expires = opts.Expires.UnixNano()
 			}

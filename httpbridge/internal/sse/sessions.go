@@ -26,15 +26,6 @@ const (
 
 var transportNames = [nTransports]string{TransportSSE, TransportWS, TransportPoll}
 
-func transportOf(name string) transport {
-	for i, n := range transportNames {
-		if n == name {
-			return transport(i)
-		}
-	}
-	return tSSE
-}
-
 // KillEvent is the event name of the final message a killed stream receives.
 const KillEvent = "session_killed"
 

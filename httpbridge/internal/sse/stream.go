@@ -54,9 +54,8 @@ type stream struct {
 	// goroutine running at a time; s.mu hands the role over).
 	out       func(net.Buffers) error // writes whole messages in one write, then flushes
 	iov       net.Buffers             // messages gathered for the next out
-	dataOnly  bool
-	retry     int    // > 0 until the first message is written (SSE)
-	last      uint64 // highest Seq sent
+	retry     int                     // > 0 until the first message is written (SSE)
+	last      uint64                  // highest Seq sent
 	spare     []*item
 	buf       []byte // messages encoded for this stream only (backlog, first message)
 	conn      net.Conn
@@ -556,7 +555,7 @@ func (h *Hub) newStream(t transport, opts StreamOptions) *stream {
 		id: h.ids.Add(1), session: opts.Session, username: opts.Username, remote: opts.Remote,
 		since: h.now(), anon: opts.Anonymous,
 		filter: opts.Filter, enc: encodingOf(t, opts.DataOnly, opts.Anonymous),
-		dataOnly: opts.DataOnly, done: opts.Done,
+		done:    opts.Done,
 		running: true, // Serve drains until it returns (detached) or forever (attached)
 	}
 	for _, u := range opts.Watch {
