@@ -119,6 +119,14 @@ func run(args []string) error {
 	for _, n := range notices {
 		log.Warn(n)
 	}
+	// Zero would mean transport's default, which is not what a user who wrote 0 asked for.
+	if *incompleteLimit <= 0 {
+		return fmt.Errorf("bad -incomplete-limit %d: want a positive size", *incompleteLimit)
+	}
+	if *payloadLimit > 0 && *incompleteLimit < *payloadLimit {
+		log.Warn("-incomplete-limit raised to -payload-limit: one largest frame must be able to arrive",
+			"incomplete_limit", *incompleteLimit, "payload_limit", *payloadLimit)
+	}
 
 	cfg := transport.Config{
 		WriteBuffer:     *bufSize,

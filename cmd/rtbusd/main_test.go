@@ -110,6 +110,7 @@ func TestDaemonRejectsBadConfiguration(t *testing.T) {
 		{"bad env", nil, []string{"RTBUS_QUEUE_SIZE=many"}, "RTBUS_QUEUE_SIZE"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
 		{"bad socket mode", []string{"-socket-mode", "rw"}, nil, "socket-mode"},
+		{"no room for incomplete frames", []string{"-incomplete-limit", "0"}, nil, "-incomplete-limit 0"},
 		{"wss without a certificate", []string{"-B", "wss://127.0.0.1:0"}, nil, "-tls-cert"},
 		{"tls without a certificate", []string{"-B", "tls://127.0.0.1:0"}, nil, "-tls-cert"},
 		{"certificate without key", []string{"-tls-cert", "cert.pem"}, nil, "-tls-key"},
