@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtbus/rtbus/cluster"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -104,6 +105,12 @@ type Config struct {
 	// PrivilegedRoles are the roles that may watch other users' messages (?users= on a
 	// stream); nil = DefaultPrivilegedRoles. Any user may name itself.
 	PrivilegedRoles []string
+
+	// Cluster, if set, runs the bridge in cluster mode on this node: the event log is a
+	// JetStream stream (DataDir keeps only this node's index of it), users, sessions and
+	// tenant settings live in key-value buckets, and ephemeral messages, presence and kills
+	// cross nodes on plain subjects. nil: single-node mode, pebble only.
+	Cluster *cluster.Node
 
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
