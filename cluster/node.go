@@ -261,9 +261,15 @@ func (n *Node) shutdownServer() {
 // warnings and errors as such.
 type natsLogger struct{ log *slog.Logger }
 
-func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
-func (l natsLogger) Debugf(format string, v ...any)  {}
-func (l natsLogger) Tracef(format string, v ...any)  {}
+func (l natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Errorf(format string, v ...any) {
+	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Debugf(format string, v ...any) {}
+func (l natsLogger) Tracef(format string, v ...any) {}
