@@ -405,7 +405,10 @@ func TestSecondariesAndAnnouncements(t *testing.T) {
 // TestBusyClientIsNotIdle: a client that streams without pause for longer than 1.25 ×
 // timeout, with frames straddling its writes, is active, not idle, and stays connected.
 func TestBusyClientIsNotIdle(t *testing.T) {
-	b, path := testServer(t, Config{Timeout: 100 * time.Millisecond})
+	// The idle limit is far above a scheduling stall of a loaded machine (the writer below
+	// must not look idle for want of a processor), and far below the time between two frame
+	// boundaries of the stream (len(one) writes, over a second apart).
+	b, path := testServer(t, Config{Timeout: 500 * time.Millisecond})
 	r := dialRaw(t, "unix", path)
 	r.register("busy")
 	go io.Copy(io.Discard, r.nc) // drain pings so the broker's writes never block
@@ -414,7 +417,7 @@ func TestBusyClientIsNotIdle(t *testing.T) {
 	// per len(one) writes, far apart in time, so the read buffer is rarely empty.
 	chunk := len(one) + 1
 	var pending []byte
-	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); {
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
 		for len(pending) < chunk {
 			pending = append(pending, one...)
 		}

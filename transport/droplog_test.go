@@ -68,13 +68,15 @@ func TestDropLoggedOnce(t *testing.T) {
 			burst := bytes.Repeat(clientFrame(0, opMessage, "victim\x00"+strings.Repeat("x", 100)), 30000)
 			tx.write(burst...)
 		}},
-		{"write timeout", Config{Timeout: 300 * time.Millisecond}, "write timeout", func(t *testing.T, r *raw, path string) {
-			// A client that pings but never reads: the socket fills, a write times out.
+		{"write timeout", Config{Timeout: time.Second}, "write timeout", func(t *testing.T, r *raw, path string) {
+			// A client that pings but never reads: the socket fills, a write times out. The
+			// limit is well above the pings' spacing even on a loaded machine, so that the
+			// victim is never dropped as idle first.
 			r.register("victim")
 			tx := dialRaw(t, "unix", path)
 			tx.register("flooder")
 			big := clientFrame(0, opMessage, "victim\x00"+strings.Repeat("x", 256<<10))
-			stop := time.Now().Add(3 * time.Second)
+			stop := time.Now().Add(8 * time.Second)
 			for i := 0; time.Now().Before(stop); i++ {
 				r.nc.SetWriteDeadline(time.Now().Add(time.Second))
 				if _, err := r.nc.Write(make([]byte, clientHeaderLen)); err != nil {
