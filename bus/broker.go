@@ -156,21 +156,26 @@ func (b *Broker) RegisterClient(name string, opts ...ClientOption) (*Client, err
 	}
 	primary := PrimaryName(name)
 	secondary := primary != name
-	var rules *aaa.Rules
-	if !secondary && !strings.HasPrefix(name, ".") {
-		var ok bool
-		if rules, ok = cfg.policy.Get(name); !ok {
-			return nil, fmt.Errorf("bus: register %q: name not in the access policy: %w", name, ErrAccessDenied)
-		}
-		if src := cfg.info.Source; src.IsValid() && !rules.AllowHost(src.Addr()) {
-			return nil, fmt.Errorf("bus: register %q: address %s not allowed: %w", name, src.Addr(), ErrAccessDenied)
-		}
-	}
 
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil, ErrBrokerClosed
+	}
+	// The rules are looked up under mu, so that a policy replaced meanwhile (a reload) either
+	// is seen here or finds this client when it lists the clients to disconnect (which takes
+	// mu): a client never keeps rules older than the reload that missed it.
+	var rules *aaa.Rules
+	if !secondary && !strings.HasPrefix(name, ".") {
+		var ok bool
+		if rules, ok = cfg.policy.Get(name); !ok {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("bus: register %q: name not in the access policy: %w", name, ErrAccessDenied)
+		}
+		if src := cfg.info.Source; src.IsValid() && !rules.AllowHost(src.Addr()) {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("bus: register %q: address %s not allowed: %w", name, src.Addr(), ErrAccessDenied)
+		}
 	}
 	if _, ok := b.clients[name]; ok {
 		b.mu.Unlock()
