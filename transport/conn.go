@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -25,7 +26,13 @@ func (s *Server) handle(nc *sock, kind, port string, src netip.AddrPort, cfg Con
 	peer := nc.RemoteAddr().String()
 	c, err := s.handshake(nc, kind, port, src, cfg)
 	if err != nil {
-		cfg.Logger.Info("transport: connection dropped", "peer", peer, "reason", fmt.Sprintf("handshake: %v", err))
+		level := slog.LevelInfo
+		if errors.Is(err, errSilentPeer) {
+			// A peer that closes before its first byte is a probe (a health check, another
+			// rtbusd testing whether the socket is live), not a client that failed.
+			level = slog.LevelDebug
+		}
+		cfg.Logger.Log(context.Background(), level, "transport: connection dropped", "peer", peer, "reason", fmt.Sprintf("handshake: %v", err))
 		return
 	}
 	var cause writeCause
@@ -112,16 +119,28 @@ func (w *writeCause) get() error {
 	return w.err
 }
 
+// errSilentPeer: the peer closed the connection before sending a byte.
+var errSilentPeer = errors.New("closed before the greeting")
+
+// gone reports an error saying the peer closed its end.
+func gone(err error) bool { return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) }
+
 // handshake performs WIRE.md §2 and registers the client.
 func (s *Server) handshake(nc net.Conn, kind, port string, src netip.AddrPort, cfg Config) (*bus.Client, error) {
 	nc.SetDeadline(time.Now().Add(cfg.Timeout))
 	defer nc.SetDeadline(time.Time{})
 	hello := []byte{greeting, protocolVersion, 0}
 	if _, err := nc.Write(hello); err != nil {
+		if gone(err) {
+			err = errSilentPeer
+		}
 		return nil, err
 	}
 	var buf [3]byte
-	if _, err := io.ReadFull(nc, buf[:]); err != nil {
+	if n, err := io.ReadFull(nc, buf[:]); err != nil {
+		if n == 0 && (errors.Is(err, io.EOF) || gone(err)) {
+			err = errSilentPeer
+		}
 		return nil, err
 	}
 	if buf != [3]byte{greeting, protocolVersion, 0} {

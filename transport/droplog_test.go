@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,4 +162,27 @@ func filter(lines []string, sub string) []string {
 		}
 	}
 	return out
+}
+
+// A peer that connects and closes before its first byte (a health check, another rtbusd
+// probing whether the socket is live) is logged at Debug only.
+func TestSilentPeerLoggedAtDebug(t *testing.T) {
+	logs := &lockedBuffer{}
+	_, path := testServer(t, Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logsAll(logs), "connection dropped") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	all := logsAll(logs)
+	if !strings.Contains(all, "level=DEBUG msg=\"transport: connection dropped\"") {
+		t.Fatalf("no debug line for the silent peer:\n%s", all)
+	}
+	if strings.Contains(all, "level=INFO msg=\"transport: connection dropped\"") {
+		t.Fatalf("a silent peer logged at Info:\n%s", all)
+	}
 }

@@ -32,6 +32,9 @@ func listenUnix(path string) (net.Listener, error) {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			os.Remove(path) // stale: nothing listens on it
 		case errors.Is(err, syscall.ENOENT):
+		case errors.Is(err, os.ErrPermission):
+			// Not ours to probe, nor to replace: say so rather than claim someone serves it.
+			return nil, fmt.Errorf("transport: socket %s exists and may not be opened: %w", path, err)
 		default: // a full backlog (EAGAIN), a timeout: something is there
 			return nil, fmt.Errorf("%w: %s: %v", ErrAddrInUse, path, err)
 		}
