@@ -2,6 +2,7 @@ package httpbridge
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -55,7 +56,7 @@ func parseTimestamp(n json.Number) (int64, error) {
 
 // insertEvent validates req for tenant and stores it: published at once unless its timestamp
 // is in the future, in which case the scheduler is told.
-func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Event, error) {
+func (s *Server) insertEvent(ctx context.Context, tenant, userID string, req insertRequest) (store.Event, error) {
 	start := time.Now()
 	if err := checkEventName(req.Event); err != nil {
 		return store.Event{}, err
@@ -88,14 +89,11 @@ func (s *Server) insertEvent(tenant, userID string, req insertRequest) (store.Ev
 		ID: newUUID(), Event: req.Event, TenantID: tenant, CollectionID: req.CollectionID,
 		UserID: userID, Timestamp: ts, Data: data.Bytes(),
 	}
-	e, err := s.db.Insert(e, ts <= now)
+	e, err := s.evlog.Insert(ctx, e, ts <= now)
 	if err != nil {
 		return store.Event{}, storeError(err)
 	}
 	s.metrics.insert(start)
-	if !e.Published {
-		s.sched.wake()
-	}
 	return e, nil
 }
 
@@ -113,7 +111,7 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusForbidden, "tenant_id %q is not your tenant", req.TenantID)
 	}
 	req.UserID = ""
-	e, err := s.insertEvent(p.user.TenantID, p.user.ID, req)
+	e, err := s.insertEvent(r.Context(), p.user.TenantID, p.user.ID, req)
 	if err != nil {
 		return err
 	}
@@ -180,7 +178,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	e, err := s.db.Cancel(p.user.TenantID, id)
+	e, err := s.evlog.Cancel(r.Context(), p.user.TenantID, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, "no event %q", id)
@@ -191,7 +189,6 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return storeError(err)
 	}
-	s.sched.wake()
 	writeJSON(w, http.StatusOK, map[string]any{"event": e})
 	return nil
 }

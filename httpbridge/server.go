@@ -30,7 +30,7 @@ type Server struct {
 	handler   http.Handler
 	internal  http.Handler
 	metrics   *metrics
-	sched     *scheduler
+	evlog     eventLog // the write path of events: localLog or clusterLog
 	link      *busLink
 	bl        blacklist
 	public    publicTenants
@@ -118,7 +118,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.closeClock()
 		return nil, fmt.Errorf("httpbridge: loading sessions and tenants: %w", err)
 	}
-	s.sched = newScheduler(s.db, s.clock, log)
+	s.evlog = newLocalLog(s)
 	s.handler = s.routes()
 	s.internal = s.internalRoutes()
 	if s.link != nil {
@@ -160,7 +160,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.hub.Close()
-	s.sched.stop()
+	if s.evlog != nil {
+		s.evlog.close()
+	}
 	s.link.close()
 	done := make(chan struct{})
 	go func() { s.inflight.Wait(); close(done) }()
