@@ -24,6 +24,7 @@ type node struct {
 	t       testing.TB
 	name    string
 	url     string // http://127.0.0.1:port of the HTTP bridge
+	iurl    string // http://127.0.0.1:port of the internal API
 	route   string // 127.0.0.1:port of the cluster route listener; "" on a single node
 	dataDir string
 	args    []string
@@ -76,8 +77,8 @@ func freePorts(t testing.TB, n int) []int {
 func startSingle(t testing.TB, extra ...string) *system {
 	t.Helper()
 	s := &system{t: t, adminToken: randomHex(16)}
-	port := freePorts(t, 1)[0]
-	n := s.newNode("single", port, "", nil, extra)
+	ports := freePorts(t, 2)
+	n := s.newNode("single", ports[0], ports[1], "", nil, extra)
 	s.nodes = []*node{n}
 	n.start()
 	n.waitReady(60 * time.Second)
@@ -88,20 +89,30 @@ func startSingle(t testing.TB, extra ...string) *system {
 // data directory, and waits until every one is ready (JetStream has a leader).
 func startCluster(t testing.TB, n int, extra ...string) *system {
 	t.Helper()
+	return startClusterVia(t, n, nil, extra...)
+}
+
+// startClusterVia is startCluster where node i reaches node j's route listener (at route) at
+// the address peer returns: a proxy's, for partitions. nil peer: the route itself.
+func startClusterVia(t testing.TB, n int, peer func(i, j int, route string) string, extra ...string) *system {
+	t.Helper()
 	s := &system{t: t, adminToken: randomHex(16), cluster: true}
-	ports := freePorts(t, 2*n)
+	ports := freePorts(t, 3*n)
 	routes := make([]string, n)
 	for i := range n {
-		routes[i] = fmt.Sprintf("127.0.0.1:%d", ports[n+i])
+		routes[i] = fmt.Sprintf("127.0.0.1:%d", ports[2*n+i])
 	}
 	for i := range n {
 		var peers []string
 		for j, r := range routes {
 			if j != i {
+				if peer != nil {
+					r = peer(i, j, r)
+				}
 				peers = append(peers, r)
 			}
 		}
-		s.nodes = append(s.nodes, s.newNode(fmt.Sprintf("n%d", i+1), ports[i], routes[i], peers, extra))
+		s.nodes = append(s.nodes, s.newNode(fmt.Sprintf("n%d", i+1), ports[i], ports[n+i], routes[i], peers, extra))
 	}
 	for _, nd := range s.nodes {
 		nd.start()
@@ -112,19 +123,20 @@ func startCluster(t testing.TB, n int, extra ...string) *system {
 	return s
 }
 
-func (s *system) newNode(name string, httpPort int, route string, peers []string, extra []string) *node {
+func (s *system) newNode(name string, httpPort, internalPort int, route string, peers []string, extra []string) *node {
 	t := s.t
 	dir := t.TempDir()
 	n := &node{
 		t: t, name: name, route: route,
 		url:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		iurl:    fmt.Sprintf("http://127.0.0.1:%d", internalPort),
 		dataDir: filepath.Join(dir, "data"),
 		logs:    &testutil.Buffer{},
 	}
 	n.args = []string{
 		"-B", filepath.Join(dir, "bus.sock"),
 		"-http", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"-internal", "off",
+		"-internal", fmt.Sprintf("127.0.0.1:%d", internalPort),
 		"-data-dir", n.dataDir,
 		"-ntp", "off",
 		"-log-level", "debug",
