@@ -64,6 +64,12 @@ type DB struct {
 	dcond   *sync.Cond
 	durable uint64
 
+	// amu guards applied (index mode: the last stream sequence applied) and acond, closed
+	// and replaced when applied moves.
+	amu     sync.Mutex
+	applied uint64
+	acond   chan struct{}
+
 	syncs, synced atomic.Int64 // WAL syncs, and the commits they made durable (benchmarks)
 	due           atomic.Int64 // entries of the due index: events scheduled, not yet published
 
@@ -126,6 +132,12 @@ func Open(dir string, opts Options) (*DB, error) {
 		pdb.Close()
 		return nil, err
 	}
+	cp, err := db.checkpointLocked()
+	if err != nil {
+		pdb.Close()
+		return nil, fmt.Errorf("store: corrupt log checkpoint: %w", err)
+	}
+	db.applied = cp.Seq
 	go db.publisher()
 	return db, nil
 }
