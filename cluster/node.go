@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -57,6 +58,12 @@ type Node struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	log  *slog.Logger
+
+	ready     atomic.Pointer[error]         // the watcher's latest answer; nil: ready
+	last      atomic.Pointer[Status]        // the watcher's latest Status
+	indexLag  atomic.Pointer[func() uint64] // SetIndexLag
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // Start starts the embedded server (or connects to the external cluster) and connects the
@@ -113,6 +120,11 @@ func Start(opts Options) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	notYet := fmt.Errorf("%w: not checked yet", ErrNotReady)
+	n.ready.Store(&notYet)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopWatch, n.watchDone = cancel, make(chan struct{})
+	go n.watch(ctx)
 	return n, nil
 }
 
@@ -143,6 +155,10 @@ func (n *Node) startServer() error {
 			Port: port,
 		},
 		NoSigs: true,
+		// A peer that is down is tried every second; say so once a minute, not each time
+		// (the watcher logs routes going down and up).
+		ConnectErrorReports:   60,
+		ReconnectErrorReports: 60,
 	}
 	if sopts.Cluster.Name == "" {
 		sopts.Cluster.Name = Prefix
@@ -212,10 +228,24 @@ func (n *Node) Replicas() int {
 	return 3
 }
 
-// Ready returns nil when JetStream answers (it has a meta leader), ErrNotReady otherwise.
+// Ready returns nil when JetStream answers (it has a meta leader) and, with the embedded
+// server, this node reaches a quorum of the cluster's nodes; ErrNotReady otherwise. The
+// second check sees a lost quorum as soon as the routes drop, where the meta leader itself
+// takes many seconds to step down.
 func (n *Node) Ready(ctx context.Context) error {
 	if _, err := n.js.AccountInfo(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: JetStream did not answer (no meta leader)", ErrNotReady)
+		}
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	if n.srv != nil {
+		if jsz, err := n.srv.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+			size, reach := jsz.Meta.Size, len(n.routes())+1
+			if size > 1 && reach < size/2+1 {
+				return fmt.Errorf("%w: no quorum: this node reaches %d of the cluster's %d nodes", ErrNotReady, reach, size)
+			}
+		}
 	}
 	return nil
 }
@@ -244,6 +274,10 @@ func (n *Node) WaitReady(ctx context.Context) error {
 
 // Close closes the client and shuts the embedded server down.
 func (n *Node) Close() {
+	if n.stopWatch != nil {
+		n.stopWatch()
+		<-n.watchDone
+	}
 	if n.nc != nil {
 		n.nc.Close()
 	}
