@@ -28,6 +28,7 @@ type httpOptions struct {
 	maxBody                                            int64
 	serve                                              httpserve.Options
 	gw                                                 gatewayOptions // internal.go
+	cluster                                            clusterOptions // cluster.go
 	loginUser, loginAddr                               int
 	loginWindow, basicTTL                              time.Duration
 }
@@ -61,6 +62,9 @@ func httpFlags(fs *flag.FlagSet) (*httpOptions, error) {
 	fs.DurationVar(&o.serve.IdleTimeout, "http-idle-timeout", httpserve.DefaultIdleTimeout, "idle HTTP keep-alive connections are closed after this (env RTBUS_HTTP_IDLE_TIMEOUT)")
 	fs.IntVar(&o.serve.MaxConns, "http-max-conns", httpserve.DefaultMaxConns, "HTTP connections served at once per listener, streams included; more are answered 503 and closed; 0: no cap (env RTBUS_HTTP_MAX_CONNS)")
 	if err := gatewayFlags(fs, &o.gw); err != nil {
+		return nil, err
+	}
+	if err := clusterFlags(fs, &o.cluster); err != nil {
 		return nil, err
 	}
 	fs.IntVar(&o.loginUser, "login-failures-user", httpbridge.DefaultLoginFailuresPerUser, "failed password checks (login, Basic) a username may make in a row, then one per window/N; beyond: 429; 0: no limit (env RTBUS_LOGIN_FAILURES_USER)")
@@ -135,10 +139,15 @@ func splitList(s string) []string {
 
 // startHTTP starts the bridge next to the bus, unless -http off. TLS uses -tls-cert and
 // -tls-key where the daemon defines them (the certificate of every TLS listener). The returned
-// function ends the streams, the listener and the store.
-func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger) (stop func(), err error) {
+// function ends the streams, the listener and the store. In cluster mode the bridge starts
+// once JetStream is ready; if it then fails, the error comes on failed (nil in single mode).
+func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger) (stop func(), failed <-chan error, err error) {
+	o.cluster.given(fs)
+	if err := o.cluster.check(o.addr == "off" || o.addr == ""); err != nil {
+		return nil, nil, err
+	}
 	if o.addr == "off" || o.addr == "" {
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	cfg := httpbridge.Config{
 		DataDir: o.dataDir, JWTSecret: o.jwtSecret, JWTExpiry: o.jwtExpiry, AdminToken: o.adminToken,
@@ -151,24 +160,24 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		cfg.BasicCacheTTL = -1
 	}
 	if o.loginUser < 0 || o.loginAddr < 0 || o.loginWindow <= 0 || o.basicTTL < 0 {
-		return nil, errors.New("bad -login-failures-user, -login-failures-addr, -login-failure-window or -basic-cache-ttl: want counts and durations, 0 for none (a positive window)")
+		return nil, nil, errors.New("bad -login-failures-user, -login-failures-addr, -login-failure-window or -basic-cache-ttl: want counts and durations, 0 for none (a positive window)")
 	}
 	o.gw.configure(&cfg)
 	if o.jwtKey != "" {
 		if cfg.JWTKeyPEM, err = os.ReadFile(o.jwtKey); err != nil {
-			return nil, fmt.Errorf("-jwt-key: %w", err)
+			return nil, nil, fmt.Errorf("-jwt-key: %w", err)
 		}
 	}
 	if o.maxBody <= 0 {
-		return nil, fmt.Errorf("bad -max-body %d: want a positive size", o.maxBody)
+		return nil, nil, fmt.Errorf("bad -max-body %d: want a positive size", o.maxBody)
 	}
 	for name, d := range map[string]time.Duration{"http-body-timeout": o.serve.BodyTimeout, "http-write-timeout": o.serve.WriteTimeout, "http-idle-timeout": o.serve.IdleTimeout} {
 		if d <= 0 {
-			return nil, fmt.Errorf("bad -%s %v: want a positive duration", name, d)
+			return nil, nil, fmt.Errorf("bad -%s %v: want a positive duration", name, d)
 		}
 	}
 	if o.serve.MaxConns < 0 {
-		return nil, fmt.Errorf("bad -http-max-conns %d: want a count, 0 for no cap", o.serve.MaxConns)
+		return nil, nil, fmt.Errorf("bad -http-max-conns %d: want a count, 0 for no cap", o.serve.MaxConns)
 	}
 	var cert, key string
 	if f := fs.Lookup("tls-cert"); f != nil {
@@ -178,24 +187,27 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 		key = f.Value.String()
 	}
 	if (cert == "") != (key == "") {
-		return nil, errors.New("TLS for the HTTP bridge needs both -tls-cert and -tls-key")
+		return nil, nil, errors.New("TLS for the HTTP bridge needs both -tls-cert and -tls-key")
 	}
 	var tlsCfg *tls.Config
 	if cert != "" {
 		c, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("http bridge TLS: %w", err)
+			return nil, nil, fmt.Errorf("http bridge TLS: %w", err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
 	}
+	if o.cluster.enabled() {
+		return startClusterBridge(o, cfg, tlsCfg, scheme(cert), b, log)
+	}
 	bridge, err := httpbridge.New(b, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		bridge.Close()
-		return nil, fmt.Errorf("http bridge: %w", err)
+		return nil, nil, fmt.Errorf("http bridge: %w", err)
 	}
 	so := o.serve
 	if so.MaxConns == 0 {
@@ -203,22 +215,18 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 	}
 	so.TLS, so.Name, so.Logger = tlsCfg, "http", log
 	hs := httpserve.New(bridge.Handler(), so)
-	scheme := "http"
-	if cert != "" {
-		scheme = "https"
-	}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http bridge stopped", "err", err)
 		}
 	}()
-	log.Info("http bridge listening", "address", scheme+"://"+ln.Addr().String(), "data_dir", o.dataDir, "max_conns", o.serve.MaxConns)
+	log.Info("http bridge listening", "address", scheme(cert)+"://"+ln.Addr().String(), "data_dir", o.dataDir, "max_conns", o.serve.MaxConns)
 	so.TLS, so.Name = nil, "internal"
-	stopInternal, err := startInternal(&o.gw, so, bridge, log)
+	stopInternal, err := startInternal(&o.gw, so, bridge.InternalHandler(), log)
 	if err != nil {
 		bridge.Close()
 		hs.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	return func() {
 		defer stopInternal()
@@ -229,5 +237,13 @@ func startHTTP(o *httpOptions, fs *flag.FlagSet, b *bus.Broker, log *slog.Logger
 			log.Warn("http bridge shutdown", "err", err)
 		}
 		hs.Shutdown(ctx)
-	}, nil
+	}, nil, nil
+}
+
+// scheme is the bridge's URL scheme: https with a certificate.
+func scheme(cert string) string {
+	if cert != "" {
+		return "https"
+	}
+	return "http"
 }

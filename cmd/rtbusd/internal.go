@@ -65,7 +65,7 @@ func (o *gatewayOptions) configure(cfg *httpbridge.Config) {
 
 // startInternal serves the bridge's internal API on its own listener, unless -internal off.
 // It has the public listener's deadlines and connection cap (so).
-func startInternal(o *gatewayOptions, so httpserve.Options, bridge *httpbridge.Server, log *slog.Logger) (stop func(), err error) {
+func startInternal(o *gatewayOptions, so httpserve.Options, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	if o.off() {
 		return func() {}, nil
 	}
@@ -73,7 +73,7 @@ func startInternal(o *gatewayOptions, so httpserve.Options, bridge *httpbridge.S
 	if err != nil {
 		return nil, fmt.Errorf("internal API: %w", err)
 	}
-	hs := httpserve.New(bridge.InternalHandler(), so)
+	hs := httpserve.New(h, so)
 	o.serving.Store(true)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

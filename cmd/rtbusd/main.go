@@ -197,7 +197,7 @@ func run(args []string) error {
 			log.Info("listening", "address", boundAddr(l.addr, ln))
 		}
 	}
-	stopHTTP, err := startHTTP(httpOpts, fs, b, log)
+	stopHTTP, httpFailed, err := startHTTP(httpOpts, fs, b, log)
 	if err != nil {
 		srv.Close()
 		b.Close()
@@ -211,11 +211,13 @@ func run(args []string) error {
 		defer os.Remove(*pidFile)
 	}
 	log.Info("rtbusd started", "pid", os.Getpid(), "queue_size", *queue)
-	for ctx.Err() == nil {
+	var failed error
+	for ctx.Err() == nil && failed == nil {
 		select {
 		case <-hup:
 			log.Info("SIGHUP: reloading the access policies")
 			pols.reload(b)
+		case failed = <-httpFailed: // cluster mode: the bridge could not start
 		case <-ctx.Done():
 		}
 	}
@@ -224,7 +226,7 @@ func run(args []string) error {
 	grace, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	srv.Shutdown(grace) // writers flush the warning, listeners remove their socket files
-	return nil
+	return failed
 }
 
 // defaultSocket is a per-user runtime directory's socket where there is one, else /tmp's.
