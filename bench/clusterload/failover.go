@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type failoverResult struct {
+	leader         string
+	insert, stream time.Duration
+	lost           int // acknowledged inserts the resumed stream never delivered
+}
+
+// failoverOnce kills the event log's leader while a client inserts through the other nodes
+// and a stream follows on the leader, and measures from the kill.
+func failoverOnce(s *system) (failoverResult, error) {
+	var res failoverResult
+	leader, err := s.streamLeader()
+	if err != nil {
+		return res, err
+	}
+	res.leader = leader.name
+	var rest []*node
+	for _, n := range s.nodes {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	tenant, token, err := signup(rest[0].url, leader.url)
+	if err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+
+	// The stream: on the leader, then, when its connection ends, resumed on another node
+	// from the last cursor it had, as a front end does.
+	var (
+		mu       sync.Mutex
+		seen     = map[string]bool{}
+		cursor   string
+		killed   atomic.Int64 // unix ns of the kill; 0 before
+		resumedT atomic.Int64 // first event received after the kill
+	)
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	opened := make(chan error, 1)
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		path := "/events/" + url.PathEscape(tenant) + "?token=" + url.QueryEscape(token)
+		on := leader
+		for i := 0; ctx.Err() == nil; i++ {
+			mu.Lock()
+			cur := cursor
+			mu.Unlock()
+			sseRead(ctx, hc, on.url+path, cur, func(err error) {
+				if i == 0 {
+					opened <- err
+				}
+			}, func(data []byte, id string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if id != "" {
+					cursor = id
+				}
+				seen[indexID(data)] = true
+				if k := killed.Load(); k != 0 && resumedT.Load() == 0 {
+					resumedT.Store(time.Now().UnixNano())
+				}
+			})
+			on = rest[i%len(rest)]
+			if ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond) // a front end's reconnect delay
+			}
+		}
+	}()
+	if err := <-opened; err != nil {
+		return res, err
+	}
+
+	// The writer: one client, closed loop, through the nodes that stay up.
+	var (
+		acked    []string
+		ackedAt  atomic.Int64 // first acknowledgement of an insert sent after the kill
+		wmu      sync.Mutex
+		stopW    = make(chan struct{})
+		writerOK = make(chan struct{})
+	)
+	go func() {
+		defer close(writerOK)
+		for i := 0; ; i++ {
+			select {
+			case <-stopW:
+				return
+			default:
+			}
+			sent := time.Now().UnixNano()
+			id, err := insert(ctx, rest[i%len(rest)].url, token, fmt.Sprintf(`{"event":"f","data":%d}`, i))
+			if err != nil {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			wmu.Lock()
+			acked = append(acked, id)
+			wmu.Unlock()
+			if k := killed.Load(); k != 0 && sent >= k && ackedAt.Load() == 0 {
+				ackedAt.Store(time.Now().UnixNano())
+			}
+		}
+	}()
+	time.Sleep(time.Second) // steady state
+	k := time.Now()
+	leader.kill()
+	killed.Store(k.UnixNano())
+	for (ackedAt.Load() == 0 || resumedT.Load() == 0) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	close(stopW)
+	<-writerOK
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("no insert acknowledged or no event resumed within 120 s of the kill")
+	}
+	res.insert = time.Duration(ackedAt.Load() - k.UnixNano())
+	res.stream = time.Duration(resumedT.Load() - k.UnixNano())
+	// Every acknowledged insert reaches the resumed stream.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		lost := 0
+		for _, id := range acked {
+			if !seen[id] {
+				lost++
+			}
+		}
+		mu.Unlock()
+		res.lost = lost
+		if lost == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-streamDone
+	return res, nil
+}
+
+// indexID finds the event id in a stream message's data (the record's "id" field).
+func indexID(data []byte) string {
+	const key = `"id":"`
+	for i := 0; i+len(key) <= len(data); i++ {
+		if string(data[i:i+len(key)]) == key {
+			rest := data[i+len(key):]
+			for j, b := range rest {
+				if b == '"' {
+					return string(rest[:j])
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func benchFailover(c *config, s *system) {
+	fmt.Printf("\n== failover: SIGKILL of the event log's leader (%d nodes); from the kill to the next acknowledged insert and to the first event of the stream resumed on another node\n", len(s.nodes))
+	fmt.Printf("%-4s %-7s %10s %10s %5s\n", "run", "killed", "insert_s", "stream_s", "lost")
+	var ins, str []float64
+	for r := range c.failovers {
+		res, err := failoverOnce(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "failover:", err)
+			return
+		}
+		ins, str = append(ins, res.insert.Seconds()), append(str, res.stream.Seconds())
+		fmt.Printf("%-4d %-7s %10.2f %10.2f %5d\n", r+1, res.leader, res.insert.Seconds(), res.stream.Seconds(), res.lost)
+		for _, n := range s.nodes {
+			if !n.running() {
+				if err := n.start(c.bin); err != nil {
+					fatal(err)
+				}
+				if err := n.waitReady(120 * time.Second); err != nil {
+					fatal(err)
+				}
+			}
+		}
+		time.Sleep(3 * time.Second) // the restarted node caught up and back in the stream's group
+	}
+	fmt.Printf("%-4s %-7s %10.2f %10.2f\n", "med", "", median(ins), median(str))
+}
