@@ -27,6 +27,7 @@ type node struct {
 	iurl    string // http://127.0.0.1:port of the internal API
 	route   string // 127.0.0.1:port of the cluster route listener; "" on a single node
 	dataDir string
+	admin   string // the admin token
 	args    []string
 	env     []string
 
@@ -131,6 +132,7 @@ func (s *system) newNode(name string, httpPort, internalPort int, route string, 
 		url:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		iurl:    fmt.Sprintf("http://127.0.0.1:%d", internalPort),
 		dataDir: filepath.Join(dir, "data"),
+		admin:   s.adminToken,
 		logs:    &testutil.Buffer{},
 	}
 	n.args = []string{
