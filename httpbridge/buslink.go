@@ -159,7 +159,7 @@ func (l *busLink) frame(f bus.Frame) {
 		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", "payload is not a JSON object {\"event\",\"data\"}")
 		return
 	}
-	if _, err := l.s.push(tenant, user, p.Event, p.Data); err != nil {
+	if _, err := l.s.push(tenant, user, p.Event, p.Data, false); err != nil {
 		l.s.cfg.Logger.Warn("httpbridge: bus push refused", "topic", f.Topic, "sender", f.Sender, "err", err)
 	}
 }

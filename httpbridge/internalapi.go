@@ -194,9 +194,13 @@ type connView struct {
 	Session   string `json:"session"`
 	Since     int64  `json:"since"`
 	Remote    string `json:"remote"`
+	Node      string `json:"node,omitempty"` // cluster mode: the node the stream is connected to
 }
 
-// GET /v1/connections?tenant_id=&user=: the open streams (presence).
+// GET /v1/connections?tenant_id=&user=: the open streams (presence). In cluster mode, of
+// every node that answered within the deadline: Rtbus-Nodes names them (this one included),
+// Rtbus-Nodes-Missing the nodes known to be there that did not answer, and
+// Rtbus-Nodes-Truncated those that had more streams than one answer holds.
 func (s *Server) v1Connections(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tenant, user := q.Get("tenant_id"), q.Get("user")
@@ -208,10 +212,16 @@ func (s *Server) v1Connections(w http.ResponseWriter, r *http.Request) error {
 		}
 		uid = u.ID
 	}
-	conns := s.hub.Conns(tenant, uid)
-	out := make([]connView, len(conns))
-	for i, c := range conns {
-		out[i] = connView{c.ID, c.Transport, c.User, c.Username, c.Tenant, c.Session, c.Since.Unix(), c.Remote}
+	p := s.fan.Conns(tenant, uid)
+	out := make([]connView, len(p.Conns))
+	for i, c := range p.Conns {
+		out[i] = connView{c.ID, c.Transport, c.User, c.Username, c.Tenant, c.Session, c.Since.Unix(), c.Remote, c.Node}
+	}
+	h := w.Header()
+	for name, nodes := range map[string][]string{"Rtbus-Nodes": p.Nodes, "Rtbus-Nodes-Missing": p.Missing, "Rtbus-Nodes-Truncated": p.Truncated} {
+		if len(nodes) > 0 {
+			h.Set(name, strings.Join(nodes, ", "))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

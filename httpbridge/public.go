@@ -142,7 +142,7 @@ func (s *Server) tenantSettings(w http.ResponseWriter, r *http.Request) error {
 	public := s.public.fixed[req.TenantID] || s.public.set[req.TenantID]
 	s.public.mu.Unlock()
 	if !public {
-		s.hub.CloseAnonymous(req.TenantID)
+		s.fan.CloseAnonymous(req.TenantID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": req.TenantID, "public": public})
 	return nil

@@ -11,10 +11,10 @@ import (
 )
 
 // push hands an ephemeral message to the tenant's streams (or to those of the user with
-// that id): it is not stored, has no publication id, and is not replayed on resume. It
-// returns how many streams it reached. The bus push topics, PushMethod and POST /v1/messages
-// all come here.
-func (s *Server) push(tenant, userID, event string, raw json.RawMessage) (int, error) {
+// that id), on every node: it is not stored, has no publication id, and is not replayed on
+// resume. With count it returns how many streams it reached (fanout.Push says how in cluster
+// mode). The bus push topics, PushMethod and POST /v1/messages all come here.
+func (s *Server) push(tenant, userID, event string, raw json.RawMessage, count bool) (int, error) {
 	if err := checkTenant(tenant); err != nil {
 		return 0, err
 	}
@@ -29,7 +29,7 @@ func (s *Server) push(tenant, userID, event string, raw json.RawMessage) (int, e
 	}
 	// A stream sends the pushed value as it is, whatever its format: an ephemeral message has
 	// no record to wrap it in (GATEWAY.md), and no id marks it as one.
-	return s.hub.Publish(sse.Message{Tenant: tenant, User: userID, Event: event, Record: data.Bytes(), Data: data.Bytes()}), nil
+	return s.fan.Push(sse.Message{Tenant: tenant, User: userID, Event: event, Record: data.Bytes(), Data: data.Bytes()}, count), nil
 }
 
 // pushTo is push with the user given by username or id ("": the whole tenant).
@@ -45,7 +45,7 @@ func (s *Server) pushTo(tenant, user, event string, data json.RawMessage) (int, 
 		}
 		uid = u.ID
 	}
-	return s.push(tenant, uid, event, data)
+	return s.push(tenant, uid, event, data, true)
 }
 
 // userOf finds a user of tenant by id or username: 404 if there is none.

@@ -24,6 +24,7 @@ type Server struct {
 	ntp       *ntpclock.Clock // nil when Config.Clock is set
 	db        *store.DB
 	hub       *sse.Hub
+	fan       fanout // every sender of what is not stored goes through it (fanout.go)
 	signer    *signer
 	pw        *passwords
 	adminHash [sha256.Size]byte
@@ -119,6 +120,10 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpbridge: loading sessions and tenants: %w", err)
 	}
 	s.evlog = newLocalLog(s)
+	if s.fan, err = newFanout(s); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("httpbridge: cluster fan-out: %w", err)
+	}
 	s.handler = s.routes()
 	s.internal = s.internalRoutes()
 	if s.link != nil {
@@ -159,6 +164,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	if s.fan != nil {
+		s.fan.Close()
+	}
 	s.hub.Close()
 	if s.evlog != nil {
 		s.evlog.close()

@@ -116,7 +116,7 @@ func (s *Server) killSession(session string, expires time.Time) error {
 	// registered, so it is either refused or found by the kill.
 	s.bl.set(session, exp)
 	s.bl.writing.Unlock()
-	s.hub.KillSession(session)
+	s.fan.KillSession(session)
 	return nil
 }
 

@@ -256,7 +256,7 @@ func (s *Server) revokeUser(revoked bool) route {
 		}
 		if revoked {
 			s.pw.basic.dropUser(u.ID)
-			s.hub.KillUser(u.ID)
+			s.fan.KillUser(u.ID)
 		}
 		writeJSON(w, http.StatusOK, viewOf(u))
 		return nil
