@@ -168,6 +168,9 @@ func (db *DB) applyLocked(epoch string, recs []Record) ([]Event, error) {
 			cp.First = r.Seq
 		}
 		cp.Seq = r.Seq
+		if r.Kind == 0 {
+			continue // no record of ours: only the checkpoint moves past it
+		}
 		e := r.Event
 		if e.ID == "" || e.TenantID == "" || e.Event == "" || !validUTF8(e.ID, e.TenantID, e.Event, e.CollectionID, e.UserID) {
 			db.log.Error("store: skipping an invalid log record", "seq", r.Seq, "id", e.ID)

@@ -1,0 +1,153 @@
+package jslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rtbus/rtbus/httpbridge/internal/store"
+)
+
+// maxBatch bounds the records applied in one pebble batch.
+const maxBatch = 512
+
+// PrepareIndex makes db an index of this log: a store that has none, or one built from
+// another epoch of the stream, or one whose next record the stream no longer has, is emptied
+// (its users and settings stay) to be rebuilt from the stream's first record. It returns
+// whether it did so.
+func (l *Log) PrepareIndex(ctx context.Context, db *store.DB) (rebuilt bool, err error) {
+	cp, err := db.Checkpoint()
+	if err != nil {
+		return false, err
+	}
+	why := ""
+	switch {
+	case cp.Epoch == "":
+		why = "no index yet"
+	case cp.Epoch != l.epoch:
+		why = "the stream was made anew (another epoch)"
+	default:
+		ctx, cancel := context.WithTimeout(ctx, l.timeout)
+		info, err := l.stream.Info(ctx)
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if info.State.FirstSeq > cp.Seq+1 && info.State.Msgs > 0 {
+			why = fmt.Sprintf("the stream starts at %d, after the index's checkpoint %d", info.State.FirstSeq, cp.Seq)
+		}
+	}
+	if why == "" {
+		return false, nil
+	}
+	l.log.Info("jslog: building this node's event index from the stream", "reason", why, "epoch", l.epoch)
+	return true, db.Reset(l.epoch)
+}
+
+// Follow applies the stream to db, in order, from db's checkpoint, until ctx ends; it
+// reconnects by itself after errors. Call PrepareIndex first.
+func (l *Log) Follow(ctx context.Context, db *store.DB) {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.follow(ctx, db)
+		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+			return
+		}
+		l.log.Warn("jslog: reading the event stream; retrying", "err", err, "applied", db.Applied())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+type next struct {
+	m   jetstream.Msg
+	err error
+}
+
+func (l *Log) follow(ctx context.Context, db *store.DB) error {
+	cons, err := l.js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   db.Applied() + 1,
+	})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	ch := make(chan next, maxBatch)
+	go func() {
+		for {
+			m, err := it.Next()
+			select {
+			case ch <- next{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	recs := make([]store.Record, 0, maxBatch)
+	for {
+		recs = recs[:0]
+		var n next
+		select {
+		case n = <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var ferr error
+		for {
+			if n.err != nil {
+				ferr = n.err
+				break
+			}
+			if r, ok := l.record(n.m); ok {
+				recs = append(recs, r)
+			}
+			if len(recs) == maxBatch {
+				break
+			}
+			select {
+			case n = <-ch:
+				continue
+			default:
+			}
+			break
+		}
+		if len(recs) > 0 {
+			if err := db.Apply(l.epoch, recs); err != nil {
+				return err
+			}
+		}
+		if ferr != nil {
+			return ferr
+		}
+	}
+}
+
+// record decodes a stream message; ok is false only for a message without metadata.
+func (l *Log) record(m jetstream.Msg) (store.Record, bool) {
+	meta, err := m.Metadata()
+	if err != nil {
+		l.log.Error("jslog: a stream message without metadata", "subject", m.Subject(), "err", err)
+		return store.Record{}, false
+	}
+	r, ok := decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+	if !ok {
+		// Kept with no kind, so that the checkpoint moves past it.
+		l.log.Error("jslog: skipping a stream message that is no rtbus record", "subject", m.Subject(), "seq", meta.Sequence.Stream)
+		r = store.Record{Seq: meta.Sequence.Stream}
+	}
+	return r, true
+}
