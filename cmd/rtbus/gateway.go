@@ -35,6 +35,7 @@ func (c *cli) gateway(ctx context.Context, args []string) error {
 type internalAPI struct {
 	base, token string
 	timeout     time.Duration
+	header      http.Header // of the last reply
 }
 
 func gatewayFlags(name string, c *cli) (*flag.FlagSet, *internalAPI) {
@@ -82,6 +83,7 @@ func (api *internalAPI) do(ctx context.Context, method, path string, body, out a
 		return connectError{fmt.Errorf("internal API %s: %w", base, err)}
 	}
 	defer resp.Body.Close()
+	api.header = resp.Header
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
@@ -188,6 +190,7 @@ func (c *cli) gatewayWho(ctx context.Context, args []string) error {
 		Session   string `json:"session"`
 		Since     int64  `json:"since"`
 		Remote    string `json:"remote"`
+		Node      string `json:"node,omitempty"` // cluster mode
 	}
 	path := "/v1/connections"
 	if len(q) > 0 {
@@ -196,17 +199,28 @@ func (c *cli) gatewayWho(ctx context.Context, args []string) error {
 	if err := api.do(ctx, "GET", path, nil, &conns); err != nil {
 		return err
 	}
+	// A cluster node lists every node's streams, those of the nodes that answered in time.
+	if missing := api.header.Get("Rtbus-Nodes-Missing"); missing != "" {
+		fmt.Fprintf(c.stderr, "gateway who: no answer from node(s) %s: their streams are not listed\n", missing)
+	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(conns, "", "  ")
 		fmt.Fprintf(c.stdout, "%s\n", b)
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	cluster := api.header.Get("Rtbus-Nodes") != ""
+	if cluster {
+		fmt.Fprint(tw, "NODE\t")
+	}
 	fmt.Fprintln(tw, "CONN\tTRANSPORT\tTENANT\tUSER\tSESSION\tSINCE\tREMOTE")
 	for _, cn := range conns {
 		user := cn.Username
 		if user == "" {
 			user = "(anonymous)"
+		}
+		if cluster {
+			fmt.Fprintf(tw, "%s\t", cn.Node)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", cn.Conn, cn.Transport, cn.TenantID, user, cn.Session,
 			time.Unix(cn.Since, 0).UTC().Format(time.RFC3339), cn.Remote)
