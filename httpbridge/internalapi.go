@@ -20,6 +20,7 @@ import (
 //	GET    /v1/session-blacklist/{id} → 200 {"session_id","expires"}; 404
 //	DELETE /v1/session-blacklist/{id} → 204; 404
 //	GET    /v1/connections?tenant_id=&user= → 200 [{"conn","transport","user",…}]
+//	GET    /v1/cluster                → 200 cluster.Status; 404 on a single node
 //	GET    /metrics                   Prometheus text format
 //	GET    /healthz, /readyz
 func (s *Server) InternalHandler() http.Handler { return s.internal }
@@ -40,6 +41,7 @@ func (s *Server) internalRoutes() http.Handler {
 	handle("/v1/session-blacklist", s.v1Blacklist, http.MethodPost)
 	handle("/v1/session-blacklist/{jti}", s.v1BlacklistEntry, http.MethodGet, http.MethodDelete)
 	handle("/v1/connections", s.v1Connections, http.MethodGet)
+	handle("/v1/cluster", s.v1Cluster, http.MethodGet)
 	metrics := s.metrics.handler()
 	handle("/metrics", func(w http.ResponseWriter, r *http.Request) error { metrics.ServeHTTP(w, r); return nil }, http.MethodGet)
 	mux.Handle("/healthz", methods(s.healthz, http.MethodGet, http.MethodHead))

@@ -48,6 +48,9 @@ func newMetrics(s *Server, b *bus.Broker) *metrics {
 	m.reg.MustRegister(m.inserts, m.insertSeconds, m.publications, m.requests,
 		&scrapeCollector{s: s, b: b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.cfg.Cluster != nil {
+		m.reg.MustRegister(s.cfg.Cluster.Collector()) // readiness, routes, leaders, index lag
+	}
 	for _, r := range []string{"/healthz", "/readyz"} {
 		m.requests.WithLabelValues(r, "200") // every name exposed from start
 	}
