@@ -163,6 +163,11 @@ func (n *Node) startServer() error {
 	if sopts.Cluster.Name == "" {
 		sopts.Cluster.Name = Prefix
 	}
+	if len(o.Peers) == 0 {
+		// A cluster of one: JetStream runs standalone (a clustered JetStream needs routes),
+		// and no route port is opened.
+		sopts.Cluster = server.ClusterOpts{}
+	}
 	for _, p := range o.Peers {
 		u, err := url.Parse("nats-route://" + p)
 		if err != nil {

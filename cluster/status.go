@@ -84,9 +84,11 @@ func (n *Node) Status(ctx context.Context) Status {
 		st.IndexLag = &lag
 	}
 	if n.srv != nil {
-		st.Mode, st.Cluster = "embedded", n.srv.ClusterName()
+		st.Mode, st.Cluster = "embedded", n.opts.Name
 		st.Routes = n.routes()
-		if jsz, err := n.srv.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+		if !n.srv.JetStreamIsClustered() { // a cluster of one: no meta group, it leads itself
+			st.MetaLeader, st.ClusterSize = st.Node, 1
+		} else if jsz, err := n.srv.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
 			st.MetaLeader, st.ClusterSize = jsz.Meta.Leader, jsz.Meta.Size
 		}
 	}
