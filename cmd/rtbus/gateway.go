@@ -50,6 +50,14 @@ func gatewayFlags(name string, c *cli) (*flag.FlagSet, *internalAPI) {
 	return fs, api
 }
 
+// apiError is the internal API's answer to a request it refused.
+type apiError struct {
+	msg  string
+	code int
+}
+
+func (e apiError) Error() string { return e.msg }
+
 // do sends one request and decodes a 2xx reply into out (nil: ignored). A refused
 // connection is a connectError; a 4xx/5xx reply an error carrying the server's message.
 func (api *internalAPI) do(ctx context.Context, method, path string, body, out any) error {
@@ -93,7 +101,7 @@ func (api *internalAPI) do(ctx context.Context, method, path string, body, out a
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, e.Error)
+		return apiError{fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, e.Error), resp.StatusCode}
 	}
 	if out != nil && len(b) > 0 {
 		return json.Unmarshal(b, out)

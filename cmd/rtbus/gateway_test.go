@@ -17,16 +17,16 @@ import (
 )
 
 // gatewayDaemon starts rtbusd with the HTTP bridge and the internal API on free ports and
-// returns their base URLs.
-func gatewayDaemon(t *testing.T) (public, internal string) {
+// returns their base URLs; extra are more flags.
+func gatewayDaemon(t *testing.T, extra ...string) (public, internal string) {
 	t.Helper()
 	build(t)
 	dir, err := os.MkdirTemp("", "rtbusd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bins.rtbusd, "-B", filepath.Join(dir, "bus.sock"), "-http", "127.0.0.1:0", "-internal", "127.0.0.1:0",
-		"-data-dir", filepath.Join(dir, "data"), "-admin-token", "adm")
+	cmd := exec.Command(bins.rtbusd, append([]string{"-B", filepath.Join(dir, "bus.sock"), "-http", "127.0.0.1:0",
+		"-internal", "127.0.0.1:0", "-data-dir", filepath.Join(dir, "data"), "-admin-token", "adm"}, extra...)...)
 	logs := &testutil.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

@@ -52,11 +52,13 @@ commands:
                                              user's streams (rtbusd's internal API)
   gateway kill [-for D] [-undo] JTI...       end sessions at once; -undo revives them
   gateway who [-tenant T] [-user U] [-json]  list open streams (presence)
+  cluster status [-json]                     a cluster node's view: routes, JetStream's meta
+                                             leader, each stream's leader and replicas
   info                                       broker author and version (.broker info)
   benchmark [-w WORKERS] [-payload-size N] [-i ITERATIONS] [-s STAGE]
                                              the BUS/RT reference benchmark stages
 
-gateway commands take -a ADDR (env RTBUS_INTERNAL, default 127.0.0.1:8081) and
+gateway and cluster commands take -a ADDR (env RTBUS_INTERNAL, default 127.0.0.1:8081) and
 -token TOKEN (env RTBUS_ADMIN_TOKEN).
 key=value values are typed: true/false, integers, floats, else strings ("..." forces a string).
 FORMAT: auto (text, else MessagePack as JSON, else hex), text, hex, msgpack.
@@ -161,6 +163,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return usageError{"client: want list or kill"}
 	case "gateway":
 		return c.gateway(ctx, rest)
+	case "cluster":
+		return c.cluster(ctx, rest)
 	case "stats":
 		return c.stats(ctx, rest)
 	case "info":

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -170,10 +171,14 @@ func (o *clusterOptions) start(dataDir string, log *slog.Logger) (*cluster.Node,
 	if err != nil {
 		return nil, err
 	}
-	if o.listen != "" {
+	switch {
+	case o.listen != "" && len(opts.Peers) == 0:
+		log.Info("cluster: embedded NATS server started, a cluster of one: JetStream standalone, no route port",
+			"cluster", o.name, "node", n.NodeName(), "replicas", n.Replicas(), "jetstream_dir", filepath.Join(dataDir, "jetstream"))
+	case o.listen != "":
 		log.Info("cluster: embedded NATS server started", "cluster", o.name, "node", n.NodeName(), "listen", o.listen,
-			"peers", o.peers, "replicas", n.Replicas(), "jetstream_dir", dataDir+"/jetstream")
-	} else {
+			"peers", o.peers, "replicas", n.Replicas(), "jetstream_dir", filepath.Join(dataDir, "jetstream"))
+	default:
 		log.Info("cluster: connected to NATS", "node", n.NodeName(), "url", n.Conn().ConnectedUrlRedacted(), "replicas", n.Replicas())
 	}
 	return n, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -81,11 +82,34 @@ func TestClusterReadiness(t *testing.T) {
 	for _, d := range nodes {
 		waitReadyz(t, d, 200, 60*time.Second)
 	}
+	var leader string
 	for _, d := range nodes {
 		waitFor(t, "the meta leader in the log", func() bool { return strings.Contains(d.logs.String(), `"cluster: JetStream meta leader" leader=n`) })
 		if code, body := call(t, "GET", d.public+"/healthz", "", ""); code != 200 {
 			t.Fatalf("public /healthz: %d %s", code, body)
 		}
+		// The internal API's view: two routes, one meta leader that every node names.
+		var st struct {
+			Ready      bool   `json:"ready"`
+			MetaLeader string `json:"meta_leader"`
+			Routes     []struct {
+				Node string `json:"node"`
+			} `json:"routes"`
+		}
+		waitFor(t, "two routes and a meta leader", func() bool {
+			code, body := call(t, "GET", d.intern+"/v1/cluster", "Bearer secret-admin", "")
+			return code == 200 && json.Unmarshal([]byte(body), &st) == nil && st.Ready && len(st.Routes) == 2 && st.MetaLeader != ""
+		})
+		if leader == "" {
+			leader = st.MetaLeader
+		} else if st.MetaLeader != leader {
+			t.Errorf("meta leader %q here, %q on the first node", st.MetaLeader, leader)
+		}
+	}
+	// The cluster's figures are in the metrics.
+	if code, body := call(t, "GET", nodes[0].intern+"/metrics", "Bearer secret-admin", ""); code != 200 ||
+		!strings.Contains(body, "rtbus_cluster_ready 1") || !strings.Contains(body, "rtbus_cluster_routes 2") {
+		t.Errorf("metrics: %d\n%s", code, body)
 	}
 
 	for _, d := range nodes[1:] {
