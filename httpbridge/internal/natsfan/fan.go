@@ -167,12 +167,15 @@ func (f *Fan) unsubscribe() {
 	}
 }
 
-// publish sends body on subj with this node's headers (and reply, if set).
-func (f *Fan) publish(subj, reply string, body []byte) {
+// publish sends body on subj with this node's headers (and reply, if set). While the
+// connection reconnects, the client buffers what is published; once it is closed, it fails.
+func (f *Fan) publish(subj, reply string, body []byte) error {
 	m := &nats.Msg{Subject: subj, Reply: reply, Header: f.hdr, Data: body}
-	if err := f.nc.PublishMsg(m); err != nil {
+	err := f.nc.PublishMsg(m)
+	if err != nil {
 		f.log.Warn("cluster fan-out: publish", "subject", subj, "err", err)
 	}
+	return err
 }
 
 // own reports whether m is this node's echo.
@@ -346,13 +349,14 @@ func (f *Fan) gather(subj string, body []byte) gathered {
 	f.pending[id] = r
 	f.mu.Unlock()
 
-	f.publish(subj, f.inbox+"."+strconv.FormatUint(id, 10), body)
-	t := time.NewTimer(f.deadline)
-	select {
-	case <-r.all:
-	case <-t.C:
-	}
-	t.Stop()
+	if f.publish(subj, f.inbox+"."+strconv.FormatUint(id, 10), body) == nil {
+		t := time.NewTimer(f.deadline)
+		select {
+		case <-r.all:
+		case <-t.C:
+		}
+		t.Stop()
+	} // else nobody will answer: no use waiting
 
 	f.mu.Lock()
 	delete(f.pending, id)

@@ -23,6 +23,10 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// deadline is the nodes' gathering deadline: long, so that a query that waited for it is told
+// apart from one that did not, however loaded the machine.
+const deadline = 2 * time.Second
+
 // node is one cluster node: a hub served over HTTP (SSE on /sse, WebSocket on /ws, the
 // stream's tenant, user and session from the query) and its fan-out.
 type node struct {
@@ -37,7 +41,7 @@ func startNodes(t *testing.T, n int) []*node {
 	var out []*node
 	for _, c := range clustertest.Start(t, n) {
 		nd := &node{c: c, hub: sse.NewHub(sse.HubOptions{})}
-		fan, err := natsfan.New(c.Conn(), nd.hub, natsfan.Options{Node: c.NodeName(), Logger: quiet})
+		fan, err := natsfan.New(c.Conn(), nd.hub, natsfan.Options{Node: c.NodeName(), Deadline: deadline, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,18 +291,23 @@ func TestFanOut(t *testing.T) {
 		start := time.Now()
 		p := n1.fan.Conns("", "")
 		took := time.Since(start)
-		if took > natsfan.DefaultDeadline+time.Second {
+		if took > deadline+2*time.Second {
 			t.Fatalf("presence took %v", took)
 		}
 		if !slices.Equal(p.Nodes, []string{"n1", "n2"}) || !slices.Equal(p.Missing, []string{"n3"}) {
 			t.Fatalf("presence after node 3 went: %+v (in %v)", p, took)
+		}
+		// Node 3 itself, cut off, answers at once with its own streams.
+		start = time.Now()
+		if p := n3.fan.Conns("", ""); !slices.Equal(p.Nodes, []string{"n3"}) || !slices.Equal(p.Missing, []string{"n1", "n2"}) || time.Since(start) > deadline/2 {
+			t.Fatalf("presence on the cut-off node: %+v in %v", p, time.Since(start))
 		}
 		if n := n1.fan.Push(push("acme", "", "x", `1`), true); n != 1 {
 			t.Fatalf("delivered %d, want bob's 1", n)
 		}
 		waitFor(t, "node 3 to be forgotten", func() bool { return len(n1.fan.Peers()) == 1 })
 		start = time.Now()
-		if p := n1.fan.Conns("", ""); len(p.Missing) != 0 || time.Since(start) > natsfan.DefaultDeadline {
+		if p := n1.fan.Conns("", ""); len(p.Missing) != 0 || time.Since(start) > deadline/2 {
 			t.Fatalf("presence once node 3 is forgotten: %+v in %v", p, time.Since(start))
 		}
 	})
@@ -310,7 +319,7 @@ func TestBye(t *testing.T) {
 	waitFor(t, "the bye", func() bool { return len(ns[0].fan.Peers()) == 0 })
 	start := time.Now()
 	p := ns[0].fan.Conns("", "")
-	if took := time.Since(start); took > natsfan.DefaultDeadline/2 || len(p.Missing) != 0 {
+	if took := time.Since(start); took > deadline/2 || len(p.Missing) != 0 {
 		t.Fatalf("presence with no peer took %v: %+v", took, p)
 	}
 }
