@@ -12,13 +12,15 @@ import (
 
 // pollable makes the keep-alive loop read a plain TCP or UNIX connection's client frames
 // (pollFrames), so that the stream needs no reading goroutine; false for other connections.
+// A type that embeds a *net.TCPConn or *net.UnixConn (such as the connection-counting
+// wrapper of rtbusd's listeners) is one: its socket carries the frames as they are, which
+// is also what lets the stream write to it with writev (writevConn).
 func (s *stream) pollable(conn net.Conn) bool {
-	switch conn.(type) {
-	case *net.TCPConn, *net.UnixConn:
-	default:
+	sc, ok := conn.(syscall.Conn)
+	if !ok || !writevConn(conn) {
 		return false
 	}
-	rc, err := conn.(syscall.Conn).SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false
 	}
