@@ -55,82 +55,134 @@ func BenchmarkAppendMessage(b *testing.B) {
 }
 
 // BenchmarkFanout publishes b.N records to N streams served over loopback HTTP and read by N
-// real HTTP clients in this process; deliveries/s counts messages received by the clients.
-// allocs/op is per publication and includes both sides.
+// real clients in this process (SSE: net/http clients; WebSocket: raw TCP connections that
+// parse the frames); deliveries/s counts messages received by the clients. allocs/op is per
+// publication and includes both sides.
 func BenchmarkFanout(b *testing.B) {
-	for _, m := range []mode{{}, {detach: true}} {
+	for _, name := range []string{"attached", "detached", "websocket"} {
 		for _, n := range []int{100, 1000} {
-			benchFanout(b, m, n)
+			benchFanout(b, name, n)
 		}
 	}
 }
 
-func benchFanout(b *testing.B, m mode, n int) {
-	name := "attached"
-	if m.detach {
-		name = "detached"
-	}
-	detach := m.detach
-	{
-		b.Run(fmt.Sprintf("%s/streams=%d", name, n), func(b *testing.B) {
-			hub := sse.NewHub(sse.HubOptions{QueueSize: 1 << 20})
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				hub.Serve(r.Context(), w, sse.StreamOptions{Tenant: "t", Detach: detach})
-			}))
-			defer srv.Close()
-			defer hub.Close()
-			tr := &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}
-			defer tr.CloseIdleConnections()
-			cl := &http.Client{Transport: tr}
-			var got atomic.Int64
-			var wg sync.WaitGroup
-			var bodies []io.Closer
-			for range n {
+func benchFanout(b *testing.B, name string, n int) {
+	b.Run(fmt.Sprintf("%s/streams=%d", name, n), func(b *testing.B) {
+		hub := sse.NewHub(sse.HubOptions{QueueSize: 1 << 20})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			o := sse.StreamOptions{Tenant: "t", Detach: name != "attached"}
+			if name == "websocket" {
+				hub.ServeWS(r.Context(), w, r, o)
+				return
+			}
+			hub.Serve(r.Context(), w, o)
+		}))
+		defer srv.Close()
+		defer hub.Close()
+		tr := &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}
+		defer tr.CloseIdleConnections()
+		cl := &http.Client{Transport: tr}
+		var got atomic.Int64
+		var wg sync.WaitGroup
+		var bodies []io.Closer
+		for range n {
+			var body io.ReadCloser
+			count := countSSE
+			if name == "websocket" {
+				c, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+					"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+				body, count = c, countWS
+			} else {
 				resp, err := cl.Get(srv.URL)
 				if err != nil {
 					b.Fatal(err)
 				}
-				bodies = append(bodies, resp.Body)
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					br := bufio.NewReaderSize(resp.Body, 32<<10)
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if bytes.HasPrefix(line, []byte("id:")) {
-							got.Add(1)
-						}
-					}
-				}()
+				body = resp.Body
 			}
-			for hub.Streams() < n {
-				time.Sleep(time.Millisecond)
+			bodies = append(bodies, body)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				count(bufio.NewReaderSize(body, 32<<10), &got)
+			}()
+		}
+		for hub.Streams() < n {
+			time.Sleep(time.Millisecond)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for i := range b.N {
+			hub.Publish(sse.Message{Tenant: "t", Seq: uint64(i + 1), Event: "chat.message", Record: asciiRecord})
+		}
+		want := int64(b.N) * int64(n)
+		deadline := time.Now().Add(time.Minute)
+		for got.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		el := time.Since(start)
+		b.StopTimer()
+		if got.Load() < want {
+			b.Fatalf("delivered %d of %d", got.Load(), want)
+		}
+		b.ReportMetric(float64(want)/el.Seconds(), "deliveries/s")
+		for _, c := range bodies {
+			c.Close()
+		}
+		wg.Wait()
+	})
+}
+
+// countSSE counts the messages with an id: line until the stream ends.
+func countSSE(br *bufio.Reader, got *atomic.Int64) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		if bytes.HasPrefix(line, []byte("id:")) {
+			got.Add(1)
+		}
+	}
+}
+
+// countWS skips the handshake's response, then counts the text frames until the stream ends.
+func countWS(br *bufio.Reader, got *atomic.Int64) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		if len(line) == 2 {
+			break
+		}
+	}
+	h := make([]byte, 2)
+	for {
+		if _, err := io.ReadFull(br, h); err != nil {
+			return
+		}
+		n := int(h[1] & 0x7f)
+		op := h[0] & 0x0f
+		switch n {
+		case 126:
+			if _, err := io.ReadFull(br, h); err != nil {
+				return
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			for i := range b.N {
-				hub.Publish(sse.Message{Tenant: "t", Seq: uint64(i + 1), Event: "chat.message", Record: asciiRecord})
-			}
-			want := int64(b.N) * int64(n)
-			deadline := time.Now().Add(time.Minute)
-			for got.Load() < want && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Microsecond)
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			if got.Load() < want {
-				b.Fatalf("delivered %d of %d", got.Load(), want)
-			}
-			b.ReportMetric(float64(want)/el.Seconds(), "deliveries/s")
-			for _, c := range bodies {
-				c.Close()
-			}
-			wg.Wait()
-		})
+			n = int(h[0])<<8 | int(h[1])
+		case 127:
+			return // no message of this benchmark is that long
+		}
+		if _, err := br.Discard(n); err != nil {
+			return
+		}
+		if op == 1 {
+			got.Add(1)
+		}
 	}
 }
 

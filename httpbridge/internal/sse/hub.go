@@ -114,8 +114,16 @@ func (it *item) bytes(e encoding) []byte {
 		return it.raw
 	}
 	c := &it.enc[e]
-	c.once.Do(func() { c.b = appendEncoded(nil, e, &it.m, 0) })
+	c.once.Do(func() { c.b = appendEncoded(make([]byte, 0, encodedCap(&it.m)), e, &it.m, 0) })
 	return c.b
+}
+
+// encodedCap is room for m in any encoding, so that encoding it allocates once: the record,
+// the name, the framing, and an eighth more for SSE's escapes (\u003a for each ':' in a
+// string, \uXXXX for non-ASCII).
+func encodedCap(m *Message) int {
+	n := max(len(m.Record), len(m.Data), len(m.Anon))
+	return n + n/8 + len(m.Event) + 64
 }
 
 func anonRecord(m *Message) []byte {
