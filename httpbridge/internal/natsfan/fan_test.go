@@ -36,7 +36,7 @@ type node struct {
 	url string
 }
 
-func startNodes(t *testing.T, n int) []*node {
+func startNodes(t testing.TB, n int) []*node {
 	t.Helper()
 	var out []*node
 	for _, c := range clustertest.Start(t, n) {
