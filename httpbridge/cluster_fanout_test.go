@@ -99,6 +99,22 @@ func TestClusterFanout(t *testing.T) {
 				}
 			}
 		}
+		// A bus client's push on node 3 (uncounted) reaches every node's streams, once (the
+		// bus hands it to the bridge asynchronously: it may come after the next push).
+		push(t, e3, "rtbus/http/acme/push", `{"event":"from-bus","data":5}`)
+		e1.pushMsg(map[string]any{"tenant_id": "acme", "event": "marker", "data": 6})
+		for _, c := range append(acme, annSSE, annWS) {
+			a, b := c.next(t).event, c.next(t).event
+			if !(a == "from-bus" && b == "marker" || a == "marker" && b == "from-bus") {
+				t.Fatalf("got %s and %s, want from-bus and marker", a, b)
+			}
+		}
+		e2.pushMsg(map[string]any{"tenant_id": "acme", "event": "end", "data": 7})
+		for _, c := range append(acme, annSSE, annWS) {
+			if m := c.next(t); m.event != "end" {
+				t.Fatalf("got %+v, want end", m)
+			}
+		}
 	})
 
 	t.Run("presence", func(t *testing.T) {
