@@ -1,0 +1,147 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rtbus/rtbus/cluster"
+	"github.com/rtbus/rtbus/cluster/clustertest"
+)
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The watcher of each node: readiness, the routes, the meta leader and an rtbus stream's
+// leader in Status, the log and the metrics; two nodes of three closed: the survivor is not
+// ready within seconds (its routes reach no majority), and says why.
+func TestWatcherReadinessLeadersAndMetrics(t *testing.T) {
+	opts := clustertest.Options(t, 3)
+	logs := make([]*logBuf, 3)
+	nodes := make([]*cluster.Node, 3)
+	for i := range opts {
+		logs[i] = &logBuf{}
+		opts[i].Logger = slog.New(slog.NewTextHandler(logs[i], nil))
+		n, err := cluster.Start(opts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		nodes[i] = n
+	}
+	for _, n := range nodes {
+		eventually(t, "readiness", 30*time.Second, func() bool { return n.Readiness() == nil })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := nodes[0].JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: "RTBUS_TEST", Subjects: []string{"rtbus.test.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[0].JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	for i, n := range nodes {
+		var st cluster.Status
+		eventually(t, "two routes, a meta leader and the stream's leader", 30*time.Second, func() bool {
+			st = n.Status(ctx)
+			return st.Ready && len(st.Routes) == 2 && st.MetaLeader != "" && len(st.Streams) == 1 && st.Streams[0].Leader != ""
+		})
+		if st.Node != opts[i].NodeName || st.Mode != "embedded" || st.Cluster != "test" || st.Replicas != 3 || st.Streams[0].Name != "RTBUS_TEST" || len(st.Streams[0].Replicas) != 2 {
+			t.Errorf("status of %s: %+v", opts[i].NodeName, st)
+		}
+		if leader == "" {
+			leader = st.MetaLeader
+		} else if st.MetaLeader != leader {
+			t.Errorf("%s names meta leader %s, the first node %s", st.Node, st.MetaLeader, leader)
+		}
+		// Logged by the watcher within its period.
+		eventually(t, "the leaders in the log", 10*time.Second, func() bool {
+			return strings.Contains(logs[i].String(), `msg="cluster: JetStream meta leader" leader=`+leader) &&
+				strings.Contains(logs[i].String(), `msg="cluster: stream leader" stream=RTBUS_TEST`)
+		})
+	}
+
+	n := nodes[0]
+	lag := uint64(7)
+	n.SetIndexLag(func() uint64 { return lag })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(n.Collector())
+	eventually(t, "the stream in the metrics", 10*time.Second, func() bool {
+		return strings.Contains(gather(t, reg), `rtbus_cluster_stream_replicas_current{stream="RTBUS_TEST"} 3`)
+	})
+	m := gather(t, reg)
+	for _, want := range []string{"rtbus_cluster_ready 1", "rtbus_cluster_routes 2", "rtbus_cluster_index_lag 7", `rtbus_cluster_stream_leader{stream="RTBUS_TEST"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+	if st := n.Status(ctx); st.IndexLag == nil || *st.IndexLag != 7 {
+		t.Errorf("index lag in the status: %v", st.IndexLag)
+	}
+
+	nodes[1].Close()
+	nodes[2].Close()
+	start := time.Now()
+	eventually(t, "the survivor not ready", 10*time.Second, func() bool { return n.Readiness() != nil })
+	t.Logf("not ready %v after the two others closed", time.Since(start).Round(time.Millisecond))
+	if err := n.Readiness(); !strings.Contains(err.Error(), "quorum") && !strings.Contains(err.Error(), "meta leader") {
+		t.Errorf("readiness error: %v", err)
+	}
+	eventually(t, "the lost quorum in the log", 10*time.Second, func() bool {
+		return strings.Contains(logs[0].String(), "cluster: JetStream not ready") && strings.Contains(logs[0].String(), "cluster: route down")
+	})
+	if m := gather(t, reg); !strings.Contains(m, "rtbus_cluster_ready 0") {
+		t.Errorf("metrics after the quorum is lost:\n%s", m)
+	}
+}
+
+func gather(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			b.WriteString(mf.GetName())
+			if len(m.GetLabel()) > 0 {
+				b.WriteString("{")
+				for i, l := range m.GetLabel() {
+					if i > 0 {
+						b.WriteString(",")
+					}
+					b.WriteString(l.GetName() + `="` + l.GetValue() + `"`)
+				}
+				b.WriteString("}")
+			}
+			b.WriteString(" " + strconv.FormatFloat(m.GetGauge().GetValue(), 'g', -1, 64) + "\n")
+		}
+	}
+	return b.String()
+}
