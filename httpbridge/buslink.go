@@ -334,7 +334,10 @@ func (s *Server) onPublish(e store.Event) { s.pubs <- e }
 func (s *Server) dispatch() {
 	defer close(s.pubsDone)
 	for e := range s.pubs {
-		m := message(e)
+		if e.Seq <= s.quietSeq {
+			continue // replayed while this node caught up with the cluster's log, before serving
+		}
+		m := s.message(e)
 		if s.isPublic(e.TenantID) {
 			m.Anon = anonRecord(e)
 		}

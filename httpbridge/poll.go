@@ -45,7 +45,7 @@ func (pr *pollReply) add(m sse.Message) {
 	if pr.data {
 		data = m.Data
 	}
-	pr.b = sse.AppendJSONMessage(pr.b, m.Event, data, m.Seq)
+	pr.b = sse.AppendJSONMessageID(pr.b, m.Event, data, m.IDPrefix, m.Seq)
 	pr.n++
 }
 
@@ -62,6 +62,9 @@ func (s *Server) fromLog(pr *pollReply, tenant string, message func(store.Event)
 		}
 		return nil
 	})
+	if s.epoch != "" {
+		last = max(last, pr.last) // a cluster cursor is a position in the one log
+	}
 	pr.last = last
 	if errors.Is(err, errReplyFull) {
 		err = nil
@@ -81,7 +84,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 	defer pc.Release()
 	pr := &pollReply{b: append(make([]byte, 0, 512), `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
 	pc.Watch()
-	if prm.resume {
+	if ok, resync := s.cursorOK(r.Context(), prm); !ok {
+		pr.add(resync)
+		prm.resume = false
+	} else if prm.resume {
 		if err := s.fromLog(pr, tenant, message); err != nil {
 			return storeError(err)
 		}
@@ -91,7 +97,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 		}
 	}
 	if !prm.resume {
-		pr.last, err = s.backlog(tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
+		pr.last, err = s.backlog(r.Context(), tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
 		if err != nil {
 			return storeError(err)
 		}
@@ -149,6 +155,7 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	}
 	pc.Sent(pr.n)
 	b := append(pr.b, `],"last_event_id":"`...)
+	b = append(b, s.idPrefix...)
 	b = strconv.AppendUint(b, pr.last, 10)
 	b = append(b, `","conn":"`...)
 	b = strconv.AppendUint(b, pc.ID(), 10)

@@ -32,10 +32,14 @@ type Server struct {
 	internal  http.Handler
 	metrics   *metrics
 	evlog     eventLog // the write path of events: localLog or clusterLog
-	link      *busLink
-	bl        blacklist
-	public    publicTenants
-	stopPrune func() bool // under mu
+	// Cluster mode: the log's epoch, the cursor prefix "<epoch>." (both "" on a single
+	// node), and the last sequence replayed before serving (not announced again).
+	epoch, idPrefix string
+	quietSeq        uint64
+	link            *busLink
+	bl              blacklist
+	public          publicTenants
+	stopPrune       func() bool // under mu
 	// Publications go from the store's commit pipeline to one dispatcher goroutine, in order,
 	// so that fanning out to thousands of streams does not hold up the next insert.
 	pubs     chan store.Event
@@ -119,7 +123,18 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.closeClock()
 		return nil, fmt.Errorf("httpbridge: loading sessions and tenants: %w", err)
 	}
-	s.evlog = newLocalLog(s)
+	if cfg.Cluster != nil {
+		if s.evlog, err = newClusterLog(s); err != nil {
+			s.db.Close()
+			close(s.pubs)
+			s.hub.Close()
+			s.link.close()
+			s.closeClock()
+			return nil, fmt.Errorf("httpbridge: cluster event log: %w", err)
+		}
+	} else {
+		s.evlog = newLocalLog(s)
+	}
 	if s.fan, err = newFanout(s); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("httpbridge: cluster fan-out: %w", err)

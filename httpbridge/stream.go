@@ -1,6 +1,7 @@
 package httpbridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -53,7 +54,7 @@ func (s *Server) streamRoute(t string, withTenant bool) route {
 				return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
 			}
 		}
-		prm, err := parseStreamParams(r)
+		prm, err := s.streamParamsOf(r)
 		if err != nil {
 			return err
 		}
@@ -72,7 +73,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 
 // serveAnonymous serves the anonymous stream of a public tenant over transport t.
 func (s *Server) serveAnonymous(w http.ResponseWriter, r *http.Request, t, tenant string) error {
-	prm, err := parseStreamParams(r)
+	prm, err := s.streamParamsOf(r)
 	if err != nil {
 		return err
 	}
@@ -160,10 +161,10 @@ func (s *Server) streamOptions(r *http.Request, p principal, prm streamParams, w
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p principal, prm streamParams, watch []string, anon string) error {
 	opts := s.streamOptions(r, p, prm, watch)
 	tenant, uid := p.user.TenantID, p.user.ID
-	msg := message
+	msg := s.message
 	if anon != "" {
 		tenant, opts.Tenant, opts.Anonymous = anon, anon, true
-		msg = func(e store.Event) sse.Message { m := message(e); m.Anon = anonRecord(e); return m }
+		msg = func(e store.Event) sse.Message { m := s.message(e); m.Anon = anonRecord(e); return m }
 	}
 	if t == sse.TransportPoll {
 		return s.servePoll(w, r, tenant, msg, prm, opts)
@@ -172,7 +173,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p
 	opts.Backlog = func(send func(sse.Message) error) (uint64, error) {
 		if anon != "" {
 			// No user, no session: nothing to kill.
-			return s.backlog(tenant, msg, prm, filter, send)
+			return s.backlog(r.Context(), tenant, msg, prm, filter, send)
 		}
 		// Registered with the hub by now: a revocation or kill from here on finds this
 		// stream, and one that came before is seen here (the hub then sends the final
@@ -183,7 +184,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p
 		if p.jti != "" && s.bl.refused(p.jti, s.clock.Now().Unix()) {
 			return 0, sse.ErrKilled
 		}
-		return s.backlog(tenant, msg, prm, filter, send)
+		return s.backlog(r.Context(), tenant, msg, prm, filter, send)
 	}
 	var err error
 	if t == sse.TransportWS {
@@ -208,14 +209,23 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p
 // last message carries an id, the tenant's sequence when the state was read: a client cut off
 // halfway through gets the whole state again); with a cursor the log after it; with a cursor
 // ahead of the log a resync message, then the state. It returns the cursor it reached.
-func (s *Server) backlog(tenant string, message func(store.Event) sse.Message, prm streamParams, f sse.Filter, send func(sse.Message) error) (uint64, error) {
-	if prm.resume {
+func (s *Server) backlog(ctx context.Context, tenant string, message func(store.Event) sse.Message, prm streamParams, f sse.Filter, send func(sse.Message) error) (uint64, error) {
+	if ok, resync := s.cursorOK(ctx, prm); !ok {
+		if err := send(resync); err != nil {
+			return 0, err
+		}
+	} else if prm.resume {
 		last, err := s.db.Since(tenant, prm.after, func(e store.Event) error {
 			if !f.Match(e.Event, e.CollectionID) {
 				return nil
 			}
 			return send(message(e))
 		})
+		if s.epoch != "" {
+			// A cluster cursor is a position in the one log: a tenant whose last publication
+			// is before it has nothing to replay, and nothing up to it is sent live.
+			return max(last, prm.after), err
+		}
 		// Since answers a cursor ahead of the log with the log's last id.
 		if err != nil || last >= prm.after {
 			return last, err

@@ -11,6 +11,8 @@ import (
 type streamParams struct {
 	resume      bool   // a cursor was given
 	after       uint64 // the cursor: the last publication id the client has
+	raw         string // cluster mode: the cursor as given
+	stale       bool   // cluster mode: a cursor of another epoch (resync)
 	dataOnly    bool   // ?format=data
 	events      []string
 	collections []string
@@ -29,17 +31,25 @@ const (
 // parseStreamParams reads the cursor (Last-Event-ID, else ?last_event_id=), ?format=,
 // ?events=, ?collections=, ?users=, ?wait= and ?conn=. Anything malformed is a 400 naming it.
 func parseStreamParams(r *http.Request) (streamParams, error) {
+	return parseStreamParamsWith(r, func(v string, p *streamParams) error {
+		n, err := parseSeq(v)
+		p.after = n
+		return err
+	})
+}
+
+// parseStreamParamsWith is parseStreamParams with the cursor parsed by cursor.
+func parseStreamParamsWith(r *http.Request, cursor func(v string, p *streamParams) error) (streamParams, error) {
 	var p streamParams
 	q := r.URL.Query()
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
 		if v == "" {
 			continue
 		}
-		n, err := parseSeq(v)
-		if err != nil {
+		if err := cursor(v, &p); err != nil {
 			return p, err
 		}
-		p.after, p.resume = n, true
+		p.resume = true
 		break
 	}
 	switch f := q.Get("format"); f {

@@ -28,6 +28,12 @@ var plain = func() (t [256]bool) {
 // control bytes inside strings are escaped, and invalid UTF-8 becomes \ufffd. CR and LF in the
 // event name, which would end the field, are written as spaces.
 func AppendMessage(dst []byte, event string, json []byte, id uint64, retry int) []byte {
+	return appendMessage(dst, event, json, "", id, retry)
+}
+
+// appendMessage is AppendMessage with the id written as prefix followed by id (a cluster
+// cursor "<epoch>.<seq>" when prefix is "<epoch>.").
+func appendMessage(dst []byte, event string, json []byte, prefix string, id uint64, retry int) []byte {
 	dst = append(dst, "event:"...)
 	dst = appendField(dst, event)
 	dst = append(dst, "\ndata:"...)
@@ -35,6 +41,7 @@ func AppendMessage(dst []byte, event string, json []byte, id uint64, retry int) 
 	dst = append(dst, '\n')
 	if id != 0 {
 		dst = append(dst, "id:"...)
+		dst = append(dst, prefix...)
 		dst = strconv.AppendUint(dst, id, 10)
 		dst = append(dst, '\n')
 	}

@@ -44,11 +44,11 @@ func appendEncoded(dst []byte, e encoding, m *Message, retry int) []byte {
 	}
 	switch transport(e / nForms) {
 	case tSSE:
-		return AppendMessage(dst, m.Event, orNull(data), m.Seq, retry)
+		return appendMessage(dst, m.Event, orNull(data), m.IDPrefix, m.Seq, retry)
 	case tWS:
-		return appendWSFrame(dst, opText, func(b []byte) []byte { return AppendJSONMessage(b, m.Event, data, m.Seq) })
+		return appendWSFrame(dst, opText, func(b []byte) []byte { return AppendJSONMessageID(b, m.Event, data, m.IDPrefix, m.Seq) })
 	}
-	return AppendJSONMessage(dst, m.Event, data, m.Seq)
+	return AppendJSONMessageID(dst, m.Event, data, m.IDPrefix, m.Seq)
 }
 
 // AppendJSONMessage appends the JSON object a WebSocket frame or a long-poll reply carries for
@@ -57,9 +57,16 @@ func appendEncoded(dst []byte, e encoding, m *Message, retry int) []byte {
 // whatever the transport. data is written as it is (it should be compact JSON; empty is
 // null), with invalid UTF-8 replaced, so that the frame is valid WebSocket text.
 func AppendJSONMessage(dst []byte, event string, data []byte, seq uint64) []byte {
+	return AppendJSONMessageID(dst, event, data, "", seq)
+}
+
+// AppendJSONMessageID is AppendJSONMessage with the id written as prefix followed by seq (a
+// cluster cursor "<epoch>.<seq>" when prefix is "<epoch>."). prefix must need no JSON escaping.
+func AppendJSONMessageID(dst []byte, event string, data []byte, prefix string, seq uint64) []byte {
 	dst = append(dst, '{')
 	if seq != 0 {
 		dst = append(dst, `"id":"`...)
+		dst = append(dst, prefix...)
 		dst = strconv.AppendUint(dst, seq, 10)
 		dst = append(dst, `",`...)
 	}

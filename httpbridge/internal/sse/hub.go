@@ -9,9 +9,12 @@ import (
 // Message is one publication as a stream sends it. A published Message is shared by every
 // stream it goes to: the publisher must not modify its slices afterwards.
 type Message struct {
-	Tenant     string
-	User       string // non-empty: only streams of (or watching) this user id get it (ephemeral per-user push)
-	Seq        uint64 // publication id (the SSE id: field); 0 for ephemeral messages (no id: field)
+	Tenant string
+	User   string // non-empty: only streams of (or watching) this user id get it (ephemeral per-user push)
+	Seq    uint64 // publication id (the SSE id: field); 0 for ephemeral messages (no id: field)
+	// IDPrefix is written before Seq in the id ("<epoch>." in cluster mode, where ids are
+	// cursors into the shared log; "" on a single node). It must need no JSON escaping.
+	IDPrefix   string
 	Event      string // SSE event: field (the event name)
 	Collection string // the event's collection, for Filter; "" for ephemeral messages
 	Record     []byte // compact JSON of the whole event record (as json.Marshal gives it)

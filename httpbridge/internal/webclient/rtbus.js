@@ -164,8 +164,14 @@ export class Client {
   }
 }
 
-// compareIds orders publication ids (decimal strings of any size); null when either is not one.
+// compareIds orders publication ids (decimal strings of any size, or a cluster's
+// "<epoch>.<seq>"); null when either is not one, or they are of two epochs.
 function compareIds(a, b) {
+  // A cluster's ids are "<epoch>.<seq>": comparable within one epoch only.
+  const i = a.lastIndexOf("."), j = b.lastIndexOf(".");
+  if (a.slice(0, i + 1) !== b.slice(0, j + 1)) return null;
+  a = a.slice(i + 1);
+  b = b.slice(j + 1);
   if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return null;
   const x = BigInt(a), y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
