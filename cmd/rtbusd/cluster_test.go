@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/rtbus/rtbus/cluster/clustertest"
 )
 
@@ -205,4 +207,51 @@ func TestClusterBadFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// natsServer runs a standalone NATS server with JetStream on a free loopback port, asking for
+// token, until the test ends; it returns its URL.
+func natsServer(t *testing.T, token string) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		Authorization: token, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s.ClientURL()
+}
+
+// -nats-url: rtbusd runs no NATS server of its own and gets ready on the external one, with
+// the token from the environment; a wrong token stops it with the server's refusal.
+func TestClusterExternalNATS(t *testing.T) {
+	bin := buildDaemon(t)
+	url := natsServer(t, "s3cret")
+
+	cmd := exec.Command(bin, "-B", filepath.Join(t.TempDir(), "bus.sock"), "-http", "127.0.0.1:0", "-data-dir", t.TempDir(), "-nats-url", url)
+	cmd.Env = append(os.Environ(), "RTBUS_NATS_TOKEN=wrong")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "connect to NATS") {
+		t.Fatalf("wrong token: %v\n%s", err, out)
+	}
+
+	t.Setenv("RTBUS_NATS_TOKEN", "s3cret")
+	d := startGateway(t, bin, t.TempDir(), "-nats-url", url, "-cluster-node", "ext1", "-cluster-replicas", "1") // a standalone server keeps one copy
+	waitReadyz(t, d, 200, 60*time.Second)
+	var st struct {
+		Node, Mode string
+		Ready      bool
+		Routes     []any
+	}
+	code, body := call(t, "GET", d.intern+"/v1/cluster", "Bearer secret-admin", "")
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Node != "ext1" || st.Mode != "external" || !st.Ready || len(st.Routes) != 0 {
+		t.Fatalf("/v1/cluster: %d %s", code, body)
+	}
+	if !strings.Contains(d.logs.String(), `"cluster: connected to NATS"`) || strings.Contains(d.logs.String(), "embedded NATS server started") {
+		t.Errorf("log:\n%s", d.logs)
+	}
+	d.stop(t)
 }
