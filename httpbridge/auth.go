@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/rtbus/rtbus/cluster"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) checkToken(tok string) (principal, error) {
 	case c.ID != "" && s.bl.refused(c.ID, s.clock.Now().Unix()):
 		return principal{}, errorf(http.StatusUnauthorized, "session ended (logged out or killed): log in again")
 	}
-	u, err := s.db.UserByID(c.Subject)
+	u, err := s.acct.UserByID(c.Subject)
 	if errors.Is(err, store.ErrNotFound) {
 		return principal{}, errorf(http.StatusUnauthorized, "token of an unknown user")
 	} else if err != nil {
@@ -157,6 +158,9 @@ func (s *Server) checkAdmin(tok string) error {
 func storeError(err error) error {
 	if errors.Is(err, store.ErrClosed) {
 		return errorf(http.StatusServiceUnavailable, "server shutting down")
+	}
+	if errors.Is(err, cluster.ErrNotReady) {
+		return errorf(http.StatusServiceUnavailable, "cluster unavailable (no quorum): try again")
 	}
 	return err
 }

@@ -237,7 +237,7 @@ func (l *busLink) insert(ctx context.Context, r rpc.Request) ([]byte, error) {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "data cannot be stored as JSON: %v", err)
 	}
 	if req.UserID != "" {
-		if u, err := l.s.db.UserByID(req.UserID); err != nil || u.TenantID != req.TenantID {
+		if u, err := l.s.acct.UserByID(req.UserID); err != nil || u.TenantID != req.TenantID {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, "user_id is not a user of tenant_id")
 		}
 	}

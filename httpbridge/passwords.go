@@ -64,7 +64,7 @@ func (s *Server) checkPassword(r *http.Request, username, password string) (stor
 		e.retryAfter = secs
 		return store.User{}, e
 	}
-	u, err := s.db.UserByName(username)
+	u, err := s.acct.UserByName(username)
 	if errors.Is(err, store.ErrNotFound) {
 		p.compare(p.dummyHash, password)
 		return store.User{}, errWrongPassword
@@ -95,7 +95,7 @@ func (s *Server) checkBasic(r *http.Request, username, password string) (store.U
 	now := s.clock.Now()
 	k := c.sum(username, password)
 	if e, ok := c.get(k, now); ok {
-		u, err := s.db.UserByName(username)
+		u, err := s.acct.UserByName(username)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.User{}, storeError(err)
 		}

@@ -45,7 +45,7 @@ func (s *Server) loadTenants() error {
 	for _, t := range s.cfg.PublicTenants {
 		s.public.fixed[t] = true
 	}
-	return s.db.TenantSettings(func(tenant string, v []byte) error {
+	return s.acct.TenantSettings(func(tenant string, v []byte) error {
 		var ts tenantSettings
 		if err := json.Unmarshal(v, &ts); err != nil {
 			return err
@@ -108,7 +108,7 @@ func (s *Server) defaultStream(w http.ResponseWriter, r *http.Request) error {
 }
 
 // POST /tenant_settings {"admin_token","tenant_id","public"}: opens (or closes) a tenant's
-// anonymous stream; kept in the store.
+// anonymous stream; kept in the store (in cluster mode, on every node).
 func (s *Server) tenantSettings(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		AdminToken string `json:"admin_token"`
@@ -128,22 +128,30 @@ func (s *Server) tenantSettings(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "public is required (true or false)")
 	}
 	v, _ := json.Marshal(tenantSettings{Public: *req.Public})
-	if err := s.db.SetTenantSettings(req.TenantID, v); errors.Is(err, store.ErrInvalid) {
+	if err := s.acct.SetTenantSettings(req.TenantID, v); errors.Is(err, store.ErrInvalid) {
 		return errorf(http.StatusBadRequest, "tenant_id cannot be stored")
 	} else if err != nil {
 		return storeError(err)
 	}
-	s.public.mu.Lock()
-	if *req.Public {
-		s.public.set[req.TenantID] = true
-	} else {
-		delete(s.public.set, req.TenantID)
-	}
-	public := s.public.fixed[req.TenantID] || s.public.set[req.TenantID]
-	s.public.mu.Unlock()
+	public := s.setPublic(req.TenantID, *req.Public)
 	if !public {
 		s.fan.CloseAnonymous(req.TenantID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": req.TenantID, "public": public})
 	return nil
+}
+
+// setPublic applies a tenant's stored setting (from this node's route, or in cluster mode
+// from any node's) and returns whether the tenant is public now; the caller closes the
+// anonymous streams of a tenant no longer public.
+func (s *Server) setPublic(tenant string, set bool) bool {
+	s.public.mu.Lock()
+	if set {
+		s.public.set[tenant] = true
+	} else {
+		delete(s.public.set, tenant)
+	}
+	public := s.public.fixed[tenant] || s.public.set[tenant]
+	s.public.mu.Unlock()
+	return public
 }

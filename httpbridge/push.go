@@ -50,9 +50,9 @@ func (s *Server) pushTo(tenant, user, event string, data json.RawMessage) (int, 
 
 // userOf finds a user of tenant by id or username: 404 if there is none.
 func (s *Server) userOf(tenant, user string) (store.User, error) {
-	u, err := s.db.UserByID(user)
+	u, err := s.acct.UserByID(user)
 	if errors.Is(err, store.ErrNotFound) {
-		u, err = s.db.UserByName(user)
+		u, err = s.acct.UserByName(user)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && tenant != "" && u.TenantID != tenant) {
 		return store.User{}, errorf(http.StatusNotFound, "no user %q in tenant %q", user, tenant)

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/httpbridge/internal/jskv"
 	"github.com/rtbus/rtbus/httpbridge/internal/ntpclock"
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
@@ -36,6 +37,8 @@ type Server struct {
 	// node), and the last sequence replayed before serving (not announced again).
 	epoch, idPrefix string
 	quietSeq        uint64
+	acct            accounts // users, blacklist, tenant settings: db, or kv in cluster mode
+	kv              *jskv.Accounts
 	link            *busLink
 	bl              blacklist
 	public          publicTenants
@@ -63,30 +66,32 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("httpbridge: data directory: %w", err)
 	}
-	secret, gen, err := loadSecret(cfg.DataDir, "jwt_secret", cfg.JWTSecret)
+	kv, err := openClusterAccounts(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	if gen {
-		log.Info("httpbridge: generated a random JWT secret", "file", filepath.Join(cfg.DataDir, "jwt_secret"))
+	// closeKV undoes openClusterAccounts when New fails.
+	closeKV := func() {
+		if kv != nil {
+			kv.Close()
+		}
 	}
-	admin, gen, err := loadSecret(cfg.DataDir, "admin_token", cfg.AdminToken)
+	secret, admin, err := loadSecrets(&cfg, kv)
 	if err != nil {
+		closeKV()
 		return nil, err
-	}
-	if cfg.AdminToken == "" {
-		// Printed at every start, not only the first, so an operator can always find it.
-		log.Info("httpbridge: admin token", "file", filepath.Join(cfg.DataDir, "admin_token"), "generated", gen)
 	}
 	sg, err := newSigner(&cfg, secret)
 	if err != nil {
+		closeKV()
 		return nil, err
 	}
 	pw, err := newPasswords(&cfg)
 	if err != nil {
+		closeKV()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, signer: sg, pw: pw, adminHash: sha256.Sum256([]byte(admin)), closed: make(chan struct{})}
+	s := &Server{cfg: cfg, signer: sg, pw: pw, adminHash: sha256.Sum256([]byte(admin)), kv: kv, closed: make(chan struct{})}
 	s.clock = cfg.Clock
 	if s.clock == nil {
 		s.ntp = ntpclock.New(ntpclock.Options{Servers: cfg.NTPServers, Logger: log})
@@ -97,6 +102,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		if s.link, err = newBusLink(s, b); err != nil {
 			s.hub.Close()
 			s.closeClock()
+			closeKV()
 			return nil, err
 		}
 	}
@@ -109,7 +115,12 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.hub.Close()
 		s.link.close()
 		s.closeClock()
+		closeKV()
 		return nil, fmt.Errorf("httpbridge: %w", err)
+	}
+	s.acct = s.db
+	if kv != nil {
+		s.acct = kv
 	}
 	err = s.loadSessions()
 	if err == nil {
@@ -121,7 +132,12 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		s.hub.Close()
 		s.link.close()
 		s.closeClock()
+		closeKV()
 		return nil, fmt.Errorf("httpbridge: loading sessions and tenants: %w", err)
+	}
+	if kv != nil {
+		// From here on, every node's account changes reach this node's streams.
+		kv.Watch(s.accountHooks())
 	}
 	if cfg.Cluster != nil {
 		if s.evlog, err = newClusterLog(s); err != nil {
@@ -130,6 +146,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 			s.hub.Close()
 			s.link.close()
 			s.closeClock()
+			closeKV()
 			return nil, fmt.Errorf("httpbridge: cluster event log: %w", err)
 		}
 	} else {
@@ -185,6 +202,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.Close()
 	if s.evlog != nil {
 		s.evlog.close()
+	}
+	if s.kv != nil {
+		s.kv.Close()
 	}
 	s.link.close()
 	done := make(chan struct{})

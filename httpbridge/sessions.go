@@ -67,7 +67,7 @@ func (b *blacklist) expired(now int64) []string {
 // loadSessions reads the blacklist from the store, dropping entries that expired while the
 // server was down, and starts the pruning.
 func (s *Server) loadSessions() error {
-	entries, err := s.db.Blacklisted()
+	entries, err := s.acct.Blacklisted()
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Server) prune() {
 	now := s.clock.Now()
 	s.bl.writing.Lock()
 	if gone := s.bl.expired(now.Unix()); len(gone) > 0 {
-		if err := s.db.Unblacklist(gone...); err != nil && !errors.Is(err, store.ErrClosed) {
+		if err := s.acct.Unblacklist(gone...); err != nil && !errors.Is(err, store.ErrClosed) {
 			s.cfg.Logger.Warn("httpbridge: pruning the session blacklist", "err", err)
 		}
 	}
@@ -108,7 +108,7 @@ func (s *Server) killSession(session string, expires time.Time) error {
 	}
 	exp := expires.Unix()
 	s.bl.writing.Lock()
-	if err := s.db.Blacklist(store.BlacklistEntry{Session: session, Expires: exp}); err != nil {
+	if err := s.acct.Blacklist(store.BlacklistEntry{Session: session, Expires: exp}); err != nil {
 		s.bl.writing.Unlock()
 		return storeError(err)
 	}
@@ -127,7 +127,7 @@ func (s *Server) reviveSession(session string) (bool, error) {
 	if _, ok := s.bl.get(session); !ok {
 		return false, nil
 	}
-	if err := s.db.Unblacklist(session); err != nil {
+	if err := s.acct.Unblacklist(session); err != nil {
 		return false, storeError(err)
 	}
 	s.bl.remove(session)

@@ -113,9 +113,9 @@ func (s *Server) setTokenCookie(w http.ResponseWriter, r *http.Request, tok stri
 func (s *Server) watchList(p principal, names []string) ([]string, error) {
 	var ids []string
 	for _, n := range names {
-		u, err := s.db.UserByName(n)
+		u, err := s.acct.UserByName(n)
 		if errors.Is(err, store.ErrNotFound) {
-			u, err = s.db.UserByID(n)
+			u, err = s.acct.UserByID(n)
 		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.TenantID != p.user.TenantID) {
 			return nil, errorf(http.StatusForbidden, "users: %q is not a user of your tenant", n)
@@ -178,7 +178,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p
 		// Registered with the hub by now: a revocation or kill from here on finds this
 		// stream, and one that came before is seen here (the hub then sends the final
 		// message).
-		if u, err := s.db.UserByID(uid); err != nil || u.Revoked {
+		if u, err := s.acct.UserByID(uid); err != nil || u.Revoked {
 			return 0, sse.ErrUserClosed
 		}
 		if p.jti != "" && s.bl.refused(p.jti, s.clock.Now().Unix()) {

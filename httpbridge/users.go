@@ -95,7 +95,7 @@ func (s *Server) newUser(username, password, tenant, collection string, roles []
 		ID: newUUID(), Username: username, PasswordHash: hash, TenantID: tenant,
 		CollectionID: collection, Roles: roles, CreatedAt: s.clock.Now().Unix(),
 	}
-	if err := s.db.CreateUser(u); errors.Is(err, store.ErrUsernameTaken) {
+	if err := s.acct.CreateUser(u); errors.Is(err, store.ErrUsernameTaken) {
 		return store.User{}, errorf(http.StatusConflict, "username %q is taken", username)
 	} else if err != nil {
 		return store.User{}, storeError(err)
@@ -248,7 +248,7 @@ func (s *Server) revokeUser(revoked bool) route {
 		if err != nil {
 			return err
 		}
-		u, err := s.db.SetRevoked(req.Username, revoked)
+		u, err := s.acct.SetRevoked(req.Username, revoked)
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, "no user %q", req.Username)
 		} else if err != nil {
@@ -268,7 +268,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.adminRequest(r, false); err != nil {
 		return err
 	}
-	users, err := s.db.Users()
+	users, err := s.acct.Users()
 	if err != nil {
 		return storeError(err)
 	}
@@ -286,7 +286,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.db.UserByName(req.Username)
+	u, err := s.acct.UserByName(req.Username)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "no user %q", req.Username)
 	} else if err != nil {

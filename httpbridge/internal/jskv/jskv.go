@@ -642,18 +642,19 @@ func (a *Accounts) Blacklist(e store.BlacklistEntry) error {
 	return nil
 }
 
-// Unblacklist removes the entries of the sessions given; missing ones are ignored, and so is
+// Unblacklist removes the entries of the sessions given; missing ones are ignored, and so are
 // an entry that changed on another node since this node learnt of it (a newer blacklisting
-// stands).
+// stands) and an expired one (its TTL removes it, once for every node).
 func (a *Accounts) Unblacklist(sessions ...string) error {
 	ctx, cancel := a.ctx()
 	defer cancel()
+	now := a.now().Unix()
 	for _, s := range sessions {
 		k := mkey{name: s}
 		a.mu.RLock()
 		r := a.ses.m[k]
 		a.mu.RUnlock()
-		if !r.visible() {
+		if !r.visible() || r.exp <= now {
 			continue
 		}
 		rev, err := a.write(ctx, a.ses, k, purge, nil, &r.rev, markerTTL)
