@@ -78,11 +78,18 @@ func (r Replica) State() string {
 // stream's leader and replicas. It answers within ctx even when JetStream does not (then
 // Ready is false and Error says why).
 func (n *Node) Status(ctx context.Context) Status {
-	st := Status{Node: n.NodeName(), Mode: "external", Replicas: n.Replicas(), Checked: time.Now().UTC(), Routes: []Route{}, Streams: []StreamStatus{}}
+	st := n.status(ctx)
 	if f := n.indexLag.Load(); f != nil {
 		lag := (*f)()
 		st.IndexLag = &lag
 	}
+	return st
+}
+
+// status is Status without the index lag, for the watcher: the lag's function belongs to
+// the bridge, which may not be ready for it while it starts.
+func (n *Node) status(ctx context.Context) Status {
+	st := Status{Node: n.NodeName(), Mode: "external", Replicas: n.Replicas(), Checked: time.Now().UTC(), Routes: []Route{}, Streams: []StreamStatus{}}
 	if n.srv != nil {
 		st.Mode, st.Cluster = "embedded", n.opts.Name
 		st.Routes = n.routes()
@@ -154,4 +161,27 @@ func (n *Node) SetIndexLag(f func() uint64) {
 		return
 	}
 	n.indexLag.Store(&f)
+}
+
+// StreamLastSeq is the last sequence of the named stream in this node's own copy (embedded
+// server), or as the watcher last saw it (external NATS; at most a few seconds old); 0 when
+// unknown. It does not block, for metrics: an index's lag is StreamLastSeq minus what the
+// index applied.
+func (n *Node) StreamLastSeq(name string) uint64 {
+	if n.srv != nil {
+		if d, err := n.srv.JszAccount(&server.JSzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT, Streams: true}); err == nil {
+			for _, s := range d.Streams {
+				if s.Name == name {
+					return s.State.LastSeq
+				}
+			}
+			return 0
+		}
+	}
+	for _, s := range n.LastStatus().Streams {
+		if s.Name == name {
+			return s.LastSeq
+		}
+	}
+	return 0
 }

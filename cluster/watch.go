@@ -48,7 +48,7 @@ func (n *Node) watch(ctx context.Context) {
 		if time.Since(lastLead) >= leadersEvery {
 			lastLead = time.Now()
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
-			st := n.Status(c)
+			st := n.status(c)
 			cancel()
 			if ctx.Err() != nil {
 				return

@@ -86,6 +86,19 @@ func TestWatcherReadinessLeadersAndMetrics(t *testing.T) {
 		})
 	}
 
+	// Each node's own copy of the stream, read without a request.
+	for i := range 5 {
+		if _, err := nodes[i%3].JetStream().Publish(ctx, "rtbus.test.x", []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		eventually(t, "the last sequence of each copy", 10*time.Second, func() bool { return n.StreamLastSeq("RTBUS_TEST") == 5 })
+		if got := n.StreamLastSeq("NONE"); got != 0 {
+			t.Errorf("last sequence of a stream that does not exist: %d", got)
+		}
+	}
+
 	n := nodes[0]
 	lag := uint64(7)
 	n.SetIndexLag(func() uint64 { return lag })

@@ -49,6 +49,7 @@ func newMetrics(s *Server, b *bus.Broker) *metrics {
 		&scrapeCollector{s: s, b: b},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if s.cfg.Cluster != nil {
+		s.cfg.Cluster.SetIndexLag(s.indexLag)
 		m.reg.MustRegister(s.cfg.Cluster.Collector()) // readiness, routes, leaders, index lag
 	}
 	for _, r := range []string{"/healthz", "/readyz"} {
