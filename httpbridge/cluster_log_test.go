@@ -122,7 +122,7 @@ func TestClusterLogInsertEverywhere(t *testing.T) {
 // A retried publish of the same event id is stored once (JetStream de-duplicates by event
 // id); the index drops repeats beyond the de-duplication window too.
 func TestClusterLogRetriedInsertStoredOnce(t *testing.T) {
-	es, nodes := newLogCluster(t, 3)
+	es, nodes := newLogCluster(t, 1)
 	e := es[0]
 	ann := e.signup("ann", "acme")
 	r := e.insert(ann, map[string]any{"event": "x", "collection_id": "c", "data": 1})
@@ -212,7 +212,7 @@ func TestClusterLogSchedules(t *testing.T) {
 // A node whose index is deleted rebuilds it from the stream at start: the same events, the
 // same cursors; a cursor of another epoch gets resync and the full state; a malformed one 400.
 func TestClusterLogRebuildAndCursors(t *testing.T) {
-	es, _ := newLogCluster(t, 3)
+	es, _ := newLogCluster(t, 1)
 	e := es[0]
 	ann := e.signup("ann", "acme")
 	var recs []record

@@ -100,6 +100,7 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	recs := make([]store.Record, 0, maxBatch)
 	for {
 		recs = recs[:0]
+		pending := uint64(0)
 		var n next
 		select {
 		case n = <-ch:
@@ -112,8 +113,9 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 				ferr = n.err
 				break
 			}
-			if r, ok := l.record(n.m); ok {
+			if r, p, ok := l.record(n.m); ok {
 				recs = append(recs, r)
+				pending = p
 			}
 			if len(recs) == maxBatch {
 				break
@@ -129,6 +131,7 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 			if err := db.Apply(l.epoch, recs); err != nil {
 				return err
 			}
+			l.pending.Store(pending)
 		}
 		if ferr != nil {
 			return ferr
@@ -136,18 +139,23 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	}
 }
 
-// record decodes a stream message; ok is false only for a message without metadata.
-func (l *Log) record(m jetstream.Msg) (store.Record, bool) {
+// Lag is how many stream messages were pending after the last one applied, as the stream
+// said when it delivered it: this node's index lag, for metrics (cheap: no request).
+func (l *Log) Lag() uint64 { return l.pending.Load() }
+
+// record decodes a stream message, with the number of messages pending after it; ok is
+// false only for a message without metadata.
+func (l *Log) record(m jetstream.Msg) (r store.Record, pending uint64, ok bool) {
 	meta, err := m.Metadata()
 	if err != nil {
 		l.log.Error("jslog: a stream message without metadata", "subject", m.Subject(), "err", err)
-		return store.Record{}, false
+		return store.Record{}, 0, false
 	}
-	r, ok := decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+	r, ok = decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
 	if !ok {
 		// Kept with no kind, so that the checkpoint moves past it.
 		l.log.Error("jslog: skipping a stream message that is no rtbus record", "subject", m.Subject(), "seq", meta.Sequence.Stream)
 		r = store.Record{Seq: meta.Sequence.Stream}
 	}
-	return r, true
+	return r, meta.NumPending, true
 }
