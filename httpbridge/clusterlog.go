@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rtbus/rtbus/cluster"
 	"github.com/rtbus/rtbus/httpbridge/internal/jslog"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
@@ -31,7 +30,6 @@ var errLogUnavailable = errorf(http.StatusServiceUnavailable, "event log unavail
 type clusterLog struct {
 	db     *store.DB
 	jl     *jslog.Log
-	nd     *cluster.Node
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -57,9 +55,8 @@ func newClusterLog(s *Server) (*clusterLog, error) {
 	}
 	s.epoch, s.idPrefix, s.quietSeq = jl.Epoch(), jl.Epoch()+".", last
 	fctx, fcancel := context.WithCancel(context.Background())
-	l := &clusterLog{db: s.db, jl: jl, nd: nd, cancel: fcancel, done: make(chan struct{})}
+	l := &clusterLog{db: s.db, jl: jl, cancel: fcancel, done: make(chan struct{})}
 	go func() { defer close(l.done); jl.Follow(fctx, s.db) }()
-	nd.SetIndexLag(jl.Lag)
 	wctx, wcancel := context.WithTimeout(context.Background(), logCatchUp)
 	defer wcancel()
 	start := time.Now()
@@ -142,7 +139,6 @@ func (l *clusterLog) Cancel(ctx context.Context, tenant, id string) (store.Event
 }
 
 func (l *clusterLog) close() {
-	l.nd.SetIndexLag(nil)
 	l.cancel()
 	<-l.done
 }

@@ -100,7 +100,6 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	recs := make([]store.Record, 0, maxBatch)
 	for {
 		recs = recs[:0]
-		pending := uint64(0)
 		var n next
 		select {
 		case n = <-ch:
@@ -113,9 +112,8 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 				ferr = n.err
 				break
 			}
-			if r, p, ok := l.record(n.m); ok {
+			if r, ok := l.record(n.m); ok {
 				recs = append(recs, r)
-				pending = p
 			}
 			if len(recs) == maxBatch {
 				break
@@ -131,7 +129,6 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 			if err := db.Apply(l.epoch, recs); err != nil {
 				return err
 			}
-			l.pending.Store(pending)
 		}
 		if ferr != nil {
 			return ferr
@@ -139,17 +136,12 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	}
 }
 
-// Lag is how many stream messages were pending after the last one applied, as the stream
-// said when it delivered it: this node's index lag, for metrics (cheap: no request).
-func (l *Log) Lag() uint64 { return l.pending.Load() }
-
-// record decodes a stream message, with the number of messages pending after it; ok is
-// false only for a message without metadata.
-func (l *Log) record(m jetstream.Msg) (r store.Record, pending uint64, ok bool) {
+// record decodes a stream message; ok is false only for a message without metadata.
+func (l *Log) record(m jetstream.Msg) (r store.Record, ok bool) {
 	meta, err := m.Metadata()
 	if err != nil {
 		l.log.Error("jslog: a stream message without metadata", "subject", m.Subject(), "err", err)
-		return store.Record{}, 0, false
+		return store.Record{}, false
 	}
 	r, ok = decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
 	if !ok {
@@ -157,5 +149,5 @@ func (l *Log) record(m jetstream.Msg) (r store.Record, pending uint64, ok bool) 
 		l.log.Error("jslog: skipping a stream message that is no rtbus record", "subject", m.Subject(), "seq", meta.Sequence.Stream)
 		r = store.Record{Seq: meta.Sequence.Stream}
 	}
-	return r, meta.NumPending, true
+	return r, true
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -70,7 +69,6 @@ type Log struct {
 	epoch   string
 	timeout time.Duration
 	log     *slog.Logger
-	pending atomic.Uint64 // see Lag
 }
 
 // Open opens the stream, creating it (with a new random epoch) when it does not exist yet.
