@@ -110,7 +110,9 @@ func (n *Node) status(ctx context.Context) Status {
 			continue
 		}
 		ss := StreamStatus{Name: si.Config.Name, Replicas: []Replica{}, Messages: si.State.Msgs, LastSeq: si.State.LastSeq}
-		if c := si.Cluster; c != nil {
+		if n.srv != nil && !n.srv.JetStreamIsClustered() {
+			ss.Leader = st.Node // a cluster of one holds every stream itself
+		} else if c := si.Cluster; c != nil {
 			ss.Leader = c.Leader
 			for _, p := range c.Replicas {
 				ss.Replicas = append(ss.Replicas, Replica{Node: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag})

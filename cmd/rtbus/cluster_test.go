@@ -64,10 +64,15 @@ func TestClusterStatus(t *testing.T) {
 	if st.Node != "solo1" || st.Mode != "embedded" || !st.Ready {
 		t.Errorf("status -json: %+v", st)
 	}
+	names := ""
 	for _, s := range st.Streams {
+		names += s.Name + " "
 		if s.Leader != "solo1" {
 			t.Errorf("stream %s led by %q, want solo1", s.Name, s.Leader)
 		}
+	}
+	if !strings.Contains(names, "RTBUS_EVENTS ") || !strings.Contains(r.stdout, "RTBUS_EVENTS") {
+		t.Errorf("the event log is not among the streams %q", names)
 	}
 
 	want(t, rtbus(t, "unused.sock", "", "cluster"), 2, "")
