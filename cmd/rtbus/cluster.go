@@ -75,7 +75,7 @@ func (c *cli) cluster(ctx context.Context, args []string) error {
 		printCluster(c, &st)
 	}
 	if !st.Ready {
-		return fmt.Errorf("node %s: JetStream not ready: %s", st.Node, st.Error)
+		return fmt.Errorf("node %s: %s", st.Node, st.Error)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func printCluster(c *cli, st *clusterStatus) {
 	}
 	ready := "ready"
 	if !st.Ready {
-		ready = "NOT READY (" + st.Error + ")"
+		ready = "NOT READY (" + strings.TrimPrefix(st.Error, "cluster: JetStream not ready: ") + ")"
 	}
 	fmt.Fprintf(w, "node:        %s (%s)\n", st.Node, where)
 	fmt.Fprintf(w, "jetstream:   %s\n", ready)
@@ -97,6 +97,8 @@ func printCluster(c *cli, st *clusterStatus) {
 		fmt.Fprintf(w, "meta leader: (not visible to a client of an external NATS cluster)\n")
 	case st.MetaLeader == "":
 		fmt.Fprintf(w, "meta leader: none\n")
+	case !st.Ready:
+		fmt.Fprintf(w, "meta leader: %s, last known: no quorum reached from here (%d nodes)\n", st.MetaLeader, st.ClusterSize)
 	default:
 		fmt.Fprintf(w, "meta leader: %s (%d nodes)\n", st.MetaLeader, st.ClusterSize)
 	}
