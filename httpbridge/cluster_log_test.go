@@ -165,7 +165,7 @@ func TestClusterLogSchedules(t *testing.T) {
 	for _, tr := range streamTransports {
 		clients = append(clients, mustOpen(t, tr, e1, "", ann.bearer(), nil), mustOpen(t, tr, e2, "", bob.bearer(), nil), mustOpen(t, tr, e3, "", cat.bearer(), nil))
 	}
-	at := time.Now().Add(2 * time.Second).Unix()
+	at := time.Now().Add(3 * time.Second).Unix() // time enough to cancel one first, on a loaded machine
 	fire := e1.insert(ann, map[string]any{"event": "later", "collection_id": "c", "data": "fire", "timestamp": at})
 	drop := e2.insert(bob, map[string]any{"event": "later", "collection_id": "d", "data": "drop", "timestamp": at})
 	if fire.Published || drop.Published {
