@@ -180,3 +180,64 @@ func TestClusterFanout(t *testing.T) {
 		}
 	})
 }
+
+// A user with devices on three nodes over three transports: a message pushed to the user on
+// one node reaches each device once, and no one else; presence on any node lists the three;
+// revoking the user on one node ends them all within a second.
+func TestClusterUserFanout(t *testing.T) {
+	es := newCluster(t, 3)
+	e1, e2, e3 := es[0], es[1], es[2]
+	ann := e1.signup("ann", "acme")
+	bob := e1.signup("bob", "acme")
+	for _, e := range es[1:] {
+		waitFor(t, "ann to be known on every node", func() bool {
+			return e.do("POST", "/get_user", "", map[string]string{"admin_token": adminToken, "username": "ann"}).code == 200
+		})
+	}
+	ann3 := e3.login("ann") // another device, another session
+	devices := []*tclient{
+		mustOpen(t, streamTransports[0], e1, "", ann.bearer(), nil),
+		mustOpen(t, streamTransports[1], e3, "", ann3.bearer(), nil),
+		mustOpen(t, streamTransports[2], e2, "", ann.bearer(), nil),
+	}
+	bobs := mustOpen(t, streamTransports[1], e2, "", bob.bearer(), nil)
+
+	if n := e2.pushMsg(map[string]any{"tenant_id": "acme", "user": "ann", "event": "for-ann", "data": 1}); n != 3 {
+		t.Fatalf("delivered %d, want ann's 3", n)
+	}
+	e3.pushMsg(map[string]any{"tenant_id": "acme", "event": "all", "data": 2})
+	for _, c := range devices {
+		for _, want := range []string{"for-ann", "all"} { // once each
+			if m := c.next(t); m.event != want {
+				t.Fatalf("ann got %+v, want %s", m, want)
+			}
+		}
+	}
+	if m := bobs.next(t); m.event != "all" {
+		t.Fatalf("bob got %+v", m)
+	}
+
+	p := e1.who("?tenant_id=acme&user=ann")
+	nodes := map[string]string{}
+	for _, c := range p.conns {
+		nodes[c["node"].(string)] = c["transport"].(string)
+	}
+	if len(p.conns) != 3 || nodes["n1"] != "sse" || nodes["n2"] != "poll" || nodes["n3"] != "ws" {
+		t.Fatalf("ann's streams from node 1: %v", p.conns)
+	}
+
+	start := time.Now()
+	e2.expect(e2.do("POST", "/revoke_user", "", map[string]string{"admin_token": adminToken, "username": "ann"}), 200)
+	for _, c := range devices {
+		select {
+		case <-c.done:
+		case <-time.After(time.Second - time.Since(start)):
+			t.Fatalf("a stream of the revoked user still open after %v", time.Since(start))
+		}
+	}
+	t.Logf("ann's 3 streams on 3 nodes ended %v after her revocation on node 2", time.Since(start))
+	e1.pushMsg(map[string]any{"tenant_id": "acme", "event": "after", "data": 3})
+	if m := bobs.next(t); m.event != "after" {
+		t.Fatalf("bob got %+v", m)
+	}
+}
