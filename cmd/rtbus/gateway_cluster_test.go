@@ -13,13 +13,14 @@ import (
 	"github.com/rtbus/rtbus/httpbridge"
 )
 
-// rtbus gateway push|kill|who against one node of a two-node cluster (bridges in this
-// process, the CLI a child process) reaches the streams of the other node.
+// rtbus gateway push|kill|who against one node of a cluster (bridges in this process, the
+// CLI a child process) reaches the streams of another node.
 func TestGatewayCommandsCluster(t *testing.T) {
 	build(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var pub, in []string
-	for _, nd := range clustertest.Start(t, 2) {
+	// Three nodes, as the buckets' three copies need; bridges on the first two.
+	for _, nd := range clustertest.Start(t, 3)[:2] {
 		srv, err := httpbridge.New(nil, httpbridge.Config{DataDir: t.TempDir(), Cluster: nd, AdminToken: "adm",
 			JWTSecret: "cluster-cli-secret", BcryptCost: 4, Logger: quiet})
 		if err != nil {
