@@ -64,6 +64,7 @@ type Hooks struct {
 // store.ErrInvalid) where the store would, and errors wrapping cluster.ErrNotReady when the
 // cluster does not answer.
 type Accounts struct {
+	node   *cluster.Node
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	now    func() time.Time
@@ -146,7 +147,7 @@ func (b *bucket) mKey(key string) (mkey, bool) {
 // Open creates the buckets if they do not exist (or binds to them), loads them into memory and
 // starts watching them. It retries while JetStream has no leader, until ctx ends.
 func Open(ctx context.Context, n *cluster.Node, o Options) (*Accounts, error) {
-	a := &Accounts{nc: n.Conn(), js: n.JetStream(), now: o.Now, tmo: o.Timeout, log: o.Logger}
+	a := &Accounts{node: n, nc: n.Conn(), js: n.JetStream(), now: o.Now, tmo: o.Timeout, log: o.Logger}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -400,6 +401,9 @@ const (
 // still have (0: absent); ttl, if > 0, how long the record lives. A failed condition is
 // returned as is (test it with wrongLast); other failures wrap cluster.ErrNotReady.
 func (a *Accounts) write(ctx context.Context, b *bucket, k mkey, op int, val []byte, expect *uint64, ttl time.Duration) (uint64, error) {
+	if err := a.node.Readiness(); err != nil {
+		return 0, err // no quorum a moment ago: fail fast rather than wait for the timeout
+	}
 	m := &nats.Msg{Subject: b.pre + b.kvKey(k), Data: val}
 	if op == purge {
 		m.Header = nats.Header{"KV-Operation": {"PURGE"}, jetstream.MsgRollup: {jetstream.MsgRollupSubject}}
@@ -424,6 +428,9 @@ func (a *Accounts) write(ctx context.Context, b *bucket, k mkey, op int, val []b
 // readLast reads key's latest record from the bucket stream's leader (not a replica, which
 // may lag): found false if the key never had one.
 func (a *Accounts) readLast(ctx context.Context, b *bucket, k mkey) (val []byte, rev uint64, gone, found bool, err error) {
+	if err := a.node.Readiness(); err != nil {
+		return nil, 0, false, false, err
+	}
 	req, _ := json.Marshal(map[string]string{"last_by_subj": b.pre + b.kvKey(k)})
 	msg, err := a.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.stream, req)
 	if err != nil {
