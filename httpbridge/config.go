@@ -38,7 +38,8 @@ type Config struct {
 	DataDir string
 
 	// JWTSecret signs tokens with an HMAC algorithm. Empty: a random secret generated on first
-	// start and kept in DataDir/jwt_secret, so tokens survive restarts.
+	// start and kept in DataDir/jwt_secret, so tokens survive restarts; in cluster mode the
+	// cluster's, made once by the first node and copied there, so tokens are valid on every node.
 	JWTSecret string
 	// JWTAlgorithm is HS256 (default), HS384, HS512 or RS256. Tokens signed with any other
 	// algorithm, "none" included, are refused.
@@ -51,7 +52,8 @@ type Config struct {
 	Leeway time.Duration
 
 	// AdminToken authorises the admin routes. Empty: a random token generated on first start,
-	// kept in DataDir/admin_token; its location is logged.
+	// kept in DataDir/admin_token; its location is logged. In cluster mode, the cluster's (as
+	// JWTSecret's), copied into DataDir/admin_token.
 	AdminToken string
 
 	// Origins lists the CORS origins allowed; nil or empty = every origin ("*").
