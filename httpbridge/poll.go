@@ -1,9 +1,12 @@
 package httpbridge
 
 import (
+	"crypto/sha256"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
@@ -75,52 +78,72 @@ func (s *Server) fromLog(pr *pollReply, tenant string, message func(store.Event)
 // GET /poll[/{tenant_id}]: without a cursor, the state and its cursor at once; with one,
 // every publication after it (up to a bounded reply), or else the next ones as they come
 // within ?wait= seconds, or [] and the same cursor. Ephemeral messages addressed to the
-// client since its last poll on the same ?conn= come with it.
+// client since its last poll on the same ?conn= come with it. A client that polls again on
+// its connection with the cursor of its last reply is answered from the connection's queue
+// (sse.PollConn), without reading the log.
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string, message func(store.Event) sse.Message, prm streamParams, opts sse.StreamOptions) error {
 	pc, err := s.hub.Poll(prm.conn, opts)
 	if err != nil {
 		return errorf(http.StatusServiceUnavailable, "server shutting down")
 	}
 	defer pc.Release()
-	pr := &pollReply{b: append(make([]byte, 0, 512), `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
-	pc.Watch()
-	if ok, resync := s.cursorOK(r.Context(), prm); !ok {
-		pr.add(resync)
-		prm.resume = false
-	} else if prm.resume {
-		if err := s.fromLog(pr, tenant, message); err != nil {
-			return storeError(err)
-		}
-		if pr.last < prm.after { // Since answers a cursor ahead of the log with the log's last id
-			pr.add(resyncMessage(prm.after, pr.last))
-			prm.resume = false
+	if !opts.Anonymous && (!prm.cred.fast || pc.ID() != prm.conn) {
+		if err := s.bindPollCredential(r, pc, prm.cred); err != nil {
+			return err
 		}
 	}
-	if !prm.resume {
-		pr.last, err = s.backlog(r.Context(), tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
+	pr := &pollReply{b: append(make([]byte, 0, 512), `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
+	pc.Watch()
+	state := func() error { // the state, then its cursor
+		last, err := s.backlog(r.Context(), tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
 		if err != nil {
 			return storeError(err)
 		}
-		eph, _, _, _, kerr := pc.Take(pr.last)
-		if kerr != nil {
-			return pollEnded(kerr)
-		}
-		return s.writePoll(w, pr, eph, pc)
+		pr.last = last
+		pc.LogRead(last)
+		return nil
 	}
+	checked := false // the cursor was checked against the log (cluster mode: its epoch and range)
 	deadline := time.Now().Add(prm.wait)
 	for {
 		eph, pubs, last, complete, kerr := pc.Take(pr.last)
 		if kerr != nil {
 			return pollEnded(kerr)
 		}
-		if pr.n == 0 && !pr.limit {
-			if complete {
-				for _, b := range pubs {
-					pr.addRaw(b)
+		switch {
+		case !prm.resume:
+			if err := state(); err != nil {
+				return err
+			}
+			return s.writePoll(w, pr, eph, pc)
+		case complete && !prm.stale:
+			for _, b := range pubs {
+				pr.addRaw(b)
+			}
+			pr.last = last
+		default:
+			if !checked {
+				checked = true
+				if ok, resync := s.cursorOK(r.Context(), prm); !ok {
+					pr.add(resync)
+					if err := state(); err != nil {
+						return err
+					}
+					return s.writePoll(w, pr, eph, pc)
 				}
-				pr.last = last
-			} else if err := s.fromLog(pr, tenant, message); err != nil {
+			}
+			if err := s.fromLog(pr, tenant, message); err != nil {
 				return storeError(err)
+			}
+			if pr.last < prm.after { // Since answers a cursor ahead of the log with the log's last id
+				pr.add(resyncMessage(prm.after, pr.last))
+				if err := state(); err != nil {
+					return err
+				}
+				return s.writePoll(w, pr, eph, pc)
+			}
+			if !pr.limit {
+				pc.LogRead(pr.last)
 			}
 		}
 		if pr.n > 0 || len(eph) > 0 {
@@ -135,6 +158,82 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 		}
 	}
 }
+
+// pollCred is what pollPrincipal found of a poll's bearer token.
+type pollCred struct {
+	digest [sha256.Size]byte // of the token
+	token  bool              // the poll presented a bearer token
+	fast   bool              // it was the one its connection is bound to: not verified again
+}
+
+// pollToken is the bearer token of a poll, read as authenticateStream reads it (the
+// Authorization header, else ?token=, else the rtbus_token cookie); "" for Basic
+// credentials or none.
+func pollToken(r *http.Request, q url.Values) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return ""
+		}
+		return strings.TrimSpace(cred)
+	}
+	if t := q.Get("token"); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(tokenCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// pollPrincipal authenticates a poll that comes back on its connection (?conn=) with the
+// token the connection is bound to (bindPollCredential), without verifying the token again
+// or reading the user record: a revocation or a killed session ends the connection (its
+// polls then take the full check, and fail it). The token's expiry and the session
+// blacklist are checked still. ok is false when the poll needs the full check (or watches
+// other users: ?users= needs the user's roles).
+func (s *Server) pollPrincipal(r *http.Request, q url.Values) (p principal, c pollCred, ok bool) {
+	tok := pollToken(r, q)
+	if tok == "" {
+		return p, c, false
+	}
+	c.digest, c.token = sha256.Sum256([]byte(tok)), true
+	id, err := strconv.ParseUint(q.Get("conn"), 10, 64)
+	if err != nil || q.Get("users") != "" {
+		return p, c, false
+	}
+	who, ok := s.hub.PollCredential(id, c.digest)
+	if !ok || who.Expires.IsZero() {
+		return p, c, false
+	}
+	now := s.clock.Now()
+	if !now.Before(who.Expires) || (who.Session != "" && s.bl.refused(who.Session, now.Unix())) {
+		return p, c, false
+	}
+	c.fast = true
+	return principal{user: store.User{ID: who.User, TenantID: who.Tenant, Username: who.Username}, exp: who.Expires.Unix(), jti: who.Session}, c, true
+}
+
+// bindPollCredential binds the connection to the poll's token once it is verified again now
+// that the connection is in use (a kill or revocation that came after the first check
+// reached the connection, one that came before is refused here), so that the client's next
+// polls on the connection with the same token skip verifying it (pollPrincipal).
+func (s *Server) bindPollCredential(r *http.Request, pc *sse.PollConn, c pollCred) error {
+	if !c.token || pc.HasCredential(c.digest) {
+		return nil
+	}
+	if _, err := s.authenticateStream(r); err != nil {
+		return err
+	}
+	pc.SetCredential(c.digest)
+	return nil
+}
+
+// Header values of every poll reply, shared (net/http only reads them).
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // pollEnded answers a poll whose connection was ended under it.
 func pollEnded(err error) error {
@@ -161,8 +260,11 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	b = strconv.AppendUint(b, pc.ID(), 10)
 	b = append(b, "\"}\n"...)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	if len(b) > 2048 { // net/http sets it itself for a body it holds whole
+		h["Content-Length"] = []string{strconv.Itoa(len(b))} // never chunked, however long
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	return nil

@@ -45,19 +45,28 @@ func resyncMessage(after, last uint64) sse.Message {
 //	GET /poll/{tenant_id},   GET /poll  long-polling
 func (s *Server) streamRoute(t string, withTenant bool) route {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticateStream(r)
-		if err != nil {
-			return err
+		q := r.URL.Query()
+		var cred pollCred
+		p, ok := principal{}, false
+		if t == sse.TransportPoll {
+			p, cred, ok = s.pollPrincipal(r, q) // a client polling again on its connection
+		}
+		if !ok {
+			var err error
+			if p, err = s.authenticateStream(r); err != nil {
+				return err
+			}
 		}
 		if withTenant {
 			if t := r.PathValue("tenant_id"); t != p.user.TenantID {
 				return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
 			}
 		}
-		prm, err := s.streamParamsOf(r)
+		prm, err := parseStreamQueryWith(r, q, s.parseCursor)
 		if err != nil {
 			return err
 		}
+		prm.cred = cred
 		watch, err := s.watchList(p, prm.users)
 		if err != nil {
 			return err

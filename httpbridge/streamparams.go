@@ -2,6 +2,7 @@ package httpbridge
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ type streamParams struct {
 	users       []string      // ?users=: usernames or ids to watch
 	wait        time.Duration // long-polling: ?wait= seconds
 	conn        uint64        // long-polling: ?conn=
+	cred        pollCred      // long-polling: the poll's token, as pollPrincipal found it
 }
 
 // Bounds of the stream parameters: what a client can make the server hold per stream.
@@ -40,8 +42,12 @@ func parseStreamParams(r *http.Request) (streamParams, error) {
 
 // parseStreamParamsWith is parseStreamParams with the cursor parsed by cursor.
 func parseStreamParamsWith(r *http.Request, cursor func(v string, p *streamParams) error) (streamParams, error) {
+	return parseStreamQueryWith(r, r.URL.Query(), cursor)
+}
+
+// parseStreamQueryWith is parseStreamParamsWith with r's query already parsed into q.
+func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string, p *streamParams) error) (streamParams, error) {
 	var p streamParams
-	q := r.URL.Query()
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
 		if v == "" {
 			continue

@@ -44,11 +44,16 @@ type stream struct {
 	running bool    // detached mode: a goroutine is draining the queue (or Serve still is)
 
 	// Long-polling only, under mu.
-	watching  bool  // a poll waits: publications are queued too (else the log has them)
-	overflow  bool  // a publication was not queued while watching: read the log
-	held      int   // ephemeral messages queued
-	active    int   // polls in progress
-	idleSince int64 // UnixNano the last poll ended
+	watching  bool   // publications are queued too (else the log has them)
+	overflow  bool   // a publication was not queued while watching: read the log
+	held      int    // ephemeral messages queued
+	active    int    // polls in progress
+	idleSince int64  // UnixNano the last poll ended
+	reused    bool   // a poll came back with the connection's id: it keeps watching between polls
+	cursor    uint64 // with cursorOK, the queue holds every publication after cursor
+	cursorOK  bool
+	cred      [32]byte // digest of the credential polls were authenticated with (SetCredential)
+	credSet   bool
 
 	// Owned by whoever drains the queue (Serve's goroutine, or in detached mode the one
 	// goroutine running at a time; s.mu hands the role over).
@@ -130,6 +135,11 @@ func (s *stream) pushPollLocked(it *item, limit int) bool {
 		}
 		if len(s.q)-s.held >= limit {
 			s.overflow = true
+			if s.active == 0 {
+				// No poll is waiting, and the next one reads the log: the connection stops
+				// queueing, so that one whose client left costs nothing until it is forgotten.
+				s.stopWatchingLocked()
+			}
 			s.wakeLocked()
 			return true
 		}
