@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,6 +71,7 @@ type result struct {
 	LatP99us     float64 `json:"lat_p99_us"`
 	LatMaxus     float64 `json:"lat_max_us"`
 	LoadgenCPU   float64 `json:"loadgen_cpu_s"`
+	Polls        int64   `json:"polls,omitempty"` // long-polling: requests, the first ones included
 	TimedOut     bool    `json:"timed_out"`
 	Warmup       bool    `json:"warmup_timeout"`
 }
@@ -323,6 +326,7 @@ func run(c *config) (result, error) {
 	}
 	res.LatP50us, res.LatP90us, res.LatP99us, res.LatMaxus = pct(0.5), pct(0.9), pct(0.99), pct(1)
 	res.LoadgenCPU = cpuSecs() - cpu0
+	res.Polls = polls.Load()
 	return res, nil
 }
 
@@ -384,51 +388,118 @@ func stream(ctx context.Context, c *config, hc *http.Client, tenant, token strin
 			}
 		}
 	}
-	// Long-polling: each reply's cursor and connection id go into the next poll.
-	base := c.base + "/poll/" + url.PathEscape(tenant) + q
-	cursor, connID := "", ""
+	return pollStream(ctx, c, tenant, q, s, connected, ready, delivered)
+}
+
+// pollStream long-polls over one keep-alive HTTP/1.1 connection of its own, each poll with
+// the cursor and connection id of the last reply. It writes each request whole and reads
+// each reply by its Content-Length into one buffer: net/http's client (a request, a
+// goroutine hand-off each way and a body per poll) cost more CPU per poll than the server
+// it measures, with which it shares the cores.
+func pollStream(ctx context.Context, c *config, tenant, q string, s *sub, connected func(), ready, delivered *atomic.Int64) error {
+	u, _ := url.Parse(c.base)
 	first := true
-	for ctx.Err() == nil {
-		u := base
-		if cursor != "" {
-			u += "&last_event_id=" + cursor + "&conn=" + connID
+	defer func() {
+		if first {
+			connected()
 		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
-		resp, err := hc.Do(req)
+	}()
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	head := "GET /poll/" + url.PathEscape(tenant) + q
+	tail := " HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n"
+	br := bufio.NewReaderSize(conn, 16<<10)
+	var req, body []byte
+	cursor, connID := "", ""
+	for ctx.Err() == nil {
+		req = append(req[:0], head...)
+		if cursor != "" {
+			req = append(req, "&last_event_id="...)
+			req = append(req, cursor...)
+			req = append(req, "&conn="...)
+			req = append(req, connID...)
+		}
+		req = append(req, tail...)
+		polls.Add(1)
+		_, err := conn.Write(req)
+		var status int
+		if err == nil {
+			status, body, err = readReply(br, body[:0])
+		}
 		if first {
 			connected()
 			first = false
 		}
-		if err != nil {
+		if err != nil || status != 200 {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("poll: status %d %v", resp.StatusCode, err)
+			return fmt.Errorf("poll: status %d %v", status, err)
 		}
 		// The reply ends with "last_event_id":"N","conn":"ID"}: read those from the end.
-		i := bytes.LastIndex(b, []byte(`],"last_event_id":"`))
+		i := bytes.LastIndex(body, []byte(`],"last_event_id":"`))
 		if i < 0 {
 			return errors.New("poll: reply without a cursor")
 		}
-		s.scan(b[:i], ready, delivered)
-		var tail struct {
-			LastEventID string `json:"last_event_id"`
-			Conn        string `json:"conn"`
+		s.scan(body[:i], ready, delivered)
+		rest := body[i+len(`],"last_event_id":"`):]
+		j := bytes.IndexByte(rest, '"')
+		k := bytes.Index(rest, []byte(`"conn":"`))
+		if j < 0 || k < 0 {
+			return fmt.Errorf("poll: reply tail %q", rest)
 		}
-		if err := json.Unmarshal(append([]byte("{"), b[i+2:]...), &tail); err != nil {
-			return fmt.Errorf("poll: reply tail: %v", err)
+		conns := rest[k+len(`"conn":"`):]
+		l := bytes.IndexByte(conns, '"')
+		if l < 0 {
+			return fmt.Errorf("poll: reply tail %q", rest)
 		}
-		cursor, connID = tail.LastEventID, tail.Conn
+		if string(rest[:j]) != cursor {
+			cursor = string(rest[:j])
+		}
+		if string(conns[:l]) != connID {
+			connID = string(conns[:l])
+		}
 	}
 	return nil
+}
+
+// readReply reads one HTTP/1.1 response with a Content-Length and appends its body to b.
+func readReply(br *bufio.Reader, b []byte) (status int, body []byte, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, b, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, b, fmt.Errorf("bad status line %q", line)
+	}
+	status, _ = strconv.Atoi(string(line[9:12]))
+	n := -1
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return status, b, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			n, err = strconv.Atoi(string(bytes.TrimSpace(v)))
+			if err != nil {
+				return status, b, fmt.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	if n < 0 {
+		return status, b, errors.New("reply without a Content-Length")
+	}
+	b = slices.Grow(b, n)[:n]
+	_, err = io.ReadFull(br, b)
+	return status, b, err
 }
 
 // readAll appends what r has left to b, growing it only for a message larger than any before.
@@ -447,6 +518,8 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 		}
 	}
 }
+
+var polls atomic.Int64
 
 func cpuSecs() float64 {
 	var ru syscall.Rusage
