@@ -77,7 +77,18 @@ type Accounts struct {
 
 	mu    sync.RWMutex
 	hooks Hooks
+
+	// misses are the keys the leader did not have a moment ago, so that a name looked up
+	// again and again (a push by username tries it as an id first) costs one leader read a
+	// missTTL, not one each time. Under missMu; at most maxMisses.
+	missMu sync.Mutex
+	misses map[mkey]time.Time
 }
+
+const (
+	missTTL   = time.Second
+	maxMisses = 4096
+)
 
 // Kinds of the accounts bucket's keys (the sessions bucket has one kind, 0).
 const (
@@ -464,7 +475,9 @@ func (a *Accounts) readLast(ctx context.Context, b *bucket, k mkey) (val []byte,
 	return resp.Message.Data, resp.Message.Seq, gone, true, nil
 }
 
-// lookup returns the record of k known here, or else the leader's (applied here).
+// lookup returns the record of k known here, or else the leader's (applied here). A key the
+// leader lacked less than missTTL ago is not asked for again: the watcher brings it if it
+// has been written since.
 func (a *Accounts) lookup(b *bucket, k mkey) (*rec, error) {
 	a.mu.RLock()
 	r := b.m[k]
@@ -472,11 +485,30 @@ func (a *Accounts) lookup(b *bucket, k mkey) (*rec, error) {
 	if r != nil {
 		return r, nil
 	}
+	now := time.Now()
+	a.missMu.Lock()
+	at, missed := a.misses[k]
+	a.missMu.Unlock()
+	if missed && now.Sub(at) < missTTL {
+		return nil, nil
+	}
 	ctx, cancel := a.ctx()
 	defer cancel()
 	val, rev, gone, found, err := a.readLast(ctx, b, k)
-	if err != nil || !found {
+	if err != nil {
 		return nil, err
+	}
+	if !found {
+		a.missMu.Lock()
+		if len(a.misses) >= maxMisses {
+			clear(a.misses)
+		}
+		if a.misses == nil {
+			a.misses = make(map[mkey]time.Time)
+		}
+		a.misses[k] = now
+		a.missMu.Unlock()
+		return nil, nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
