@@ -296,3 +296,70 @@ func TestClusterLogNoQuorum(t *testing.T) {
 		t.Fatalf("collection: %+v", coll.Events)
 	}
 }
+
+// The stream's leader is killed at the second a schedule falls due: the event is published
+// once on the other nodes' streams (fired by the old leader or by the new one, or by both and
+// then dropped as a repeat by every index), and inserts go on through the two left.
+func TestClusterLogLeaderKilledAtFire(t *testing.T) {
+	es, nodes := newLogCluster(t, 3)
+	users := make([]user, 3)
+	for i, e := range es {
+		users[i] = e.signup("u"+strconv.Itoa(i), "acme")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := nodes[0].JetStream().Stream(ctx, "RTBUS_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		t.Fatalf("stream info: %+v, %v", info, err)
+	}
+	leader := -1
+	for i, nd := range nodes {
+		if nd.NodeName() == info.Cluster.Leader {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("leader %q is none of the nodes", info.Cluster.Leader)
+	}
+	other := (leader + 1) % 3
+	var clients []*tclient
+	for i, e := range es {
+		if i != leader {
+			clients = append(clients, mustOpen(t, streamTransports[0], e, "", users[i].bearer(), nil), mustOpen(t, streamTransports[2], e, "", users[i].bearer(), nil))
+		}
+	}
+	at := time.Now().Add(3 * time.Second).Unix()
+	ev := es[other].insert(users[other], map[string]any{"event": "due", "collection_id": "c", "data": 1, "timestamp": at})
+	time.Sleep(time.Until(time.Unix(at, 0)))
+	es[leader].stop()
+	nodes[leader].Close()
+	for i, c := range clients {
+		m := nextMsgWithin(t, c, 20*time.Second)
+		if m.record(t).ID != ev.ID {
+			t.Fatalf("client %d: %+v, want %s", i, m, ev.ID)
+		}
+	}
+	// Inserts go on, and the fired event came once: the next message is the next insert.
+	next := es[other].insert(users[other], map[string]any{"event": "after", "collection_id": "c", "data": 2})
+	for i, c := range clients {
+		if m := nextMsgWithin(t, c, 10*time.Second); m.record(t).ID != next.ID {
+			t.Fatalf("client %d after the failover: %+v, want %s", i, m, next.ID)
+		}
+	}
+}
+
+// nextMsgWithin is tclient.next with a longer bound (a leader election comes first).
+func nextMsgWithin(t *testing.T, c *tclient, d time.Duration) sseMsg {
+	t.Helper()
+	select {
+	case m := <-c.msgs:
+		return m
+	case <-time.After(d):
+		t.Fatalf("no message within %v", d)
+	}
+	return sseMsg{}
+}

@@ -78,7 +78,9 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch))
+	// The consumer lives on one server: when that server goes, the missing heartbeats (two,
+	// at 1 s) make the ordered consumer start a new one where it stopped, within seconds.
+	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch), jetstream.PullExpiry(4*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return err
 	}
