@@ -47,6 +47,9 @@ func openClusterAccounts(cfg *Config) (*jskv.Accounts, error) {
 	if cfg.Cluster == nil {
 		return nil, nil
 	}
+	// Blacklist TTLs are measured against this: the system clock, which the NATS servers'
+	// TTLs run on too, unless a Clock is given (tests); the NTP clock's offset from it is
+	// far below the TTLs' one-second grain.
 	now := time.Now
 	if cfg.Clock != nil {
 		now = cfg.Clock.Now

@@ -49,3 +49,21 @@ func validKey(k string) bool {
 	}
 	return true
 }
+
+// FuzzDecode: whatever a bucket holds under a key (another program may write there), reading
+// it is an error or a record, never a panic, and a user record is only taken under its own
+// name.
+func FuzzDecode(f *testing.F) {
+	f.Add(byte(kindUser), "ann", []byte(`{"id":"1","username":"ann","tenant_id":"t"}`))
+	f.Add(byte(kindUser), "ann", []byte(`{"username":"bob"}`))
+	f.Add(byte(0), "s", []byte("1800000000"))
+	f.Add(byte(kindTenant), "t", []byte(`{"public":true}`))
+	f.Fuzz(func(t *testing.T, kind byte, name string, val []byte) {
+		for _, b := range []*bucket{{}, {sessions: true}} {
+			r, err := decode(b, mkey{kind: kind, name: name}, 1, val)
+			if err == nil && !b.sessions && kind == kindUser && r.user.Username != name {
+				t.Fatalf("user record of %q taken under %q", r.user.Username, name)
+			}
+		}
+	})
+}
