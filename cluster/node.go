@@ -26,6 +26,9 @@ const Prefix = "rtbus"
 // ErrNotReady: JetStream has no leader yet (startup, or no quorum).
 var ErrNotReady = errors.New("cluster: JetStream not ready")
 
+// errNoQuorum: the routes reach fewer nodes than a majority of the cluster.
+var errNoQuorum = errors.New("no quorum")
+
 // Options configure Start. Either Listen (embedded server) or URLs (external NATS) is set.
 type Options struct {
 	// Name is the cluster's name (--cluster); every node of one cluster gives the same.
@@ -233,24 +236,24 @@ func (n *Node) Replicas() int {
 	return 3
 }
 
-// Ready returns nil when JetStream answers (it has a meta leader) and, with the embedded
-// server, this node reaches a quorum of the cluster's nodes; ErrNotReady otherwise. The
-// second check sees a lost quorum as soon as the routes drop, where the meta leader itself
-// takes many seconds to step down.
+// Ready returns nil when, with the embedded server, this node's routes reach a majority of
+// the cluster's nodes, and JetStream answers (it has a meta leader); ErrNotReady otherwise.
+// The routes are asked first: that is local, and it sees a lost quorum as soon as the routes
+// drop, where the meta leader itself takes many seconds to step down.
 func (n *Node) Ready(ctx context.Context) error {
+	if n.srv != nil {
+		if jsz, err := n.srv.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
+			size, reach := jsz.Meta.Size, len(n.routes())+1
+			if size > 1 && reach < size/2+1 {
+				return fmt.Errorf("%w: %w: this node reaches %d of the cluster's %d nodes", ErrNotReady, errNoQuorum, reach, size)
+			}
+		}
+	}
 	if _, err := n.js.AccountInfo(ctx); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%w: JetStream did not answer (no meta leader)", ErrNotReady)
 		}
 		return fmt.Errorf("%w: %v", ErrNotReady, err)
-	}
-	if n.srv != nil {
-		if jsz, err := n.srv.Jsz(&server.JSzOptions{}); err == nil && jsz.Meta != nil {
-			size, reach := jsz.Meta.Size, len(n.routes())+1
-			if size > 1 && reach < size/2+1 {
-				return fmt.Errorf("%w: no quorum: this node reaches %d of the cluster's %d nodes", ErrNotReady, reach, size)
-			}
-		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -9,6 +10,11 @@ import (
 const (
 	readyEvery   = time.Second
 	leadersEvery = 3 * time.Second
+	// electionGrace is how long a node that was ready stays so while JetStream does not
+	// answer but the routes still reach a majority: the meta leader died and the others are
+	// electing one, which takes a few seconds. Answering 503 meanwhile would take every node
+	// out of the load balancer at once, though streams and reads go on.
+	electionGrace = 10 * time.Second
 )
 
 // watch runs from Start to Close: every second it asks whether JetStream answers (Ready) and
@@ -22,6 +28,7 @@ func (n *Node) watch(ctx context.Context) {
 		since    = time.Now()
 		logged   time.Time
 		lastLead time.Time
+		failing  time.Time // since when JetStream has not answered a ready node, within the grace
 	)
 	tick := time.NewTicker(readyEvery)
 	defer tick.Stop()
@@ -32,13 +39,23 @@ func (n *Node) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		switch {
+		case err == nil, errors.Is(err, errNoQuorum), !wasReady:
+			failing = time.Time{}
+		case failing.IsZero():
+			failing = time.Now()
+			n.log.Info("cluster: JetStream does not answer; still ready for a few seconds (a leader election?)", "node", n.NodeName(), "error", err)
+			err = nil
+		case time.Since(failing) < electionGrace:
+			err = nil
+		}
 		n.setReadiness(err)
 		switch ready := err == nil; {
 		case ready && !wasReady:
 			n.log.Info("cluster: JetStream ready", "node", n.NodeName(), "after", time.Since(since).Round(time.Millisecond))
 			lastLead = time.Time{} // gather the leaders at once
 		case !ready && wasReady:
-			n.log.Warn("cluster: JetStream not ready (no meta leader: quorum lost?)", "node", n.NodeName(), "error", err)
+			n.log.Warn("cluster: JetStream not ready", "node", n.NodeName(), "error", err)
 			since, logged = time.Now(), time.Now()
 		case !ready && time.Since(logged) >= 5*time.Second:
 			n.log.Info("cluster: waiting for JetStream to elect a leader", "node", n.NodeName(), "waited", time.Since(since).Round(time.Second), "error", err)
@@ -120,8 +137,10 @@ func (n *Node) setReadiness(err error) {
 	n.ready.Store(&err)
 }
 
-// Readiness is the answer of the latest periodic check (every second): nil when JetStream
-// answered, else an error wrapping ErrNotReady. It does not block, for /readyz.
+// Readiness is the answer of the latest periodic check (every second), an error wrapping
+// ErrNotReady or nil: not ready until JetStream first answers; then not ready at once when
+// the routes reach no majority, and when JetStream has not answered for electionGrace (10 s)
+// though they do. It does not block, for /readyz.
 func (n *Node) Readiness() error {
 	if p := n.ready.Load(); p != nil {
 		return *p

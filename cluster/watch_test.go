@@ -158,3 +158,78 @@ func gather(t *testing.T, reg *prometheus.Registry) string {
 	}
 	return b.String()
 }
+
+// The meta leader cut off from the others (every route through a proxy, cut at once, as a
+// crash does): the two others elect another and stay ready all along, since their routes
+// still reach a majority; /readyz must not take every node out of a load balancer for an
+// election. The cut-off node is not ready within seconds.
+func TestWatcherStaysReadyThroughAnElection(t *testing.T) {
+	opts := clustertest.Options(t, 3)
+	// proxies[i][j] carries node i's route to node j.
+	proxies := make([][]*clustertest.Proxy, 3)
+	for i := range opts {
+		proxies[i] = make([]*clustertest.Proxy, 3)
+		opts[i].Peers = nil
+		for j := range opts {
+			if j != i {
+				proxies[i][j] = clustertest.NewProxy(t, opts[j].Listen)
+				opts[i].Peers = append(opts[i].Peers, proxies[i][j].Addr())
+			}
+		}
+	}
+	nodes := make([]*cluster.Node, 3)
+	for i, o := range opts {
+		n, err := cluster.Start(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		nodes[i] = n
+	}
+	for _, n := range nodes {
+		eventually(t, "readiness", 30*time.Second, func() bool { return n.Readiness() == nil })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var old string
+	eventually(t, "a meta leader", 10*time.Second, func() bool { old = nodes[0].Status(ctx).MetaLeader; return old != "" })
+	cut := -1
+	for i, n := range nodes {
+		if n.NodeName() == old {
+			cut = i
+		}
+	}
+	if cut < 0 {
+		t.Fatalf("meta leader %q is none of the nodes", old)
+	}
+	for i := range nodes {
+		if i != cut {
+			proxies[i][cut].Cut()
+			proxies[cut][i].Cut()
+		}
+	}
+	var rest []*cluster.Node
+	for i, n := range nodes {
+		if i != cut {
+			rest = append(rest, n)
+		}
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range rest {
+			if err := n.Readiness(); err != nil {
+				t.Fatalf("%s not ready during the election: %v", n.NodeName(), err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := nodes[cut].Readiness(); err == nil {
+		t.Errorf("the cut-off node %s is still ready", old)
+	}
+	for _, n := range rest {
+		eventually(t, "a new meta leader", 20*time.Second, func() bool {
+			st := n.Status(ctx)
+			return st.Ready && st.MetaLeader != "" && st.MetaLeader != old
+		})
+	}
+}
