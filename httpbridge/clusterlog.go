@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/jslog"
@@ -32,6 +33,23 @@ type clusterLog struct {
 	jl     *jslog.Log
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// Writes under way, which close lets finish (each is bounded by its timeouts) so that an
+	// event the log acknowledged is not answered 503 because the follower was stopped.
+	mu      sync.Mutex
+	closing bool
+	writes  sync.WaitGroup
+}
+
+// begin registers a write; false once closing.
+func (l *clusterLog) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	l.writes.Add(1)
+	return true
 }
 
 // newClusterLog opens the stream, rebuilds this node's index if needed, and catches it up
@@ -82,6 +100,10 @@ func (l *clusterLog) applied(ctx context.Context, seq uint64) error {
 }
 
 func (l *clusterLog) Insert(ctx context.Context, e store.Event, publishNow bool) (store.Event, error) {
+	if !l.begin() {
+		return store.Event{}, store.ErrClosed
+	}
+	defer l.writes.Done()
 	var seq uint64
 	var err error
 	if publishNow {
@@ -99,6 +121,10 @@ func (l *clusterLog) Insert(ctx context.Context, e store.Event, publishNow bool)
 }
 
 func (l *clusterLog) Cancel(ctx context.Context, tenant, id string) (store.Event, error) {
+	if !l.begin() {
+		return store.Event{}, store.ErrClosed
+	}
+	defer l.writes.Done()
 	e, err := l.db.Get(tenant, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// Perhaps inserted on another node a moment ago: catch up with the log, look again.
@@ -139,6 +165,10 @@ func (l *clusterLog) Cancel(ctx context.Context, tenant, id string) (store.Event
 }
 
 func (l *clusterLog) close() {
+	l.mu.Lock()
+	l.closing = true
+	l.mu.Unlock()
+	l.writes.Wait()
 	l.cancel()
 	<-l.done
 }
