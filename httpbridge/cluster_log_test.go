@@ -212,7 +212,7 @@ func TestClusterLogSchedules(t *testing.T) {
 // A node whose index is deleted rebuilds it from the stream at start: the same events, the
 // same cursors; a cursor of another epoch gets resync and the full state; a malformed one 400.
 func TestClusterLogRebuildAndCursors(t *testing.T) {
-	es, _ := newLogCluster(t, 1)
+	es, nodes := newLogCluster(t, 1)
 	e := es[0]
 	ann := e.signup("ann", "acme")
 	var recs []record
@@ -269,6 +269,40 @@ func TestClusterLogRebuildAndCursors(t *testing.T) {
 		for _, bad := range []string{"x", "abc.", ".5", "ABC.5", "ab.-1", "ab.5.6", "ab.5x"} {
 			refused(t, tr, e, "?last_event_id="+bad, ann2.bearer(), nil, 400)
 		}
+	}
+
+	// The stream trimmed before recs[2] (an operator's purge) and the index rebuilt again: a
+	// cursor that still has its next record resumes; an older one gets resync and the state.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := nodes[0].JetStream().Stream(ctx, "RTBUS_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSequence(recs[2].Seq)); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	if err := os.RemoveAll(filepath.Join(e.dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	if r := e.do("POST", "/login", "", map[string]string{"username": "ann", "password": "pw-ann"}); r.code == 200 {
+		ann2.token = r.field(t, "jwt")
+	} else {
+		ann2 = e.signup("ann", "acme")
+	}
+	c = mustOpen(t, streamTransports[2], e, "", ann2.bearer(), map[string]string{"Last-Event-ID": cursor})
+	for _, want := range recs[2:] {
+		if m := c.next(t); m.record(t).ID != want.ID {
+			t.Fatalf("resumed on a trimmed log: %+v, want %s", m, want.ID)
+		}
+	}
+	c.close()
+	older := strings.Split(cursor, ".")[0] + "." + strconv.FormatUint(recs[0].Seq, 10)
+	c = mustOpen(t, streamTransports[0], e, "", ann2.bearer(), map[string]string{"Last-Event-ID": older})
+	if m := c.next(t); m.event != "resync" || !strings.Contains(m.data, "older") {
+		t.Fatalf("a cursor older than the log: %+v, want resync", m)
 	}
 }
 
