@@ -12,20 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtbus/rtbus/cluster"
 	"github.com/rtbus/rtbus/cluster/clustertest"
 	"github.com/rtbus/rtbus/httpbridge"
 )
 
 // clusterEnvs starts three cluster nodes in-process and a bridge on each, with no configured
 // secrets: they come from the cluster.
-func clusterEnvs(t *testing.T) []*env {
+func clusterEnvs(t *testing.T) ([]*env, []*cluster.Node) {
 	t.Helper()
 	nodes := clustertest.Start(t, 3)
 	envs := make([]*env, len(nodes))
 	for i, nd := range nodes {
 		envs[i] = newEnv(t, func(c *httpbridge.Config) { c.Cluster, c.AdminToken = nd, "" })
 	}
-	return envs
+	return envs, nodes
 }
 
 // within waits for c's end and fails unless it came before deadline; it returns the messages
@@ -71,7 +72,7 @@ func verifyCode(e *env, token string) int {
 }
 
 func TestClusterAccounts(t *testing.T) {
-	envs := clusterEnvs(t)
+	envs, nodes := clusterEnvs(t)
 	n1, n2, n3 := envs[0], envs[1], envs[2]
 
 	// One admin token for the cluster, in every node's data directory.
@@ -279,5 +280,20 @@ func TestClusterAccounts(t *testing.T) {
 		n2.expect(n2.do("POST", "/tenant_settings", "", adminBody(map[string]any{"tenant_id": "pub", "public": false})), 200)
 		c.ended(t)
 		waitFor(t, "the tenant no longer public on node 3", func() bool { return publicCode(n3) == 404 })
+	}
+
+	// Secrets given as flags win over the cluster's: a server so configured (here a fourth on
+	// node 3) signs with its own secret and takes only its own admin token.
+	{
+		own := newEnv(t, func(c *httpbridge.Config) { c.Cluster, c.AdminToken, c.JWTSecret = nodes[2], "own-admin", "own-secret" })
+		if _, err := os.Stat(filepath.Join(own.dir, "admin_token")); !os.IsNotExist(err) {
+			t.Fatalf("a configured admin token written to the data directory: %v", err)
+		}
+		u := own.login("ann")
+		own.expect(own.do("GET", "/verify", u.bearer(), nil), 200)
+		n1.expect(n1.do("GET", "/verify", u.bearer(), nil), 401)
+		own.expect(own.do("GET", "/verify", n1.login("ann").bearer(), nil), 401)
+		own.expect(own.do("POST", "/get_user", "", map[string]any{"admin_token": "own-admin", "username": "ann"}), 200)
+		own.expect(own.do("POST", "/get_user", "", adminBody(map[string]any{"username": "ann"})), 401)
 	}
 }
