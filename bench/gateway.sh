@@ -8,7 +8,10 @@
 # pebble, then published); each run streams a fresh tenant.
 # Scenarios: closed-loop fan-out at each SUBS streams (MSGS x 1,000 / SUBS inserts, 4
 # publishers), then latency: LAT_SUBS streams, LAT_RATE inserts/s (20 events/s each).
-# Each scenario runs RUNS times, the targets interleaved in each round; medians.
+# Each scenario runs RUNS times, the targets interleaved in each round; medians. srv_us and
+# gen_us: CPU time of the server (rtbusd or refsse) and of the load generator (gwload) per
+# delivered event, from /proc and getrusage, the run's setup included; on a shared machine
+# they move far less than the wall-clock figures.
 # First, memory per idle stream: IDLE streams held by a raw-TCP client, a fresh rtbusd for
 # each transport, the growth of its RSS.
 #
@@ -51,20 +54,35 @@ if [ "$IDLE" != 0 ]; then
 fi
 
 "$work/refsse" -addr 127.0.0.1:3200 >/dev/null 2>&1 & pids+=($!)
+refsse_pid=$!
 start_rtbusd data
 targets=(refsse sse ws poll)
 
-# load TARGET SUBS MSGS RATE: one run, one JSON line appended to $work/TARGET.json.
+# cputicks PID: the process's user + system CPU time so far, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+
+# load TARGET SUBS MSGS RATE: one run, one JSON line appended to $work/TARGET.json, with the
+# server's CPU time per delivered event (srv_us, the run's setup included) and the load
+# generator's (gen_us; gwload only) added.
 load() {
-  local t=$1 subs=$2 msgs=$3 rate=$4
+  local t=$1 subs=$2 msgs=$3 rate=$4 pid=$rtbusd_pid c0 line
+  [ "$t" = refsse ] && pid=$refsse_pid
+  c0=$(cputicks "$pid")
   if [ "$t" = refsse ]; then
-    "$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
+    line=$("$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
       -puburl "http://127.0.0.1:3200/pub?topic={topic}" -pubbody '{{payload}}' -pubct text/plain \
-      -subs "$subs" -msgs "$msgs" -rate "$rate" -runs 1 -json -timeout 180s 2>>"$work/$t.err" | grep '^{' >>"$work/$t.json" || true
+      -subs "$subs" -msgs "$msgs" -rate "$rate" -runs 1 -json -timeout 180s 2>>"$work/$t.err" | grep '^{' | tail -1) || true
   else
-    "$work/gwload" -base http://127.0.0.1:3203 -transport "$t" -subs "$subs" -msgs "$msgs" -rate "$rate" \
-      -json -timeout 180s 2>>"$work/$t.err" | grep '^{' >>"$work/$t.json" || true
+    line=$("$work/gwload" -base http://127.0.0.1:3203 -transport "$t" -subs "$subs" -msgs "$msgs" -rate "$rate" \
+      -json -timeout 180s 2>>"$work/$t.err" | grep '^{' | tail -1) || true
   fi
+  [ -n "$line" ] || return 0
+  local ticks=$(( $(cputicks "$pid") - c0 )) del gen
+  del=$(sed -n 's/.*"delivered":\([0-9]*\).*/\1/p' <<<"$line")
+  gen=$(sed -n 's/.*"loadgen_cpu_s":\([-0-9.e+]*\).*/\1/p' <<<"$line")
+  awk -v l="$line" -v t="$ticks" -v hz="$tck" -v d="${del:-0}" -v g="${gen:-0}" \
+    'BEGIN {d = d > 0 ? d : 1; printf "%s,\"srv_us\":%.3f,\"gen_us\":%.3f}\n", substr(l, 1, length(l) - 1), t / hz / d * 1e6, g / d * 1e6}' >>"$work/$t.json"
 }
 
 median() {
@@ -83,16 +101,18 @@ scenario() {
   ssep99=$(median "$work/sse.json" lat_p99_us)
   echo
   echo "== $name: $subs streams, $msgs inserts, rate $([ "$rate" = 0 ] && echo "closed loop (4 publishers)" || echo "$rate/s"), median of $RUNS"
-  printf '%-7s %12s %8s %7s %9s %9s %9s %8s %8s %12s\n' target events/s x_refsse x_sse p50_ms p99_ms max_ms p99/sse pub/s delivered
+  printf '%-7s %12s %8s %7s %9s %9s %9s %8s %8s %12s %8s %8s\n' target events/s x_refsse x_sse p50_ms p99_ms max_ms p99/sse pub/s delivered srv_us gen_us
   for t in "${targets[@]}"; do
     [ -s "$work/$t.json" ] || { printf '%-7s (no result; see below)\n' "$t"; continue; }
-    local ev p50 p99 mx del exp pub
+    local ev p50 p99 mx del exp pub su gu
     ev=$(median "$work/$t.json" events_per_s); p50=$(median "$work/$t.json" lat_p50_us)
     p99=$(median "$work/$t.json" lat_p99_us); mx=$(median "$work/$t.json" lat_max_us)
     del=$(median "$work/$t.json" delivered); exp=$(median "$work/$t.json" expected); pub=$(median "$work/$t.json" pub_per_s)
-    awk -v t="$t" -v ev="$ev" -v ref="$ref" -v sse="$sse" -v p50="$p50" -v p99="$p99" -v mx="$mx" -v sp="$ssep99" -v d="$del" -v e="$exp" -v pub="$pub" \
-      'BEGIN {printf "%-7s %12.0f %8.2f %7.2f %9.2f %9.2f %9.2f %8.2f %8.0f %6d/%-6d\n", t, ev, (ref>0?ev/ref:0), (sse>0?ev/sse:0), p50/1000, p99/1000, mx/1000, (sp>0?p99/sp:0), pub, d/1000, e/1000}'
+    su=$(median "$work/$t.json" srv_us); gu=$(median "$work/$t.json" gen_us)
+    awk -v t="$t" -v ev="$ev" -v ref="$ref" -v sse="$sse" -v p50="$p50" -v p99="$p99" -v mx="$mx" -v sp="$ssep99" -v d="$del" -v e="$exp" -v pub="$pub" -v su="$su" -v gu="$gu" \
+      'BEGIN {printf "%-7s %12.0f %8.2f %7.2f %9.2f %9.2f %9.2f %8.2f %8.0f %6d/%-6d %8.2f %8.2f\n", t, ev, (ref>0?ev/ref:0), (sse>0?ev/sse:0), p50/1000, p99/1000, mx/1000, (sp>0?p99/sp:0), pub, d/1000, e/1000, su, gu}'
   done
+  echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
   for t in "${targets[@]}"; do
     [ -s "$work/$t.err" ] && { echo "-- $t stderr:"; sort "$work/$t.err" | uniq -c | head -5; rm -f "$work/$t.err"; }
   done
