@@ -97,9 +97,9 @@ type PollIdentity struct {
 // verification, since whatever would now refuse it (a killed session, a revoked user, the
 // hub closing) has ended the connection. The digests are compared in constant time.
 func (h *Hub) PollCredential(id uint64, credential [32]byte) (PollIdentity, bool) {
-	h.mu.RLock()
+	h.mu.RLock() // Poll changes a connection's expires under it
+	defer h.mu.RUnlock()
 	s := h.polls[id]
-	h.mu.RUnlock()
 	if s == nil {
 		return PollIdentity{}, false
 	}
@@ -109,11 +109,11 @@ func (h *Hub) PollCredential(id uint64, credential [32]byte) (PollIdentity, bool
 	if !ok {
 		return PollIdentity{}, false
 	}
-	id2 := PollIdentity{Tenant: s.tenant, User: s.user, Username: s.username, Session: s.session}
+	who := PollIdentity{Tenant: s.tenant, User: s.user, Username: s.username, Session: s.session}
 	if s.expires != 0 {
-		id2.Expires = time.Unix(0, s.expires)
+		who.Expires = time.Unix(0, s.expires)
 	}
-	return id2, true
+	return who, true
 }
 
 // SetCredential binds the connection to the digest of a credential that was verified once the
