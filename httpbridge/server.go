@@ -57,7 +57,8 @@ type Server struct {
 
 // New opens (or creates) the data directory, generates the secrets it lacks, opens the
 // store, publishes what fell due while the server was down, and links to b (nil: no bus
-// link).
+// link). In cluster mode (Config.Cluster) it also opens the cluster's event stream and
+// returns once this node's index has caught up with it (rebuilding it first if needed).
 func New(b *bus.Broker, cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err

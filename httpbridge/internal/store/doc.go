@@ -19,6 +19,7 @@
 //	s STR(tenant) STR(name) STR(collection) → TS ORDER event id (latest published: state)
 //	d TS ORDER                             → STR(tenant) STR(event id) (unpublished, uncancelled)
 //	m "order"                              → last ORDER
+//	m "log"                                → index mode's checkpoint: last SEQ applied, first SEQ applied, epoch
 //	b STR(session id)                      → TS: a blacklisted session, until it expires
 //	t STR(tenant)                          → the tenant's settings (JSON)
 //
@@ -42,4 +43,12 @@
 // publication index and the state index in one batch, and removes the due entry: after a
 // crash an event is either published (and never published again) or still due (and published
 // by the next PublishDue). Reads see only synced data.
+//
+// # Index mode (cluster)
+//
+// In a cluster the event log is a replicated stream and this store is one node's index of it:
+// Apply writes the stream's records in order, with their stream sequences as ORDER and SEQ and
+// the checkpoint in the same batch, without a WAL sync (a crash loses a suffix of batches
+// together with their checkpoint, and the stream has them). Insert, PublishDue and Cancel are
+// not used then; Reset empties the event keyspaces for a new epoch of the stream.
 package store
