@@ -225,6 +225,10 @@ func TestClusterAccounts(t *testing.T) {
 		default:
 		}
 		keep.close()
+		// The blacklist outlives a node's restart: it is in the bucket.
+		n2.restart()
+		n2.expect(n2.do("GET", "/verify", u.bearer(), nil), 401)
+		n2.expect(n2.do("GET", "/verify", other.bearer(), nil), 200)
 	}
 
 	// Blacklist entries expire on every node.
