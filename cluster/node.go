@@ -146,6 +146,14 @@ func (n *Node) startServer() error {
 	if o.DataDir == "" {
 		return errors.New("cluster: no data directory for JetStream")
 	}
+	if len(o.Peers) > 0 {
+		// The server would only log that it cannot listen and then wait; say so at once.
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return fmt.Errorf("cluster: route address: %w", err)
+		}
+		ln.Close()
+	}
 	sopts := &server.Options{
 		ServerName: n.NodeName(),
 		Host:       chost,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -158,6 +159,12 @@ func TestClusterLoneNodeNotReady(t *testing.T) {
 func TestClusterBadFlags(t *testing.T) {
 	bin := buildDaemon(t)
 	port := freePort(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	taken := busy.Addr().String()
 	for _, c := range []struct {
 		name string
 		args []string
@@ -183,6 +190,7 @@ func TestClusterBadFlags(t *testing.T) {
 		{"bad replicas in the environment", nil, []string{"RTBUS_CLUSTER_REPLICAS=three"}, "RTBUS_CLUSTER_REPLICAS"},
 		{"no bridge", []string{"-cluster", "x", "-cluster-listen", port, "-http", "off"}, nil, "needs the bridge"},
 		{"unreachable NATS", []string{"-nats-url", "nats://" + port}, nil, "connect to NATS"},
+		{"route port taken", []string{"-cluster", "x", "-cluster-listen", taken, "-cluster-peers", port}, nil, "address already in use"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"-B", filepath.Join(t.TempDir(), "bus.sock"), "-http", "127.0.0.1:0", "-data-dir", t.TempDir()}, c.args...)
