@@ -148,6 +148,25 @@ func insert(t testing.TB, n *node, u user, body map[string]any) record {
 	return out.Event
 }
 
+// insertRetry inserts on n, again while n answers 503 (the event log without quorum, or
+// n's index behind it), for up to 60 s. A 503 may leave the event stored: use it where the
+// test counts only acknowledged events.
+func insertRetry(t testing.TB, n *node, u user, body map[string]any) record {
+	t.Helper()
+	var out struct{ Event record }
+	deadline := time.Now().Add(60 * time.Second)
+	for tries := 1; ; tries++ {
+		r := do(t, n, "POST", "/insert", u.bearer(), body)
+		if r.code == 503 && time.Now().Before(deadline) {
+			t.Logf("insert on %s, try %d: %s", n.name, tries, r.body)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		expect(t, r, 200).json(t, &out)
+		return out.Event
+	}
+}
+
 // msg is one stream message, whatever the transport.
 type msg struct {
 	event, data, id string

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -69,14 +70,14 @@ type writer struct {
 	mu    sync.Mutex
 	acked []string // event ids, in acknowledgement order
 	fails int
-	last  string // the last failure
+	last  map[string]string // node name: its last failure
 
 	stop chan struct{}
 	done chan struct{}
 }
 
 func startWriter(t testing.TB, u user, collection string, nodes []*node) *writer {
-	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{}), last: map[string]string{}}
 	go func() {
 		defer close(w.done)
 		for i := 0; ; i++ {
@@ -93,7 +94,7 @@ func startWriter(t testing.TB, u user, collection string, nodes []*node) *writer
 				w.acked = append(w.acked, out.Event.ID)
 			} else {
 				w.fails++
-				w.last = fmt.Sprintf("%s: %d %s %v", n.name, r.code, r.body, r.err)
+				w.last[n.name] = fmt.Sprintf("%s %d %s %v", time.Now().Format("15:04:05.000"), r.code, bytes.TrimSpace(r.body), r.err)
 			}
 			w.mu.Unlock()
 			if r.err != nil { // a node down: do not spin on refused connections
@@ -116,13 +117,24 @@ func (w *writer) count() int {
 func (w *writer) waitAcks(t testing.TB, n int, bound time.Duration, what string) {
 	t.Helper()
 	want := w.count() + n
-	eventually(t, bound, fmt.Sprintf("%d acknowledged inserts %s (last failure: %s)", n, what, w.lastFailure()), func() bool { return w.count() >= want })
+	deadline := time.Now().Add(bound)
+	for w.count() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %d acknowledged inserts %s; last failures: %s", bound, n, what, w.lastFailure())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (w *writer) lastFailure() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.last
+	var out []string
+	for n, f := range w.last {
+		out = append(out, n+": "+f)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 func (w *writer) halt() {

@@ -24,6 +24,8 @@ var routeScenarios = []struct {
 	{"scheduled publication", scenarioSchedule},
 	{"admin routes", scenarioAdmin},
 	{"errors", scenarioErrors},
+	{"concurrent sign-ups", scenarioConcurrentSignups},
+	{"cancel racing the fire", scenarioCancelRace},
 }
 
 // uname makes a username unique to this run of the test binary.
@@ -371,6 +373,7 @@ func TestRoutes(t *testing.T) {
 		start func(t testing.TB) *system
 	}{
 		{"single", func(t testing.TB) *system { return startSingle(t) }},
+		{"cluster", func(t testing.TB) *system { return startCluster(t, 3) }},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			s := mode.start(t)
