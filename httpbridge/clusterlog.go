@@ -146,7 +146,12 @@ func (l *clusterLog) Cancel(ctx context.Context, tenant, id string) (store.Event
 		return e, store.ErrCancelled
 	}
 	seq, cerr := l.jl.Cancel(ctx, e)
-	if cerr != nil && !errors.Is(cerr, store.ErrPublished) && !errors.Is(cerr, store.ErrCancelled) {
+	if errors.Is(cerr, jslog.ErrDecided) {
+		// Fired or cancelled, but which? The index says, once it has the stream's last record.
+		if seq, err = l.jl.LastSeq(ctx); err != nil {
+			return store.Event{}, logError(err)
+		}
+	} else if cerr != nil && !errors.Is(cerr, store.ErrPublished) && !errors.Is(cerr, store.ErrCancelled) {
 		return store.Event{}, logError(cerr)
 	}
 	if err := l.applied(ctx, seq); err != nil {
@@ -155,10 +160,14 @@ func (l *clusterLog) Cancel(ctx context.Context, tenant, id string) (store.Event
 	if e, err = l.db.Get(tenant, id); err != nil {
 		return store.Event{}, err
 	}
+	// The index applied the log's order: it is the verdict every node shows (a firing that
+	// crossed a stored cancel inside JetStream is dropped, or the cancel is).
 	switch {
-	case cerr != nil:
-		return e, cerr
-	case e.Published: // cannot happen for a scheduled event: its firing fails the cancel
+	case e.Published:
+		return e, store.ErrPublished
+	case e.Cancelled && cerr != nil:
+		return e, store.ErrCancelled
+	case cerr != nil: // cannot happen: the record that refused the cancel is applied
 		return e, store.ErrPublished
 	}
 	return e, nil

@@ -53,6 +53,9 @@ var (
 	// leader, or the NATS connection is down). The write may still be stored; retrying it is
 	// safe (the event id de-duplicates).
 	ErrUnavailable = errors.New("jslog: event log unavailable")
+	// ErrDecided: Cancel found the event's publication subject written (fired or cancelled)
+	// but could not read which: the caller's index, caught up with the stream, tells.
+	ErrDecided = errors.New("jslog: the event is already published or cancelled")
 )
 
 // Options configure Open.
@@ -212,10 +215,11 @@ func (l *Log) Cancel(ctx context.Context, e store.Event) (uint64, error) {
 	if !errors.As(err, &apiErr) || (apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence && apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	// Something is there already: the firing, or another cancel.
+	// Something is there already: the firing, or another cancel. (A direct get may be
+	// answered by a replica that lacks it yet: then the caller's index tells.)
 	m, gerr := l.stream.GetLastMsgForSubject(ctx, subjPublish+e.ID)
 	if gerr != nil {
-		return 0, fmt.Errorf("%w: reading %s: %v", ErrUnavailable, subjPublish+e.ID, gerr)
+		return 0, fmt.Errorf("%w (reading %s: %v)", ErrDecided, subjPublish+e.ID, gerr)
 	}
 	if m.Header.Get(kindHeader) == kindCancel {
 		return m.Sequence, store.ErrCancelled
