@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
@@ -92,7 +93,14 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 			return err
 		}
 	}
-	pr := &pollReply{b: append(make([]byte, 0, 512), `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
+	bp := replyPool.Get().(*[]byte)
+	pr := &pollReply{b: append((*bp)[:0], `{"messages":[`...), f: opts.Filter, data: prm.dataOnly, last: prm.after}
+	defer func() {
+		if cap(pr.b) <= 64<<10 { // let a rare big reply go
+			*bp = pr.b[:0]
+			replyPool.Put(bp)
+		}
+	}()
 	pc.Watch()
 	state := func() error { // the state, then its cursor
 		last, err := s.backlog(r.Context(), tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
@@ -229,6 +237,9 @@ func (s *Server) bindPollCredential(r *http.Request, pc *sse.PollConn, c pollCre
 	return nil
 }
 
+// replyPool holds the buffers poll replies are built in (net/http copies what it is given).
+var replyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
 // Header values of every poll reply, shared (net/http only reads them).
 var (
 	jsonContentType = []string{"application/json"}
@@ -267,5 +278,6 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+	pr.b = b // back to the pool with its growth
 	return nil
 }
