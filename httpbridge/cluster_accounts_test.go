@@ -134,17 +134,21 @@ func TestClusterAccounts(t *testing.T) {
 			if created != 1 {
 				t.Fatalf("%d sign-ups of %q succeeded (codes %v), want exactly 1", created, name, codes)
 			}
-			var users []map[string]any
-			n3.expect(n3.do("POST", "/list_users", "", adminBody(map[string]any{})), 200).json(t, &users)
-			seen := 0
-			for _, u := range users {
-				if u["username"] == name {
-					seen++
+			// Node 3 lists it once (from memory: once its watcher has it, if another node won).
+			waitFor(t, "list_users on node 3 to have it once", func() bool {
+				var users []map[string]any
+				n3.expect(n3.do("POST", "/list_users", "", adminBody(map[string]any{})), 200).json(t, &users)
+				seen := 0
+				for _, u := range users {
+					if u["username"] == name {
+						seen++
+					}
 				}
-			}
-			if seen != 1 {
-				t.Fatalf("list_users on node 3 has %q %d times", name, seen)
-			}
+				if seen > 1 {
+					t.Fatalf("list_users on node 3 has %q %d times", name, seen)
+				}
+				return seen == 1
+			})
 		}
 	}
 
