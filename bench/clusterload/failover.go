@@ -18,7 +18,9 @@ type failoverResult struct {
 }
 
 // failoverOnce kills the event log's leader while a client inserts through the other nodes
-// and a stream follows on the leader, and measures from the kill.
+// and a stream follows on the leader, and measures from the kill: to the first insert sent
+// after it that is acknowledged, and to the first of those that the stream, resumed on
+// another node, delivers.
 func failoverOnce(s *system) (failoverResult, error) {
 	var res failoverResult
 	leader, err := s.streamLeader()
@@ -42,11 +44,12 @@ func failoverOnce(s *system) (failoverResult, error) {
 	// The stream: on the leader, then, when its connection ends, resumed on another node
 	// from the last cursor it had, as a front end does.
 	var (
-		mu       sync.Mutex
-		seen     = map[string]bool{}
-		cursor   string
-		killed   atomic.Int64 // unix ns of the kill; 0 before
-		resumedT atomic.Int64 // first event received after the kill
+		mu      sync.Mutex
+		seen    = map[string]int64{} // event id: when the stream delivered it (unix ns)
+		after   = map[string]bool{}  // ids of the inserts sent after the kill
+		cursor  string
+		killed  atomic.Int64 // unix ns of the kill; 0 before
+		resumed int64        // when the stream delivered the first insert sent after the kill
 	)
 	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	opened := make(chan error, 1)
@@ -63,15 +66,17 @@ func failoverOnce(s *system) (failoverResult, error) {
 				if i == 0 {
 					opened <- err
 				}
-			}, func(data []byte, id string) {
+			}, func(data []byte, cur string) {
 				mu.Lock()
 				defer mu.Unlock()
-				if id != "" {
-					cursor = id
+				if cur != "" {
+					cursor = cur
 				}
-				seen[indexID(data)] = true
-				if k := killed.Load(); k != 0 && resumedT.Load() == 0 {
-					resumedT.Store(time.Now().UnixNano())
+				id := indexID(data)
+				now := time.Now().UnixNano()
+				seen[id] = now
+				if after[id] && resumed == 0 {
+					resumed = now
 				}
 			})
 			on = rest[i%len(rest)]
@@ -102,15 +107,27 @@ func failoverOnce(s *system) (failoverResult, error) {
 			}
 			sent := time.Now().UnixNano()
 			id, err := insert(ctx, rest[i%len(rest)].url, token, fmt.Sprintf(`{"event":"f","data":%d}`, i))
+			if err != nil && os.Getenv("CLUSTERLOAD_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "%6.2f s %s: %v\n", float64(time.Now().UnixNano()-killed.Load())/1e9, rest[i%len(rest)].name, err)
+			}
 			if err != nil {
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
+			now := time.Now().UnixNano()
 			wmu.Lock()
 			acked = append(acked, id)
 			wmu.Unlock()
-			if k := killed.Load(); k != 0 && sent >= k && ackedAt.Load() == 0 {
-				ackedAt.Store(time.Now().UnixNano())
+			if k := killed.Load(); k != 0 && sent >= k {
+				if ackedAt.Load() == 0 {
+					ackedAt.Store(now)
+				}
+				mu.Lock()
+				after[id] = true
+				if t, ok := seen[id]; ok && resumed == 0 { // delivered before its answer came
+					resumed = t
+				}
+				mu.Unlock()
 			}
 		}
 	}()
@@ -118,7 +135,12 @@ func failoverOnce(s *system) (failoverResult, error) {
 	k := time.Now()
 	leader.kill()
 	killed.Store(k.UnixNano())
-	for (ackedAt.Load() == 0 || resumedT.Load() == 0) && ctx.Err() == nil {
+	done := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ackedAt.Load() != 0 && resumed != 0
+	}
+	for !done() && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
@@ -128,14 +150,16 @@ func failoverOnce(s *system) (failoverResult, error) {
 		return res, fmt.Errorf("no insert acknowledged or no event resumed within 120 s of the kill")
 	}
 	res.insert = time.Duration(ackedAt.Load() - k.UnixNano())
-	res.stream = time.Duration(resumedT.Load() - k.UnixNano())
+	mu.Lock()
+	res.stream = time.Duration(resumed - k.UnixNano())
+	mu.Unlock()
 	// Every acknowledged insert reaches the resumed stream.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
 		lost := 0
 		for _, id := range acked {
-			if !seen[id] {
+			if seen[id] == 0 {
 				lost++
 			}
 		}
