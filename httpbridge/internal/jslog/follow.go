@@ -74,6 +74,11 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 	cons, err := l.js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   db.Applied() + 1,
+		// One attempt per reset: nats.go otherwise retries a failed re-creation with its own
+		// backoff, up to 10 s apart, so that an index cut off from JetStream's quorum for a
+		// while stays behind for up to 10 s more after the quorum is back. A failed reset
+		// ends this follow; Follow tries again within 2 s, from the index's checkpoint.
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return err
