@@ -1,6 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -56,4 +64,153 @@ func replay(t testing.TB, n *node, u user, cursor string, count int, bound, quie
 	case <-time.After(quiet):
 	}
 	return got
+}
+
+// peersOf returns the peers n's embedded server is routed to, as its internal API reports
+// them; false if n does not answer.
+func (s *system) peersOf(n *node) ([]string, bool) {
+	req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
+	req.Header.Set("Authorization", "Bearer "+s.adminToken)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	var st struct{ Routes []struct{ Node string } }
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return nil, false
+	}
+	var out []string
+	for _, r := range st.Routes {
+		out = append(out, r.Node)
+	}
+	sort.Strings(out)
+	return out, true
+}
+
+// replayAll opens an SSE stream on n from cursor and returns every message it replays, up to
+// the first pause of quiet; it fails if that takes more than bound.
+func replayAll(t testing.TB, n *node, u user, cursor string, bound, quiet time.Duration) []msg {
+	t.Helper()
+	st := mustOpen(t, transports[0], n, "", u.token, cursor)
+	defer st.close()
+	var got []msg
+	deadline := time.After(bound)
+	for {
+		select {
+		case m := <-st.msgs:
+			got = append(got, m)
+		case <-st.done:
+			t.Fatalf("replay on %s from %s: the stream ended after %d messages", n.name, cursor, len(got))
+		case <-time.After(quiet):
+			return got
+		case <-deadline:
+			t.Fatalf("replay on %s from %s: still replaying after %v (%d messages)", n.name, cursor, bound, len(got))
+		}
+	}
+}
+
+// pacedWriter inserts events with a pause between inserts, round robin over some nodes, and
+// records the ids of those acknowledged: hundreds of events in a test of seconds, not tens of
+// thousands.
+type pacedWriter struct {
+	mu    sync.Mutex
+	acked []string
+	last  string // the last failure
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startPacedWriter(t testing.TB, u user, collection string, nodes []*node, pause time.Duration) *pacedWriter {
+	w := &pacedWriter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(pause):
+			}
+			n := nodes[i%len(nodes)]
+			r := send(n, "POST", "/insert", u.bearer(), map[string]any{"event": "w", "data": i, "collection_id": collection})
+			var out struct{ Event record }
+			w.mu.Lock()
+			if r.err == nil && r.code == 200 && json.Unmarshal(r.body, &out) == nil && out.Event.ID != "" {
+				w.acked = append(w.acked, out.Event.ID)
+			} else {
+				w.last = fmt.Sprintf("%s: %d %s %v", n.name, r.code, r.body, r.err)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.halt)
+	return w
+}
+
+func (w *pacedWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// waitAcks waits until n more inserts than now are acknowledged.
+func (w *pacedWriter) waitAcks(t testing.TB, n int, bound time.Duration, what string) {
+	t.Helper()
+	want := w.count() + n
+	eventually(t, bound, fmt.Sprintf("%d acknowledged inserts %s", n, what), func() bool { return w.count() >= want })
+}
+
+func (w *pacedWriter) halt() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// ids stops the writer and returns the acknowledged event ids, in acknowledgement order.
+func (w *pacedWriter) ids() []string {
+	w.halt()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.acked...)
+}
+
+var (
+	routeOpened = regexp.MustCompile(`- rid:(\d+) - Route connection created \((127\.0\.0\.1:\d+)\)`)
+	routeClosed = regexp.MustCompile(`- rid:(\d+) - Router connection closed`)
+)
+
+// directRoutes returns, for each node, the nodes it has a route connection with that does not
+// go through the address the test gave as its peer: NATS gossips each server's own route
+// address, and a server that hears of a peer before its configured route to it is up
+// connects to that address directly (an "implicit" route), past any proxy. The embedded
+// server's debug log (the harness runs rtbusd with -log-level debug) names the address of
+// each connection it opens.
+func (s *system) directRoutes() map[*node][]*node {
+	byRoute := map[string]*node{}
+	for _, n := range s.nodes {
+		byRoute[n.route] = n
+	}
+	out := map[*node][]*node{}
+	for _, n := range s.nodes {
+		open := map[string]*node{}
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			if m := routeOpened.FindStringSubmatch(line); m != nil {
+				if peer := byRoute[m[2]]; peer != nil {
+					open[m[1]] = peer
+				}
+			} else if m := routeClosed.FindStringSubmatch(line); m != nil {
+				delete(open, m[1])
+			}
+		}
+		for _, peer := range open {
+			if !slices.Contains(out[n], peer) {
+				out[n] = append(out[n], peer)
+				out[peer] = append(out[peer], n)
+			}
+		}
+	}
+	return out
 }
