@@ -18,8 +18,10 @@ const (
 	// this node's index before the server serves.
 	logOpenTimeout = 30 * time.Second
 	logCatchUp     = 5 * time.Minute
-	// indexWait bounds the wait for this node's index to apply a write the log acknowledged.
-	indexWait = 5 * time.Second
+	// indexWait bounds the wait for this node's index to apply a write the log acknowledged:
+	// long enough to ride out the follower moving to another server (a few seconds), since
+	// the answer after it, 503 although stored, invites a client to insert again.
+	indexWait = 10 * time.Second
 )
 
 // errLogUnavailable answers a write the cluster's log could not take (503).

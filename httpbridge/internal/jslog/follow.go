@@ -51,9 +51,13 @@ func (l *Log) PrepareIndex(ctx context.Context, db *store.DB) (rebuilt bool, err
 func (l *Log) Follow(ctx context.Context, db *store.DB) {
 	wait := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		start := time.Now()
 		err := l.follow(ctx, db)
 		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 			return
+		}
+		if time.Since(start) > 10*time.Second {
+			wait = 100 * time.Millisecond // it worked a while: this is a new failure
 		}
 		l.log.Warn("jslog: reading the event stream; retrying", "err", err, "applied", db.Applied())
 		select {
@@ -61,7 +65,7 @@ func (l *Log) Follow(ctx context.Context, db *store.DB) {
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 2*time.Second)
+		wait = min(2*wait, time.Second)
 	}
 }
 
@@ -77,7 +81,7 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 		// One attempt per reset: nats.go otherwise retries a failed re-creation with its own
 		// backoff, up to 10 s apart, so that an index cut off from JetStream's quorum for a
 		// while stays behind for up to 10 s more after the quorum is back. A failed reset
-		// ends this follow; Follow tries again within 2 s, from the index's checkpoint.
+		// ends this follow; Follow tries again within a second, from the index's checkpoint.
 		MaxResetAttempts: 1,
 	})
 	if err != nil {
