@@ -14,11 +14,15 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+declare -A pub int
 say() { printf '\n== %s\n' "$*"; }
 fail() {
   printf 'FAILED: %s\n' "$*" >&2
   for f in "$tmp"/n*.log "$tmp"/stream.head "$tmp"/stream; do
     [ -f "$f" ] && { echo "--- ${f##*/}" >&2; tail -20 "$f" >&2; }
+  done
+  for n in 1 2 3; do # what each node still answering sees (GET /v1/cluster)
+    [ -n "${int[$n]:-}" ] && curl -sS -m 2 -H "Authorization: Bearer $RTBUS_ADMIN_TOKEN" "${int[$n]}/v1/cluster" >&2 && echo >&2
   done
   exit 1
 }
@@ -65,7 +69,6 @@ has_addr() { test -n "$(addr "$1" "$2")"; }
 
 say "starting three nodes (routes on 127.0.0.1:${ports[0]}, :${ports[1]}, :${ports[2]})"
 for n in 1 2 3; do start "$n"; done
-declare -A pub int
 for n in 1 2 3; do
   until_ok 30 has_addr "$n" "internal API" || fail "node $n did not start"
   pub[$n]=$(addr "$n" "http bridge") int[$n]=$(addr "$n" "internal API")
@@ -87,13 +90,13 @@ curl -sSN -D "$tmp/stream.head" "${pub[2]}/sse?token=$jwt" >"$tmp/stream" 2>/dev
 pids+=($!)
 until_ok 10 grep -q '^event:' "$tmp/stream" || fail "node 2's stream did not start"
 
-insert() { # insert NODE TEXT
+insert() { # insert NODE TEXT: the reply in $tmp/insert
   curl -fsS -X POST "${pub[$1]}/insert" -H "Authorization: Bearer $jwt" -H "$json" \
-    -d "{\"event\":\"greeting\",\"data\":{\"text\":\"$2\"},\"collection_id\":\"lobby\"}"
-  echo
+    -d "{\"event\":\"greeting\",\"data\":{\"text\":\"$2\"},\"collection_id\":\"lobby\"}" >"$tmp/insert"
 }
 say "insert on node 1"
-insert 1 "hello from node 1"
+insert 1 "hello from node 1" || fail "insert on node 1 refused"
+cat "$tmp/insert"; echo
 until_ok 10 grep -q 'hello from node 1' "$tmp/stream" || fail "node 2's stream did not deliver node 1's insert"
 echo "node 2's stream got it"
 
@@ -107,6 +110,7 @@ until_ok 30 curl -fsS "${int[3]}/readyz" || fail "node 3 not ready after node 1 
 say "insert on node 3"
 t0=$SECONDS
 until_ok 30 insert 3 "hello from node 3, node 1 is gone" || fail "insert on node 3 refused"
+cat "$tmp/insert"; echo
 echo "acknowledged after $((SECONDS - t0)) s"
 until_ok 30 grep -q 'node 1 is gone' "$tmp/stream" || fail "node 2's stream did not deliver node 3's insert"
 echo "node 2's stream got it after $((SECONDS - t0)) s"
