@@ -25,6 +25,13 @@ func (l *Log) PrepareIndex(ctx context.Context, db *store.DB) (rebuilt bool, err
 	why := ""
 	switch {
 	case cp.Epoch == "":
+		// A single node's store holds the only copy of its events: never wipe it.
+		if has, err := db.HasEvents(); err != nil || has {
+			if err == nil {
+				err = ErrSingleNodeData
+			}
+			return false, err
+		}
 		why = "no index yet"
 	case cp.Epoch != l.epoch:
 		why = "the stream was made anew (another epoch)"

@@ -56,6 +56,9 @@ var (
 	// ErrDecided: Cancel found the event's publication subject written (fired or cancelled)
 	// but could not read which: the caller's index, caught up with the stream, tells.
 	ErrDecided = errors.New("jslog: the event is already published or cancelled")
+	// ErrSingleNodeData: PrepareIndex was given a single node's store, whose events exist
+	// nowhere else; it is not turned into an index (which would delete them).
+	ErrSingleNodeData = errors.New("jslog: the data directory holds a single node's events, which cluster mode would discard: move its db directory away first")
 )
 
 // Options configure Open.

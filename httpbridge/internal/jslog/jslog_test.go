@@ -191,3 +191,28 @@ func TestLogAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// A single node's store (events, no index checkpoint) is never wiped into an index.
+func TestPrepareIndexKeepsSingleNodeData(t *testing.T) {
+	nodes := clustertest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := jslog.Open(ctx, nodes[0].JetStream(), jslog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Insert(event("single", 1), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PrepareIndex(ctx, db); !errors.Is(err, jslog.ErrSingleNodeData) {
+		t.Fatalf("PrepareIndex of a single node's store: %v, want ErrSingleNodeData", err)
+	}
+	if _, err := db.Get("t", "single"); err != nil {
+		t.Fatalf("the single node's event: %v", err)
+	}
+}

@@ -85,6 +85,20 @@ func checkpointVal(c Checkpoint) []byte {
 	return append(appendU64(appendU64(nil, c.Seq), c.First), c.Epoch...)
 }
 
+// HasEvents tells whether the store holds any event (of a single node's log, or of an index).
+func (db *DB) HasEvents() (bool, error) {
+	if err := db.enter(); err != nil {
+		return false, err
+	}
+	defer db.ops.Done()
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{pEvent}, UpperBound: []byte{pEvent + 1}})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	return it.First(), it.Error()
+}
+
 // Reset deletes every event and index of events and starts an empty index of the log with
 // this epoch (synced). Users, sessions and tenant settings stay.
 func (db *DB) Reset(epoch string) error {
