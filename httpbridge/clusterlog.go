@@ -14,8 +14,8 @@ import (
 
 // Bounds of cluster mode's event log.
 const (
-	// logOpenTimeout bounds finding (or creating) the stream at start, and the catch-up of
-	// this node's index before the server serves.
+	// logOpenTimeout bounds finding (or creating) the stream at start and checking this
+	// node's index against it; logCatchUp, the index's catch-up before the server serves.
 	logOpenTimeout = 30 * time.Second
 	logCatchUp     = 5 * time.Minute
 	// indexWait bounds the wait for this node's index to apply a write the log acknowledged:
