@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/cluster/clustertest"
 )
 
 // Helpers of the schedule, cancel and partition fault tests.
@@ -177,40 +176,39 @@ func (w *pacedWriter) ids() []string {
 	return append([]string(nil), w.acked...)
 }
 
-var (
-	routeOpened = regexp.MustCompile(`- rid:(\d+) - Route connection created \((127\.0\.0\.1:\d+)\)`)
-	routeClosed = regexp.MustCompile(`- rid:(\d+) - Router connection closed`)
-)
-
-// directRoutes returns, for each node, the nodes it has a route connection with that does not
-// go through the address the test gave as its peer: NATS gossips each server's own route
-// address, and a server that hears of a peer before its configured route to it is up
-// connects to that address directly (an "implicit" route), past any proxy. The embedded
-// server's debug log (the harness runs rtbusd with -log-level debug) names the address of
-// each connection it opens.
-func (s *system) directRoutes() map[*node][]*node {
-	byRoute := map[string]*node{}
-	for _, n := range s.nodes {
-		byRoute[n.route] = n
+// startClusterBehindProxies is startClusterVia with a clustertest proxy on every route link:
+// proxies[i][j] carries node i's route connections to node j. Each node's route listener is
+// on its own loopback address (127.0.0.2, .3, ...), never 127.0.0.1: NATS gossips a server's
+// route port with the address a peer sees its connection come from (here the proxies',
+// 127.0.0.1), and a server that hears of a peer before its configured route to that peer is
+// up dials that address directly (an "implicit" route), past the proxy, so that Cut would
+// not separate them. On 127.0.0.1 nothing listens on those ports: such dials are refused.
+func startClusterBehindProxies(t testing.TB, n int, extra ...string) (*system, [][]*clustertest.Proxy) {
+	t.Helper()
+	s := &system{t: t, adminToken: randomHex(16), jwtSecret: randomHex(32), cluster: true}
+	ports := freePorts(t, 3*n)
+	routes := make([]string, n)
+	for i := range n {
+		routes[i] = fmt.Sprintf("127.0.0.%d:%d", i+2, ports[2*n+i])
 	}
-	out := map[*node][]*node{}
-	for _, n := range s.nodes {
-		open := map[string]*node{}
-		for _, line := range strings.Split(n.logs.String(), "\n") {
-			if m := routeOpened.FindStringSubmatch(line); m != nil {
-				if peer := byRoute[m[2]]; peer != nil {
-					open[m[1]] = peer
-				}
-			} else if m := routeClosed.FindStringSubmatch(line); m != nil {
-				delete(open, m[1])
+	proxies := make([][]*clustertest.Proxy, n)
+	for i := range n {
+		proxies[i] = make([]*clustertest.Proxy, n)
+		var peers []string
+		for j, r := range routes {
+			if j != i {
+				proxies[i][j] = clustertest.NewProxy(t, r)
+				peers = append(peers, proxies[i][j].Addr())
 			}
 		}
-		for _, peer := range open {
-			if !slices.Contains(out[n], peer) {
-				out[n] = append(out[n], peer)
-				out[peer] = append(out[peer], n)
-			}
-		}
+		s.nodes = append(s.nodes, s.newNode(fmt.Sprintf("n%d", i+1), ports[i], ports[n+i], routes[i], peers, extra))
 	}
-	return out
+	for _, nd := range s.nodes {
+		nd.start()
+	}
+	for _, nd := range s.nodes {
+		nd.waitReady(90 * time.Second)
+	}
+	s.warmUp()
+	return s, proxies
 }
