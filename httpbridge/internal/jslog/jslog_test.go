@@ -156,7 +156,7 @@ func TestLogAcrossNodes(t *testing.T) {
 		}
 		b, _ := x.db.Get("t", "b")
 		c, _ := x.db.Get("t", "c")
-		if b.Seq != pseq || b.Order != sb || !c.Cancelled {
+		if b.Seq != pseq || b.Order != pseq || !c.Cancelled {
 			t.Errorf("node %d: b=%+v c=%+v", i+1, b, c)
 		}
 		if fmt.Sprint(x.seqs) != fmt.Sprint(xs[0].seqs) {
@@ -186,7 +186,7 @@ func TestLogAcrossNodes(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		want, _ := xs[0].db.Get("t", id)
 		got, err := db.Get("t", id)
-		if err != nil || got.Seq != want.Seq || got.Published != want.Published || got.Cancelled != want.Cancelled {
+		if err != nil || got.Seq != want.Seq || got.Order != want.Order || got.Published != want.Published || got.Cancelled != want.Cancelled {
 			t.Errorf("rebuilt %s: %+v, %v; want %+v", id, got, err, want)
 		}
 	}

@@ -11,9 +11,9 @@ import (
 
 // Index mode: in cluster mode the event log is a replicated stream and this store is one
 // node's index of it. The log's records are applied in stream order with Apply; their stream
-// sequences are the counters (an event's Order is the sequence of its first record, its Seq
-// the sequence of the record that published it), so every node's index holds the same
-// values. Insert, PublishDue and Cancel are single-node mode's and are not used on an index.
+// sequences are the counters (an event's Order is the sequence of the record that decided it:
+// its insert, or its schedule's firing or cancellation; its Seq the sequence of the record that
+// published it), so every node's index holds the same values, rebuilt or not. Insert, PublishDue and Cancel are single-node mode's and are not used on an index.
 
 // Kind is what a log record does to its event.
 type Kind uint8
@@ -225,32 +225,21 @@ func (db *DB) applyLocked(epoch string, recs []Record) ([]Event, error) {
 				continue // exactly once: a schedule fired again, or fired after its cancel
 			}
 			if exists {
+				// Re-keyed under its new Order: a node that never saw the schedule (rebuilt
+				// after it was purged) orders the event the same way.
 				b.Delete(dueKey(nil, old.Timestamp, old.Order), nil)
+				b.Delete(collKey(nil, old.TenantID, old.CollectionID, old.Timestamp, old.Order), nil)
+				b.Delete(byUserKey(nil, old.TenantID, old.UserID, old.Timestamp, old.Order), nil)
 				due--
 				e = old
-			} else {
-				// The schedule is gone from the log (purged when it fired or was
-				// cancelled): the record itself carries the event.
-				e.Order = r.Seq
 			}
+			e.Order = r.Seq
 			if r.Kind == KindPublish {
 				e.Published, e.Cancelled, e.Seq = true, false, r.Seq
 			} else {
 				e.Published, e.Cancelled, e.Seq = false, true, 0
 			}
-			if exists {
-				val, err := encodeEvent(nil, nil, &e)
-				if err != nil {
-					return nil, err
-				}
-				b.Set(ek, val, nil)
-				if e.Published {
-					b.Set(pubKey(nil, e.TenantID, e.Seq), []byte(e.ID), nil)
-					if err := db.setState(b, b, &e); err != nil {
-						return nil, err
-					}
-				}
-			} else if err := db.applyNew(b, &e); err != nil {
+			if err := db.applyNew(b, &e); err != nil {
 				return nil, err
 			}
 			if e.Published {

@@ -84,7 +84,7 @@ func TestIndexApply(t *testing.T) {
 	a, _ := db.Get("t", "a")
 	b, _ := db.Get("t", "b")
 	c, _ := db.Get("t", "c")
-	if a.Seq != 3 || a.Order != 3 || !a.Published || b.Seq != 8 || b.Order != 5 || !b.Published || b.Cancelled || !c.Cancelled || c.Published {
+	if a.Seq != 3 || a.Order != 3 || !a.Published || b.Seq != 8 || b.Order != 8 || !b.Published || b.Cancelled || !c.Cancelled || c.Published {
 		t.Errorf("a=%+v b=%+v c=%+v", a, b, c)
 	}
 	if n := db.Scheduled(); n != 0 {
