@@ -95,7 +95,7 @@ func TestClusterPartitionOfLeader(t *testing.T) {
 	// then it answers 503 "index is behind", the event stored: not acknowledged, so not
 	// counted, but checked like every other for repeats).
 	var after record
-	eventually(t, 20*time.Second, "an insert acknowledged on the healed "+cut.name, func() bool {
+	eventually(t, 30*time.Second, "an insert acknowledged on the healed "+cut.name, func() bool {
 		r := do(t, cut, "POST", "/insert", u.bearer(), map[string]any{"event": "w", "data": -2, "collection_id": "c"})
 		if r.code != 200 {
 			return false
