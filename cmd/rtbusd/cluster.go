@@ -86,6 +86,8 @@ func (o *clusterOptions) check(httpOff bool) error {
 	switch {
 	case !embedded && !external:
 		return nil
+	case strings.ContainsAny(o.node, " \t\r\n"):
+		return fmt.Errorf("bad -cluster-node %q: a name without spaces", o.node)
 	case embedded && external:
 		return errors.New("-nats-url uses an external NATS cluster; -cluster, -cluster-listen and -cluster-peers start an embedded one: give one or the other")
 	case httpOff:

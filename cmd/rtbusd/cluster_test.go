@@ -185,6 +185,7 @@ func TestClusterBadFlags(t *testing.T) {
 		{"bad peer", []string{"-cluster", "x", "-cluster-listen", port, "-cluster-peers", "a:b"}, nil, "bad -cluster-peers"},
 		{"self as peer", []string{"-cluster", "x", "-cluster-listen", port, "-cluster-peers", port}, nil, "own -cluster-listen"},
 		{"bad name", []string{"-cluster", "a b", "-cluster-listen", port}, nil, "bad -cluster"},
+		{"bad node name", []string{"-cluster", "x", "-cluster-listen", port, "-cluster-node", "my node"}, nil, "bad -cluster-node"},
 		{"more replicas than nodes", []string{"-cluster", "x", "-cluster-listen", port, "-cluster-replicas", "3"}, nil, "needs at least 3 nodes"},
 		{"replicas out of range", []string{"-cluster", "x", "-cluster-listen", port, "-cluster-replicas", "7"}, nil, "want 1 to 5"},
 		{"bad replicas in the environment", nil, []string{"RTBUS_CLUSTER_REPLICAS=three"}, "RTBUS_CLUSTER_REPLICAS"},
