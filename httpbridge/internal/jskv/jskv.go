@@ -770,6 +770,21 @@ func (a *Accounts) Secret(name, candidate string) (secret string, created bool, 
 	if candidate == "" {
 		return "", false, errors.New("jskv: empty secret")
 	}
+	// A create-if-absent refused for an existing key, followed by a read that finds none,
+	// was seen once while a restarted node rejoined (a leader change between the two):
+	// asking again settles it, either way.
+	for try := 0; ; try++ {
+		secret, created, err = a.secret(name, candidate)
+		if !errors.Is(err, errSecretVanished) || try == 9 {
+			return secret, created, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var errSecretVanished = errors.New("was removed")
+
+func (a *Accounts) secret(name, candidate string) (secret string, created bool, err error) {
 	k := mkey{kindSecret, name}
 	a.mu.RLock()
 	r := a.acc.m[k]
@@ -795,7 +810,7 @@ func (a *Accounts) Secret(name, candidate string) (secret string, created bool, 
 		return "", false, err
 	}
 	if !found || gone || len(val) == 0 {
-		return "", false, fmt.Errorf("jskv: secret %q was removed from %s", name, AccountsBucket)
+		return "", false, fmt.Errorf("jskv: secret %q %w from %s", name, errSecretVanished, AccountsBucket)
 	}
 	return string(val), false, nil
 }
