@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// writers insert at once during a failover.
+const writers = 4
+
 type failoverResult struct {
 	leader         string
 	insert, stream time.Duration
@@ -89,7 +92,9 @@ func failoverOnce(s *system) (failoverResult, error) {
 		return res, err
 	}
 
-	// The writer: one client, closed loop, through the nodes that stay up.
+	// The writers: clients in closed loops through the nodes that stay up, several so that
+	// an insert stuck until its timeout in the election does not hide the first that could
+	// be acknowledged.
 	var (
 		acked    []string
 		ackedAt  atomic.Int64 // first acknowledgement of an insert sent after the kill
@@ -98,9 +103,8 @@ func failoverOnce(s *system) (failoverResult, error) {
 		writerOK = make(chan struct{})
 	)
 	debug, lastMsg := os.Getenv("CLUSTERLOAD_DEBUG") != "", map[string]string{}
-	go func() {
-		defer close(writerOK)
-		for i := 0; ; i++ {
+	writer := func(w int) {
+		for i := w; ; i += writers {
 			select {
 			case <-stopW:
 				return
@@ -108,6 +112,7 @@ func failoverOnce(s *system) (failoverResult, error) {
 			}
 			sent := time.Now().UnixNano()
 			id, err := insert(ctx, rest[i%len(rest)].url, token, fmt.Sprintf(`{"event":"f","data":%d}`, i))
+			wmu.Lock()
 			if debug { // each node's failures as they change
 				name, msg := rest[i%len(rest)].name, fmt.Sprint(err)
 				if len(msg) > 100 {
@@ -122,11 +127,11 @@ func failoverOnce(s *system) (failoverResult, error) {
 				}
 			}
 			if err != nil {
+				wmu.Unlock()
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
 			now := time.Now().UnixNano()
-			wmu.Lock()
 			acked = append(acked, id)
 			wmu.Unlock()
 			if k := killed.Load(); k != 0 && sent >= k {
@@ -141,7 +146,13 @@ func failoverOnce(s *system) (failoverResult, error) {
 				mu.Unlock()
 			}
 		}
-	}()
+	}
+	var wwg sync.WaitGroup
+	for w := range writers {
+		wwg.Add(1)
+		go func() { defer wwg.Done(); writer(w) }()
+	}
+	go func() { wwg.Wait(); close(writerOK) }()
 	time.Sleep(time.Second) // steady state
 	k := time.Now()
 	leader.kill()
