@@ -33,6 +33,9 @@ type pollReply struct {
 
 var errReplyFull = errors.New("poll reply full")
 
+// full: the reply holds as many messages or bytes as one may.
+func (pr *pollReply) full() bool { return pr.n >= maxPollMessages || len(pr.b) >= maxPollBytes }
+
 func (pr *pollReply) addRaw(obj []byte) {
 	if pr.n > 0 {
 		pr.b = append(pr.b, ',')
@@ -57,7 +60,7 @@ func (pr *pollReply) add(m sse.Message) {
 // full; the cursor becomes the last publication read, filtered out or not.
 func (s *Server) fromLog(pr *pollReply, tenant string, message func(store.Event) sse.Message) error {
 	last, err := s.db.Since(tenant, pr.last, func(e store.Event) error {
-		if pr.n >= maxPollMessages || len(pr.b) >= maxPollBytes {
+		if pr.full() {
 			pr.limit = true
 			return errReplyFull
 		}
@@ -125,10 +128,17 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 			}
 			return s.writePoll(w, pr, eph, pc)
 		case complete && !prm.stale:
-			for _, b := range pubs {
-				pr.addRaw(b)
-			}
 			pr.last = last
+			for _, m := range pubs {
+				if pr.full() {
+					// The rest were taken from the queue: the next poll, whose cursor is
+					// this one, not the connection's, reads them from the log.
+					pr.limit = true
+					break
+				}
+				pr.addRaw(m.JSON)
+				pr.last = m.Seq
+			}
 		default:
 			if !checked {
 				checked = true

@@ -179,14 +179,16 @@ func (p *PollConn) Wait(ctx context.Context, d time.Duration) error {
 
 // Take returns, encoded as the JSON objects of a poll reply, the ephemeral messages held for
 // the connection and the live publications with Seq > after queued while watching, in the
-// order they came, with the highest such Seq (or after). complete is true when those are
+// order they came (in Seq order), with the highest such Seq (or after). A poll that answers
+// with only the first of them answers with the last of those as its cursor: the next poll,
+// with that cursor, reads the log. complete is true when those are
 // all the publications after after: the queue has held every one since the cursor after
 // (the connection's last reply's, or the end of a LogRead), none was left out for want of
 // room, and no other poll shares the connection. Otherwise read the log after after instead
 // (keeping only the ephemeral messages of Take), then call LogRead. err is why the
 // connection ended (ErrKilled, ErrUserClosed, ErrExpired, ErrClosed), if it did: the poll
 // answers with that instead.
-func (p *PollConn) Take(after uint64) (ephemeral, pubs [][]byte, last uint64, complete bool, err error) {
+func (p *PollConn) Take(after uint64) (ephemeral [][]byte, pubs []Encoded, last uint64, complete bool, err error) {
 	s := p.s
 	s.mu.Lock()
 	// Two polls on one connection (a client that polled again before its last poll ended)
@@ -216,10 +218,16 @@ func (p *PollConn) Take(after uint64) (ephemeral, pubs [][]byte, last uint64, co
 		case it.m.Seq == 0:
 			ephemeral = append(ephemeral, it.bytes(enc))
 		case complete && it.m.Seq > after:
-			pubs = append(pubs, it.bytes(enc))
+			pubs = append(pubs, Encoded{Seq: it.m.Seq, JSON: it.bytes(enc)})
 		}
 	}
 	return ephemeral, pubs, last, complete, err
+}
+
+// Encoded is a publication as a poll reply carries it.
+type Encoded struct {
+	Seq  uint64
+	JSON []byte
 }
 
 // LogRead tells the connection that the poll, after a Take that was not complete, read every
