@@ -43,7 +43,6 @@ type system struct {
 	t          testing.TB
 	nodes      []*node
 	adminToken string
-	jwtSecret  string
 	cluster    bool
 }
 
@@ -98,7 +97,7 @@ func startCluster(t testing.TB, n int, extra ...string) *system {
 // the address peer returns: a proxy's, for partitions. nil peer: the route itself.
 func startClusterVia(t testing.TB, n int, peer func(i, j int, route string) string, extra ...string) *system {
 	t.Helper()
-	s := &system{t: t, adminToken: randomHex(16), jwtSecret: randomHex(32), cluster: true}
+	s := &system{t: t, adminToken: randomHex(16), cluster: true}
 	ports := freePorts(t, 3*n)
 	routes := make([]string, n)
 	for i := range n {
@@ -164,12 +163,7 @@ func (s *system) newNode(name string, httpPort, internalPort int, route string, 
 	n.args = append(n.args, extra...)
 	// The secrets travel in the environment, not on command lines that ps shows.
 	n.env = append(os.Environ(), "RTBUS_ADMIN_TOKEN="+s.adminToken)
-	if route != "" {
-		// One JWT secret given to every node, as an operator's configuration does: nodes that
-		// start together and race to make the cluster's secret can fail to start (jskv:
-		// "secret was removed", see the report of issue 17).
-		n.env = append(n.env, "RTBUS_JWT_SECRET="+s.jwtSecret)
-	}
+	// No JWT secret: the nodes make one for the cluster (a token from one is valid on all).
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("=== log of node %s (%s) ===\n%s", n.name, n.url, tail(n.logs.String(), 400))

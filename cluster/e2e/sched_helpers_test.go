@@ -185,7 +185,7 @@ func (w *pacedWriter) ids() []string {
 // not separate them. On 127.0.0.1 nothing listens on those ports: such dials are refused.
 func startClusterBehindProxies(t testing.TB, n int, extra ...string) (*system, [][]*clustertest.Proxy) {
 	t.Helper()
-	s := &system{t: t, adminToken: randomHex(16), jwtSecret: randomHex(32), cluster: true}
+	s := &system{t: t, adminToken: randomHex(16), cluster: true}
 	ports := freePorts(t, 3*n)
 	routes := make([]string, n)
 	for i := range n {
