@@ -50,6 +50,12 @@ type Options struct {
 	DataDir string
 	// Replicas of the streams and buckets rtbus creates; 0 = 3, or 1 when there are no peers.
 	Replicas int
+	// SyncInterval is how often the embedded server flushes its stream files to disk: 0 =
+	// after every write (an acknowledged event survives even a majority of hosts losing power
+	// at once, as a single node's fsync'd insert does); more = NATS's way (2 minutes by
+	// default there), faster, where a process crash loses nothing but a power loss of a
+	// majority may lose the last writes.
+	SyncInterval time.Duration
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 }
@@ -165,7 +171,9 @@ func (n *Node) startServer() error {
 			Host: host,
 			Port: port,
 		},
-		NoSigs: true,
+		NoSigs:       true,
+		SyncAlways:   o.SyncInterval <= 0,
+		SyncInterval: o.SyncInterval,
 		// A peer that is down is tried every second; say so once a minute, not each time
 		// (the watcher logs routes going down and up).
 		ConnectErrorReports:   60,
