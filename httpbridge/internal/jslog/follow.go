@@ -81,7 +81,59 @@ type next struct {
 	err error
 }
 
+// Watchdog timing: how often the follower's progress is looked at, and how long the index
+// may stand still while the stream has more before the follower is started anew.
+const (
+	watchEvery = 2 * time.Second
+	stuckAfter = 6 * time.Second
+)
+
+// watch ends a follow whose consumer has stopped delivering while the stream goes on. An
+// ordered consumer whose server was killed can wait for messages that never come, without
+// an error (seen after killing the stream's leader: an index stuck for minutes, every
+// insert on that node answered 503); a new consumer from the checkpoint gets them.
+func (l *Log) watch(ctx context.Context, db *store.DB, stuck chan<- error) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	last, since := db.Applied(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a := db.Applied()
+		if a != last {
+			last, since = a, time.Now()
+			continue
+		}
+		if time.Since(since) < stuckAfter {
+			continue
+		}
+		ictx, cancel := context.WithTimeout(ctx, l.timeout)
+		info, err := l.stream.Info(ictx)
+		cancel()
+		since = time.Now()
+		if err != nil || info.State.LastSeq <= a {
+			continue // no quorum (a new consumer would do no better), or nothing to read
+		}
+		pair := [2]uint64{a, info.State.LastSeq}
+		l.stuckMu.Lock()
+		again := l.stuckAt == pair
+		l.stuckAt = pair
+		l.stuckMu.Unlock()
+		if again {
+			continue // restarted for this already: what is left is not readable
+		}
+		stuck <- fmt.Errorf("the index stood at %d for %v while the stream is at %d", a, stuckAfter, info.State.LastSeq)
+		return
+	}
+}
+
 func (l *Log) follow(ctx context.Context, db *store.DB) error {
+	// Everything this follow starts ends with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cons, err := l.js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   db.Applied() + 1,
@@ -115,12 +167,16 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 			}
 		}
 	}()
+	stuck := make(chan error, 1)
+	go l.watch(ctx, db, stuck)
 	recs := make([]store.Record, 0, maxBatch)
 	for {
 		recs = recs[:0]
 		var n next
 		select {
 		case n = <-ch:
+		case err := <-stuck:
+			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,6 +76,10 @@ type Log struct {
 	epoch   string
 	timeout time.Duration
 	log     *slog.Logger
+	// stuckAt is the (applied, stream last seq) pair the watchdog last restarted the
+	// follower for, so that a tail it cannot read does not restart it again and again.
+	stuckMu sync.Mutex
+	stuckAt [2]uint64
 }
 
 // Open opens the stream, creating it (with a new random epoch) when it does not exist yet.
@@ -184,12 +189,25 @@ func (l *Log) write(ctx context.Context, prefix string, e store.Event, h nats.He
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	ack, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: prefix + e.ID, Header: h, Data: data}, jetstream.WithMsgID(e.ID))
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	// While the stream elects a new leader (its leader's node died) a publish gets no answer
+	// at all: rather than wait the whole timeout on one request, ask again every attempt
+	// with the same message id, which the stream stores once (a repeat of a write that did
+	// land is answered with its sequence). The first attempt after the election lands.
+	for {
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		ack, err := l.js.PublishMsg(actx, &nats.Msg{Subject: prefix + e.ID, Header: h, Data: data}, jetstream.WithMsgID(e.ID))
+		acancel()
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
-	return ack.Sequence, nil
 }
+
+// attemptTimeout bounds one publish attempt of write (see there).
+const attemptTimeout = time.Second
 
 // Cancel writes a cancel record for the scheduled event e, on condition that nothing was
 // written to rtbus.ev.pub.<id> yet; the same write purges the schedule, so it can no longer
