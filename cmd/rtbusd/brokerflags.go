@@ -46,6 +46,7 @@ var brokerFlags = []brokerFlag{
 func brokerArgs(args []string, fs *flag.FlagSet) (out, notices []string, err error) {
 	var https bool
 	tlsFiles := map[string]string{}
+	explicit := map[string]bool{} // -tls-key / -tls-cert given through broker's --key / --cert
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") {
@@ -94,6 +95,7 @@ func brokerArgs(args []string, fs *flag.FlagSet) (out, notices []string, err err
 			v = bf.value(val)
 		}
 		out = append(out, "-"+bf.to, v)
+		explicit[bf.to] = true
 		shown := " " + v
 		if bf.secret {
 			shown = ""
@@ -111,6 +113,9 @@ func brokerArgs(args []string, fs *flag.FlagSet) (out, notices []string, err err
 		v, ok := tlsFiles[flagName]
 		switch {
 		case !ok:
+		case explicit[flagName]:
+			// --key / --cert name the file outright: the path flags' value, or the default
+			// that --connection https implies, would only be overridden by it.
 		case https:
 			out = append([]string{"-" + flagName, v}, out...)
 			notices = append(notices, fmt.Sprintf("broker's %s-path is rtbus's -%s %s", strings.TrimPrefix(flagName, "tls-"), flagName, v))

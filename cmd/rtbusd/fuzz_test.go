@@ -34,6 +34,7 @@ func FuzzBrokerArgs(f *testing.F) {
 	f.Add("--port\x008080\x00--secret=s\x00-B\x00/x.sock")
 	f.Add("--connection\x00https\x00--key-path\x00k")
 	f.Add("-v\x00--\x00--port")
+	f.Add("--connection\x00https\x00--key=path") // was rewritten with -tls-key twice
 	fs := flag.NewFlagSet("rtbusd", flag.ContinueOnError)
 	fs.String("B", "", "")
 	fs.Bool("v", false, "")
