@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -165,6 +166,14 @@ func gather(t *testing.T, reg *prometheus.Registry) string {
 // election. The cut-off node is not ready within seconds.
 func TestWatcherStaysReadyThroughAnElection(t *testing.T) {
 	opts := clustertest.Options(t, 3)
+	// Each node's route listener on its own loopback address, never 127.0.0.1: NATS gossips a
+	// route port with the address its connection came from (the proxies', 127.0.0.1), and a
+	// node that hears of a peer before its own route to it is up dials that address directly,
+	// past the proxy, so Cut would not separate them (seen in CI: no election happened).
+	for i := range opts {
+		_, port, _ := strings.Cut(opts[i].Listen, ":")
+		opts[i].Listen = fmt.Sprintf("127.0.0.%d:%s", i+2, port)
+	}
 	// proxies[i][j] carries node i's route to node j.
 	proxies := make([][]*clustertest.Proxy, 3)
 	for i := range opts {
