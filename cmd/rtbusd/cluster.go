@@ -245,6 +245,7 @@ func startClusterBridge(o *httpOptions, cfg httpbridge.Config, tlsCfg *tls.Confi
 	var bridge *httpbridge.Server // set before done closes
 	go func() {
 		defer close(done)
+		failures := 0
 		for {
 			if !waitReady(ctx, node) {
 				return
@@ -257,11 +258,23 @@ func startClusterBridge(o *httpOptions, cfg httpbridge.Config, tlsCfg *tls.Confi
 				log.Info("http bridge serving: the cluster is ready", "node", node.NodeName())
 				return
 			}
-			if node.Readiness() == nil { // not the cluster's doing: a real failure
+			if node.Readiness() != nil {
+				log.Warn("http bridge: JetStream became unavailable while starting; waiting again", "err", err)
+				continue
+			}
+			// JetStream answers, but a stream or bucket of ours may still be electing its
+			// leader (a node restarted while a peer is down: seen in CI as a watch of the
+			// accounts bucket timing out). Try a few times before calling it a real failure.
+			if failures++; failures == startAttempts {
 				fail <- fmt.Errorf("http bridge: %w", err)
 				return
 			}
-			log.Warn("http bridge: JetStream became unavailable while starting; waiting again", "err", err)
+			log.Warn("http bridge: starting failed; trying again", "err", err, "attempt", failures, "of", startAttempts)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(failures) * time.Second):
+			}
 		}
 	}()
 	return func() {
@@ -280,6 +293,11 @@ func startClusterBridge(o *httpOptions, cfg httpbridge.Config, tlsCfg *tls.Confi
 		node.Close()
 	}, fail, nil
 }
+
+// startAttempts bounds the tries at starting the bridge while JetStream answers: a real
+// failure (a single node's store given to cluster mode, a bad secret) ends rtbusd after
+// them, about 10 s; a stream or bucket still electing its leader gets that time.
+const startAttempts = 5
 
 // waitReady waits until the node's periodic check finds JetStream ready (the node logs while
 // it waits); false: ctx ended first.
