@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,19 +19,7 @@ import (
 // TestMain keeps every daemon the tests start off the user's files and default addresses: the
 // HTTP bridge is off unless a test asks for it on a free port, and the default data directory
 // and socket are in a temporary HOME (testutil.Isolate).
-func TestMain(m *testing.M) {
-	cleanup, err := testutil.Isolate()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	if daemonBin.dir != "" {
-		os.RemoveAll(daemonBin.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 func TestDaemonServesHTTPBridge(t *testing.T) {
 	bin := buildDaemon(t)

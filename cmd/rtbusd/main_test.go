@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,32 +23,9 @@ import (
 	"github.com/rtbus/rtbus/transport"
 )
 
-// daemonBin is rtbusd built once for all the tests: each build links the whole daemon, which
-// took most of this package's test time when every test built its own. TestMain removes it.
-var daemonBin struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-// buildDaemon returns the path of rtbusd built from this package, so the tests run the real
+// buildDaemon returns the path of rtbusd built from this module, so the tests run the real
 // binary.
-func buildDaemon(t *testing.T) string {
-	t.Helper()
-	daemonBin.once.Do(func() {
-		if daemonBin.dir, daemonBin.err = os.MkdirTemp("", "rtbusd-test"); daemonBin.err != nil {
-			return
-		}
-		daemonBin.path = filepath.Join(daemonBin.dir, "rtbusd")
-		if out, err := exec.Command("go", "build", "-o", daemonBin.path, ".").CombinedOutput(); err != nil {
-			daemonBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if daemonBin.err != nil {
-		t.Fatal(daemonBin.err)
-	}
-	return daemonBin.path
-}
+func buildDaemon(t *testing.T) string { return testutil.Daemon(t) }
 
 // syncBuffer lets the test read what the daemon has logged so far without racing the copier.
 type syncBuffer = testutil.Buffer

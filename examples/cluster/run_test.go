@@ -3,8 +3,6 @@ package cluster_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,17 +11,8 @@ import (
 	"github.com/rtbus/rtbus/internal/testutil"
 )
 
-// TestMain keeps the nodes off the user's files and RTBUS_* settings (testutil.Isolate).
-func TestMain(m *testing.M) {
-	cleanup, err := testutil.Isolate()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+// TestMain keeps the nodes off the user's files and RTBUS_* settings.
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 // The script builds rtbusd, starts three nodes on loopback, streams from node 2 while node 1
 // dies (one time in three it leads the event log), and must end by itself with both events on
