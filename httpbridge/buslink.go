@@ -241,7 +241,7 @@ func (l *busLink) insert(ctx context.Context, r rpc.Request) ([]byte, error) {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, "user_id is not a user of tenant_id")
 		}
 	}
-	e, err := l.s.insertEvent(ctx, req.TenantID, req.UserID, req)
+	e, err := l.s.insertEvent(ctx, req.TenantID, req.UserID, "", req)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.code < 500 {

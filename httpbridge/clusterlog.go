@@ -25,7 +25,7 @@ const (
 )
 
 // errLogUnavailable answers a write the cluster's log could not take (503).
-var errLogUnavailable = errorf(http.StatusServiceUnavailable, "event log unavailable (no JetStream quorum): retry later")
+var errLogUnavailable = errorf(http.StatusServiceUnavailable, "event log unavailable (no JetStream quorum): retry later, with the same Idempotency-Key header for an insert (it may have been stored)")
 
 // clusterLog is cluster mode's event log: writes go to the JetStream stream (quorum), and
 // are answered once this node's index, which a follower goroutine keeps applying from the
@@ -96,7 +96,7 @@ func (l *clusterLog) applied(ctx context.Context, seq uint64) error {
 		if errors.Is(err, store.ErrClosed) {
 			return err
 		}
-		return errorf(http.StatusServiceUnavailable, "event stored, but this node's index is behind (at %d, want %d): retry later", l.db.Applied(), seq)
+		return errorf(http.StatusServiceUnavailable, "event stored, but this node's index is behind (at %d, want %d): retry with the same Idempotency-Key header, which stores it once", l.db.Applied(), seq)
 	}
 	return nil
 }
@@ -106,6 +106,15 @@ func (l *clusterLog) Insert(ctx context.Context, e store.Event, publishNow bool)
 		return store.Event{}, store.ErrClosed
 	}
 	defer l.writes.Done()
+	// A repeat of an event this index has (an Idempotency-Key retry, perhaps after the
+	// stream's two-minute de-duplication window) writes nothing: a second schedule record
+	// would replace the first's. Within the window, the stream drops a repeat that gets past
+	// this check (the event id is the message id), and the index drops any later copy.
+	if old, err := l.db.Get(e.TenantID, e.ID); err == nil {
+		return old, store.ErrExists
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Event{}, err
+	}
 	var seq uint64
 	var err error
 	if publishNow {

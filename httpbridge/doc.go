@@ -9,6 +9,11 @@
 // streams through the topics documented at TopicPrefix, and insert events by calling the RPC
 // method InsertMethod of the bridge's bus client, BusClientName.
 //
+// POST /insert takes an optional IdempotencyKeyHeader: the event's id is then derived from
+// the tenant, the user and the key, so that a client retrying an insert whose answer it did
+// not get stores it once and is answered with the stored record (422 if the retry asks for
+// another event), in single-node and cluster mode alike.
+//
 //	b := bus.New()
 //	srv, err := httpbridge.New(b, httpbridge.Config{DataDir: dir})
 //	…

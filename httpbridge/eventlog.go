@@ -13,6 +13,8 @@ import (
 type eventLog interface {
 	// Insert stores e, published at once when publishNow, and returns it as stored (with
 	// its Order and, when published, its Seq). When Insert returns, the local index has it.
+	// An event whose id is stored already is not stored again: Insert returns the stored
+	// record, with store.ErrExists where it can tell.
 	Insert(ctx context.Context, e store.Event, publishNow bool) (store.Event, error)
 	// Cancel cancels the scheduled event id of tenant: store.ErrNotFound, ErrPublished or
 	// ErrCancelled when it cannot.

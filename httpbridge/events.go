@@ -55,8 +55,10 @@ func parseTimestamp(n json.Number) (int64, error) {
 }
 
 // insertEvent validates req for tenant and stores it: published at once unless its timestamp
-// is in the future, in which case the scheduler is told.
-func (s *Server) insertEvent(ctx context.Context, tenant, userID string, req insertRequest) (store.Event, error) {
+// is in the future, in which case the scheduler is told. With an idempotency key (""
+// without), the event's id is the key's, and a repeat of a stored insert returns the stored
+// record (422 if the repeat asks for another event).
+func (s *Server) insertEvent(ctx context.Context, tenant, userID, key string, req insertRequest) (store.Event, error) {
 	start := time.Now()
 	if err := checkEventName(req.Event); err != nil {
 		return store.Event{}, err
@@ -72,7 +74,8 @@ func (s *Server) insertEvent(ctx context.Context, tenant, userID string, req ins
 		// Bodies were checked whole; this guards the other ways in (bus, internal API).
 		return store.Event{}, errorf(http.StatusBadRequest, "data is not valid UTF-8 text")
 	}
-	if req.CollectionID == "" {
+	collectionGiven := req.CollectionID != ""
+	if !collectionGiven {
 		req.CollectionID = newUUID()
 	} else if err := checkCollection(req.CollectionID); err != nil {
 		return store.Event{}, err
@@ -89,17 +92,36 @@ func (s *Server) insertEvent(ctx context.Context, tenant, userID string, req ins
 		ID: newUUID(), Event: req.Event, TenantID: tenant, CollectionID: req.CollectionID,
 		UserID: userID, Timestamp: ts, Data: data.Bytes(),
 	}
-	e, err := s.evlog.Insert(ctx, e, ts <= now)
-	if err != nil {
+	if key != "" {
+		e.ID = idempotentID(tenant, userID, key)
+	}
+	stored, err := s.evlog.Insert(ctx, e, ts <= now)
+	repeat := errors.Is(err, store.ErrExists)
+	if err != nil && !repeat {
 		return store.Event{}, storeError(err)
 	}
-	s.metrics.insert(start)
-	return e, nil
+	if key != "" {
+		// Cluster mode cannot always tell a repeat (the stream drops it and acknowledges the
+		// first write): every keyed answer is checked against the request.
+		if err := sameInsert(stored, e, collectionGiven, req.Timestamp != ""); err != nil {
+			return store.Event{}, err
+		}
+	} else if repeat { // a random id met another: never in practice
+		return store.Event{}, err
+	}
+	if !repeat {
+		s.metrics.insert(start)
+	}
+	return stored, nil
 }
 
 // POST /insert.
 func (s *Server) insert(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r, false)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(r)
 	if err != nil {
 		return err
 	}
@@ -111,7 +133,7 @@ func (s *Server) insert(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusForbidden, "tenant_id %q is not your tenant", req.TenantID)
 	}
 	req.UserID = ""
-	e, err := s.insertEvent(r.Context(), p.user.TenantID, p.user.ID, req)
+	e, err := s.insertEvent(r.Context(), p.user.TenantID, p.user.ID, key, req)
 	if err != nil {
 		return err
 	}

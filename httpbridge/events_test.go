@@ -129,6 +129,7 @@ func TestCORSAndLimits(t *testing.T) {
 	if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "*" ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Idempotency-Key") ||
 		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
 	}

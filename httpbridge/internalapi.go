@@ -127,7 +127,7 @@ func (s *Server) v1Events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.insertEvent(r.Context(), u.TenantID, u.ID, req.insertRequest)
+	e, err := s.insertEvent(r.Context(), u.TenantID, u.ID, "", req.insertRequest)
 	if err != nil {
 		return err
 	}

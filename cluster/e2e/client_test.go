@@ -44,6 +44,11 @@ func (r reply) field(t testing.TB, name string) string {
 // send sends a request to a node; auth is a whole Authorization value or "". body is nil, a
 // string sent as it is, or a value sent as JSON.
 func send(n *node, method, path, auth string, body any) reply {
+	return sendWith(n, method, path, auth, nil, body)
+}
+
+// sendWith is send with more request headers.
+func sendWith(n *node, method, path, auth string, hdr http.Header, body any) reply {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -62,6 +67,9 @@ func send(n *node, method, path, auth string, body any) reply {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -19,6 +19,7 @@ var routeScenarios = []struct {
 }{
 	{"signup login verify", scenarioSignup},
 	{"insert and read", scenarioInsertRead},
+	{"idempotent insert", scenarioIdempotentInsert},
 	{"cancel", scenarioCancel},
 	{"streams", scenarioStreams},
 	{"scheduled publication", scenarioSchedule},

@@ -200,14 +200,36 @@ func (l *Log) write(ctx context.Context, prefix string, e store.Event, h nats.He
 		if err == nil {
 			return ack.Sequence, nil
 		}
+		if ctx.Err() == nil && inProcess(err) {
+			// A concurrent write of the same id (a client's retry that crossed its first
+			// try) is not committed yet: once it is, this one is answered as its duplicate.
+			select {
+			case <-ctx.Done():
+			case <-time.After(inProcessWait):
+			}
+			continue
+		}
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
 }
 
-// attemptTimeout bounds one publish attempt of write (see there).
-const attemptTimeout = time.Second
+// attemptTimeout bounds one publish attempt of write (see there); inProcessWait is the pause
+// before asking again about a message id that another write has in process.
+const (
+	attemptTimeout = time.Second
+	inProcessWait  = 10 * time.Millisecond
+)
+
+// errCodeDuplicateInProcess is JetStream's "duplicate message id is in process" (the
+// nats.go client names no constant for it).
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
+func inProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
+}
 
 // Cancel writes a cancel record for the scheduled event e, on condition that nothing was
 // written to rtbus.ev.pub.<id> yet; the same write purges the schedule, so it can no longer

@@ -16,8 +16,11 @@ const publishChunk = 512
 // batch, and OnPublish(e) has been called before Insert returns. Otherwise it is stored
 // unpublished and indexed by due time. Insert returns only once the record is durable; the
 // returned Event is the stored record. ErrInvalid if ID, TenantID or Event is empty, a
-// string is not UTF-8 (JSON could not keep it), Data is not JSON, or the tenant already has
-// an event with that ID.
+// string is not UTF-8 (JSON could not keep it), or Data is not JSON.
+//
+// If the tenant already has an event with that ID, Insert stores nothing and returns
+// ErrExists with the stored record (once that is durable): the check and the write are
+// atomic, so of concurrent inserts of one ID exactly one stores it.
 func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 	if e.ID == "" || e.TenantID == "" || e.Event == "" {
 		return Event{}, fmt.Errorf("%w: event needs an id, a tenant and a name", ErrInvalid)
@@ -32,30 +35,44 @@ func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 	defer db.ops.Done()
 	p := pendingPool.Get().(*pending)
 	p.lead = true
-	err := db.insertLocked(&e, publishNow, p)
+	stored, ticket, err := db.insertLocked(&e, publishNow, p)
 	if err == nil {
 		err = db.await(p)
 	}
 	p.pubs, p.one[0] = nil, Event{}
 	pendingPool.Put(p)
+	if errors.Is(err, ErrExists) {
+		// The record may be a concurrent insert's, committed but not yet synced.
+		db.waitDurable(ticket)
+		return stored, err
+	}
 	if err != nil {
 		return Event{}, err
 	}
 	return e, nil
 }
 
-// insertLocked writes e and queues the commit as p. The key and value buffers are the DB's,
-// reused under mu: a pebble batch copies what it is given.
-func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) error {
+// insertLocked writes e and queues the commit as p; or, if the event exists, returns it with
+// ErrExists and the commit ticket to wait for before answering with it. The key and value
+// buffers are the DB's, reused under mu: a pebble batch copies what it is given.
+func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) (stored Event, ticket uint64, err error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.ekey = eventKey(db.ekey[:0], e.TenantID, e.ID)
-	if ok, err := db.has(db.ekey); err != nil || ok {
-		if err == nil {
-			err = fmt.Errorf("%w: event id %q exists", ErrInvalid, e.ID)
+	switch v, err := get(db.pdb, db.ekey); {
+	case err == nil:
+		if stored, err = decodeEvent(v); err != nil {
+			return Event{}, 0, err
 		}
-		return err
+		return stored, db.ticket, ErrExists
+	case !errors.Is(err, ErrNotFound):
+		return Event{}, 0, err
 	}
+	return Event{}, 0, db.writeInsertLocked(e, publishNow, p)
+}
+
+// writeInsertLocked is insertLocked's write of a new event.
+func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) error {
 	e.Order = db.order + 1
 	b := db.pdb.NewBatch()
 	defer b.Close()

@@ -178,8 +178,12 @@ func TestInsertNowAndFuture(t *testing.T) {
 	if ts, ok := db.NextDue(); !ok || ts != 5000 {
 		t.Fatalf("NextDue = %d, %v", ts, ok)
 	}
-	if _, err := db.Insert(ev("t", "e2", "x", "c", 1), true); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("duplicate id: %v", err)
+	// A repeat of an id stores nothing, announces nothing, and returns the stored record.
+	if g, err := db.Insert(ev("t", "e2", "x", "c", 1), true); !errors.Is(err, store.ErrExists) || g.ID != "e2" || g.Published || g.Timestamp != 5000 || g.Order != fut.Order {
+		t.Fatalf("duplicate id: %+v, %v", g, err)
+	}
+	if len(r.ids()) != 1 {
+		t.Fatal("duplicate id announced")
 	}
 	if _, err := db.Insert(store.Event{ID: "x", TenantID: "t"}, true); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("no name: %v", err)

@@ -16,6 +16,9 @@ var (
 	ErrPublished = errors.New("store: event already published")
 	// ErrCancelled: Cancel of an event already cancelled.
 	ErrCancelled = errors.New("store: event already cancelled")
+	// ErrExists: Insert of an event ID the tenant already has (returned with the stored
+	// record).
+	ErrExists = errors.New("store: event exists")
 	// ErrClosed: the DB is closed.
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalid: a record that cannot be stored (missing id, tenant or name, or too long a
