@@ -77,8 +77,9 @@ type stream struct {
 	expires  int64 // UnixNano of StreamOptions.Expires; 0: never
 
 	// WebSocket: when the last ping went out and the last frame came in (hub clock, UnixNano);
-	// raw, for a connection the keep-alive loop reads (pollFrames), and rbuf, the start of a
-	// client frame read there (owned by the keep-alive loop).
+	// raw, for a detached connection the keep-alive loop reads (a WebSocket's frames,
+	// pollFrames; an SSE client's hang-up, pollHangup), and rbuf, the start of a client frame
+	// read there (owned by the keep-alive loop).
 	pingAt, pongAt atomic.Int64
 	raw            syscall.RawConn
 	rbuf           []byte
@@ -296,6 +297,9 @@ func (s *stream) tick(now int64) bool {
 	}
 	if s.transport == tPoll {
 		return s.pollGone(now)
+	}
+	if s.transport == tSSE && s.raw != nil {
+		s.pollHangup()
 	}
 	if s.transport == tWS {
 		if s.raw != nil {
@@ -649,6 +653,9 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, status string, hd http.Header, opts StreamOptions) error {
 	s.conn = conn
+	if s.transport == tSSE {
+		s.pollable(conn) // the keep-alive loop notices a client that hung up (pollHangup)
+	}
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	if writevConn(conn) { // writev: one system call for the lot, no copy
 		s.out = func(v net.Buffers) error {

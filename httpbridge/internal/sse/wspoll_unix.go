@@ -10,8 +10,9 @@ import (
 	"syscall"
 )
 
-// pollable makes the keep-alive loop read a plain TCP or UNIX connection's client frames
-// (pollFrames), so that the stream needs no reading goroutine; false for other connections.
+// pollable makes the keep-alive loop read a plain TCP or UNIX connection without waiting (a
+// WebSocket's client frames, pollFrames; an SSE client's hang-up, pollHangup), so that the
+// stream needs no reading goroutine; false for other connections.
 // A type that embeds a *net.TCPConn or *net.UnixConn (such as the connection-counting
 // wrapper of rtbusd's listeners) is one: its socket carries the frames as they are, which
 // is also what lets the stream write to it with writev (writevConn).
@@ -32,6 +33,53 @@ func (s *stream) pollable(conn net.Conn) bool {
 // next tick.
 const pollReads = 4
 
+// readNow reads what the client sent into buf without waiting. again: nothing was there; n
+// == 0 with no error and not again: the client closed its side.
+func (s *stream) readNow(buf []byte) (n int, again bool, err error) {
+	for {
+		var rerr error
+		if err := s.raw.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf)
+			return true // never wait
+		}); err != nil { // the connection is closed
+			return 0, false, err
+		}
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+			return 0, true, nil
+		case rerr == syscall.EINTR:
+			continue
+		case rerr != nil:
+			return 0, false, rerr
+		}
+		return n, false, nil
+	}
+}
+
+// pollHangup ends a detached SSE stream whose client has closed its connection, at the
+// keep-alive tick after it did: the stream's connection slot is freed then, rather than
+// when a second keep-alive fails to be written (up to two KeepAlives later), so that clients
+// that come and go do not hold slots of the listener's cap meanwhile. An SSE client sends
+// nothing after its request: what it sends anyway is read and dropped.
+func (s *stream) pollHangup() {
+	var buf [512]byte
+	for range pollReads {
+		n, again, err := s.readNow(buf[:])
+		switch {
+		case again:
+			return
+		case err != nil:
+			s.fail(err)
+			return
+		case n == 0:
+			s.fail(io.EOF)
+			return
+		case n < len(buf):
+			return
+		}
+	}
+}
+
 // pollFrames reads what the client sent since the last tick without waiting, and handles the
 // whole frames in it; the start of a frame waits in s.rbuf (at most one control frame) for
 // the next tick. It runs from the keep-alive loop only.
@@ -39,22 +87,12 @@ func (s *stream) pollFrames() {
 	var buf [512]byte
 	var fb [maxControl + 8]byte
 	for range pollReads {
-		var n int
-		var rerr error
-		err := s.raw.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), buf[:])
-			return true // never wait
-		})
+		n, again, err := s.readNow(buf[:])
 		switch {
-		case err != nil: // the connection is closed
+		case again:
+			return
+		case err != nil:
 			s.fail(err)
-			return
-		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
-			return
-		case rerr == syscall.EINTR:
-			continue
-		case rerr != nil:
-			s.fail(rerr)
 			return
 		case n == 0:
 			s.fail(io.EOF)
