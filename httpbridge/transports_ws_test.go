@@ -3,6 +3,9 @@ package httpbridge_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -68,5 +71,29 @@ func TestWebSocketControl(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 			e.clock.Advance(100 * time.Millisecond) // the hub's clock times the pongs
 		}
+	}
+}
+
+// TestWebSocketOverHTTP2: a WebSocket request over HTTP/2 (which has no Upgrade) is answered
+// 400 with a JSON error that says WebSocket needs HTTP/1.1, not an empty 200.
+func TestWebSocketOverHTTP2(t *testing.T) {
+	e := newEnv(t, nil)
+	u := e.signup("ann", "acme")
+	hs := httptest.NewUnstartedServer(e.srv.Handler())
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	req, _ := http.NewRequest("GET", hs.URL+"/ws?token="+url.QueryEscape(u.token), nil)
+	req.Header.Set("Sec-WebSocket-Version", "13") // Connection and Upgrade do not exist in HTTP/2
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.ProtoMajor != 2 ||
+		resp.StatusCode != http.StatusBadRequest || !strings.Contains(body.Error, "HTTP/1.1") {
+		t.Fatalf("HTTP/%d %d %q (%v), want 400 saying WebSocket needs HTTP/1.1", resp.ProtoMajor, resp.StatusCode, body.Error, err)
 	}
 }

@@ -136,6 +136,7 @@ const (
 	CloseGoingAway     = 1001 // the server shuts down
 	CloseProtocolError = 1002
 	CloseUnsupported   = 1003 // the client sent a data frame: the stream is one-way
+	CloseInvalidData   = 1007 // the client's close reason is not UTF-8
 	ClosePolicy        = 1008 // the stream fell too far behind (slow)
 	CloseTooBig        = 1009
 	CloseSessionKilled = 4001 // the session (or the user) was killed or revoked

@@ -70,8 +70,28 @@ func TestReadClientFrame(t *testing.T) {
 	if _, _, err := readClientFrame(bytes.NewReader(masked(true, opPong, []byte("abc"))[:5]), &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("cut frame: %v", err)
 	}
-	if closeCode([]byte{0x0f, 0xa1}) != 4001 || closeCode(nil) != 1005 {
-		t.Error("closeCode")
+	for _, c := range []struct {
+		p    string
+		code int // 0: refused
+		err  int // the refusal's close code
+	}{
+		{"", 1005, 0}, {"\x0f\xa1", 4001, 0}, {"\x03\xe8bye", 1000, 0}, {"\x03\xf3", 1011, 0},
+		{"\x03\xf6", 1014, 0}, {"\x0b\xb8", 3000, 0}, {"\x13\x87", 4999, 0},
+		{"\x03", 0, CloseProtocolError}, {"\x03\xed", 0, CloseProtocolError}, // 1005
+		{"\x03\xee", 0, CloseProtocolError}, {"\x03\xec", 0, CloseProtocolError}, // 1006, 1004
+		{"\x03\xf7", 0, CloseProtocolError}, {"\x03\xe7", 0, CloseProtocolError}, // 1015, 999
+		{"\x00\x00", 0, CloseProtocolError}, {"\x07\xd0", 0, CloseProtocolError}, // 0, 2000
+		{"\x13\x88", 0, CloseProtocolError}, {"\xff\xff", 0, CloseProtocolError}, // 5000, 65535
+		{"\x03\xe8\xff", 0, CloseInvalidData},
+	} {
+		code, err := parseClose([]byte(c.p))
+		var ce *closeError
+		switch {
+		case c.code != 0 && (err != nil || code != c.code):
+			t.Errorf("close % x: %d %v, want %d", c.p, code, err, c.code)
+		case c.code == 0 && (!errors.As(err, &ce) || ce.code != c.err):
+			t.Errorf("close % x: %d %v, want refused with %d", c.p, code, err, c.err)
+		}
 	}
 }
 

@@ -257,7 +257,7 @@ func (s *stream) finalBytes(err error) []byte {
 	case errors.As(err, &ce):
 		return appendWSClose(nil, ce.code, ce.reason)
 	case errors.As(err, &cc):
-		if cc.code == 1005 || cc.code == 1006 || cc.code == 1015 {
+		if cc.code == 1005 { // the client's close had no code (parseClose refuses the others)
 			return appendWSClose(nil, CloseNormal, "")
 		}
 		return appendWSClose(nil, cc.code, "")

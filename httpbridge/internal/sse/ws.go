@@ -25,7 +25,10 @@ var ErrHandshake = errors.New("sse: not a WebSocket handshake")
 // SSE stream; elsewhere (TLS) one small goroutine reads them.
 //
 // It returns an error wrapping ErrHandshake, having written nothing, for a request that is
-// not a valid handshake; otherwise what Serve returns with Detach.
+// not a valid handshake (one over HTTP/2 included) or whose connection cannot be taken over;
+// otherwise what Serve returns with Detach. A close frame from the client with a code it may
+// not send (1005, 1006, 1015, unassigned ones) or a one-byte payload is answered with 1002,
+// a close reason that is not UTF-8 with 1007.
 //
 // The frames are written here rather than with a WebSocket library so that a publication is
 // framed once and the same bytes go to every stream (several at once in one writev), and an
@@ -41,8 +44,8 @@ func (h *Hub) ServeWS(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	hd.Set("Connection", "Upgrade")
 	hd.Set("Sec-WebSocket-Accept", accept)
 	conn, err := hijack(http.NewResponseController(w))
-	if err != nil {
-		return err
+	if err != nil { // nothing was written: the caller answers
+		return fmt.Errorf("%w: the connection cannot be taken over: %v", ErrHandshake, err)
 	}
 	s.pongAt.Store(h.now().UnixNano())
 	polled := s.pollable(conn) // before the keep-alive loop sees the stream
@@ -60,6 +63,10 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 func checkHandshake(r *http.Request) (accept string, err error) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	switch {
+	case r.ProtoMajor != 1:
+		// RFC 6455's handshake is an HTTP/1.1 upgrade; Go's HTTP/2 server does not offer
+		// RFC 8441's extended CONNECT (browsers then open an HTTP/1.1 connection for it).
+		return "", fmt.Errorf("%w: WebSocket needs HTTP/1.1, this request came over HTTP/%d", ErrHandshake, r.ProtoMajor)
 	case r.Method != http.MethodGet:
 		return "", fmt.Errorf("%w: method %s", ErrHandshake, r.Method)
 	case !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket"):
@@ -111,7 +118,12 @@ func (s *stream) handleFrame(op byte, p []byte) (end bool) {
 		pong := appendWSFrame(nil, opPong, func(b []byte) []byte { return append(b, p...) })
 		s.push(&item{raw: pong}, s.hub.queueSize)
 	case opClose:
-		s.fail(&clientClosed{closeCode(p)})
+		code, err := parseClose(p)
+		if err != nil {
+			s.fail(err) // answered with its own code
+			return true
+		}
+		s.fail(&clientClosed{code})
 		return true
 	}
 	return false

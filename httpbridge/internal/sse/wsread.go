@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // closeError ends a WebSocket stream with a close frame of that code: the client broke the
@@ -63,10 +64,34 @@ func readClientFrame(r io.Reader, buf *[maxControl + 8]byte) (op byte, payload [
 	return op, p, nil
 }
 
-// closeCode returns the code of a close frame's payload (1005, no status, when it has none).
-func closeCode(p []byte) int {
-	if len(p) < 2 {
-		return 1005
+// parseClose reads a client's close frame payload (RFC 6455 §5.5.1, §7.4): its code, 1005
+// (no status) when it has none, or a closeError for a payload the client may not send (one
+// byte, a code that is reserved or not in use, which gets 1002, or a reason that is not
+// UTF-8, 1007).
+func parseClose(p []byte) (code int, err error) {
+	switch {
+	case len(p) == 0:
+		return 1005, nil
+	case len(p) == 1:
+		return 0, &closeError{CloseProtocolError, "close frame with a one-byte payload"}
 	}
-	return int(binary.BigEndian.Uint16(p))
+	code = int(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return 0, &closeError{CloseProtocolError, fmt.Sprintf("invalid close code %d", code)}
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, &closeError{CloseInvalidData, "close reason not UTF-8"}
+	}
+	return code, nil
+}
+
+// validCloseCode: a code a close frame may carry (RFC 6455 §7.4 and IANA's registry): 1004,
+// 1005, 1006 and 1015 are reserved (never sent), other codes under 3000 are not assigned,
+// 3000-4999 are for libraries and applications.
+func validCloseCode(c int) bool {
+	switch {
+	case c >= 1000 && c <= 1003, c >= 1007 && c <= 1014:
+		return true
+	}
+	return c >= 3000 && c <= 4999
 }
