@@ -16,6 +16,7 @@ const writers = 4
 
 type failoverResult struct {
 	leader         string
+	metaToo        bool // the killed node also led JetStream's meta group
 	insert, stream time.Duration
 	lost           int // acknowledged inserts the resumed stream never delivered
 }
@@ -154,9 +155,13 @@ func failoverOnce(s *system) (failoverResult, error) {
 	}
 	go func() { wwg.Wait(); close(writerOK) }()
 	time.Sleep(time.Second) // steady state
+	res.metaToo = s.metaLeader() == leader.name
 	k := time.Now()
 	leader.kill()
 	killed.Store(k.UnixNano())
+	if debug {
+		fmt.Fprintf(os.Stderr, "%s killed at %s\n", leader.name, k.UTC().Format("15:04:05.000"))
+	}
 	done := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -218,7 +223,7 @@ func indexID(data []byte) string {
 
 func benchFailover(c *config, s *system) {
 	fmt.Printf("\n== failover: SIGKILL of the event log's leader (%d nodes); from the kill to the next acknowledged insert and to the first event of the stream resumed on another node\n", len(s.nodes))
-	fmt.Printf("%-4s %-7s %10s %10s %5s\n", "run", "killed", "insert_s", "stream_s", "lost")
+	fmt.Printf("%-4s %-7s %5s %10s %10s %5s\n", "run", "killed", "meta", "insert_s", "stream_s", "lost")
 	var ins, str []float64
 	for r := range c.failovers {
 		res, err := failoverOnce(s)
@@ -227,7 +232,11 @@ func benchFailover(c *config, s *system) {
 			return
 		}
 		ins, str = append(ins, res.insert.Seconds()), append(str, res.stream.Seconds())
-		fmt.Printf("%-4d %-7s %10.2f %10.2f %5d\n", r+1, res.leader, res.insert.Seconds(), res.stream.Seconds(), res.lost)
+		meta := "no"
+		if res.metaToo {
+			meta = "yes"
+		}
+		fmt.Printf("%-4d %-7s %5s %10.2f %10.2f %5d\n", r+1, res.leader, meta, res.insert.Seconds(), res.stream.Seconds(), res.lost)
 		for _, n := range s.nodes {
 			if !n.running() {
 				if err := n.start(c.bin); err != nil {
@@ -240,5 +249,5 @@ func benchFailover(c *config, s *system) {
 		}
 		time.Sleep(3 * time.Second) // the restarted node caught up and back in the stream's group
 	}
-	fmt.Printf("%-4s %-7s %10.2f %10.2f\n", "med", "", median(ins), median(str))
+	fmt.Printf("%-4s %-7s %5s %10.2f %10.2f\n", "med", "", "", median(ins), median(str))
 }

@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&c.pubc, "pubconc", 4, "fanout: concurrent publishers")
 	flag.IntVar(&c.failovers, "failovers", 3, "failover: leader kills")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (the nodes' logs)")
+	flag.StringVar(&logLevel, "log-level", "warn", "the nodes' -log-level (info shows leader changes; with -keep)")
 	flag.Parse()
 	for _, s := range strings.Split(concs, ",") {
 		var n int

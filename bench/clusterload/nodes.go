@@ -53,6 +53,9 @@ func freePorts(n int) ([]int, error) {
 
 // startSystem starts n nodes (n == 1: a single node, no cluster flags) under dir and waits
 // until each answers /readyz.
+// logLevel is the nodes' -log-level.
+var logLevel = "warn"
+
 func startSystem(bin, dir, label string, n int) (*system, error) {
 	ports, err := freePorts(3 * n)
 	if err != nil {
@@ -74,7 +77,7 @@ func startSystem(bin, dir, label string, n int) (*system, error) {
 			"-http", fmt.Sprintf("127.0.0.1:%d", ports[i]),
 			"-internal", fmt.Sprintf("127.0.0.1:%d", ports[n+i]),
 			"-data-dir", filepath.Join(ndir, "data"),
-			"-ntp", "off", "-log-level", "warn", "-http-max-conns", "0",
+			"-ntp", "off", "-log-level", logLevel, "-http-max-conns", "0",
 		}
 		if n > 1 {
 			var peers []string
@@ -182,37 +185,73 @@ func (s *system) stop() {
 	}
 }
 
-// streamLeader asks the nodes' internal API which node leads the event log's stream.
+// streamLeader asks the nodes' internal API which node leads the event log's stream,
+// waiting up to 30 s for one.
 func (s *system) streamLeader() (*node, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, n := range s.nodes {
-			if !n.running() {
-				continue
-			}
-			req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
-			req.Header.Set("Authorization", "Bearer "+adminToken)
-			resp, err := client.Do(req)
-			if err != nil {
-				continue
-			}
-			var st struct {
-				Streams []struct{ Name, Leader string }
-			}
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err != nil {
-				continue
-			}
-			for _, str := range st.Streams {
-				for _, m := range s.nodes {
-					if str.Name == "RTBUS_EVENTS" && str.Leader == m.name && m.running() {
-						return m, nil
-					}
-				}
-			}
+		if n, err := s.streamLeaderNow(); err == nil && n != nil {
+			return n, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, errors.New("no node reports a leader of RTBUS_EVENTS (GET /v1/cluster)")
+}
+
+// clusterStatus is the part of GET /v1/cluster the benchmarks read.
+type clusterStatus struct {
+	MetaLeader string `json:"meta_leader"`
+	Streams    []struct{ Name, Leader string }
+}
+
+// statuses asks each running node for its view of the cluster.
+func (s *system) statuses() []clusterStatus {
+	var out []clusterStatus
+	for _, n := range s.nodes {
+		if !n.running() {
+			continue
+		}
+		req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		var st clusterStatus
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err == nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// streamLeaderNow is the running node that a running node reports as the leader of the
+// event log's stream now; nil when none does.
+func (s *system) streamLeaderNow() (*node, error) {
+	sts := s.statuses()
+	if len(sts) == 0 {
+		return nil, errors.New("no node answers GET /v1/cluster")
+	}
+	for _, st := range sts {
+		for _, str := range st.Streams {
+			for _, m := range s.nodes {
+				if str.Name == "RTBUS_EVENTS" && str.Leader == m.name && m.running() {
+					return m, nil
+				}
+			}
+		}
+	}
+	return nil, nil
+}
+
+// metaLeader is the node name that the running nodes report as JetStream's meta leader.
+func (s *system) metaLeader() string {
+	for _, st := range s.statuses() {
+		if st.MetaLeader != "" {
+			return st.MetaLeader
+		}
+	}
+	return ""
 }
