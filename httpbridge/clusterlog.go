@@ -62,7 +62,7 @@ func newClusterLog(s *Server) (*clusterLog, error) {
 	nd := s.cfg.Cluster
 	ctx, cancel := context.WithTimeout(context.Background(), logOpenTimeout)
 	defer cancel()
-	jl, err := jslog.Open(ctx, nd.JetStream(), jslog.Options{Replicas: nd.Replicas(), Logger: s.cfg.Logger})
+	jl, err := jslog.Open(ctx, nd.JetStream(), jslog.Options{Replicas: nd.Replicas(), Logger: s.cfg.Logger, Available: nd.Readiness})
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,7 @@ func newClusterLog(s *Server) (*clusterLog, error) {
 func (l *clusterLog) applied(ctx context.Context, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, indexWait)
 	defer cancel()
+	l.jl.Want(seq)
 	if err := l.db.WaitApplied(ctx, seq); err != nil {
 		if errors.Is(err, store.ErrClosed) {
 			return err

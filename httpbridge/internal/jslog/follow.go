@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 )
@@ -53,26 +54,37 @@ func (l *Log) PrepareIndex(ctx context.Context, db *store.DB) (rebuilt bool, err
 	return true, db.Reset(l.epoch)
 }
 
+// Follower timing. A consumer is fast while it works but can stop delivering without an
+// error when the server it lives on dies or the stream's leader changes (seen after killing
+// the leader: indexes stuck until a watchdog acted, 12 s after the kill). So the follower
+// also reads the stream directly (a direct get, answered by any replica without the stream's
+// or JetStream's meta leader) whenever the index stands still; what it finds there is applied
+// at once, and a consumer that stays silent meanwhile is replaced.
+const (
+	heartbeat     = time.Second            // the consumer's idle heartbeat: two missed end it
+	createTimeout = 2 * time.Second        // one attempt to make a consumer (the meta leader answers it)
+	tick          = 50 * time.Millisecond  // how often the follower looks at the index
+	probeIdle     = 500 * time.Millisecond // a direct read when the index stood still this long
+	stallAfter    = time.Second            // a consumer silent this long while replicas had more is replaced
+	directTimeout = time.Second            // one direct get
+)
+
 // Follow applies the stream to db, in order, from db's checkpoint, until ctx ends; it
-// reconnects by itself after errors. Call PrepareIndex first.
+// recovers by itself from errors. Call PrepareIndex first.
 func (l *Log) Follow(ctx context.Context, db *store.DB) {
-	wait := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := l.follow(ctx, db)
-		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+	f := &follower{l: l, db: db, made: make(chan made, 1)}
+	f.run(ctx)
+}
+
+// Want tells the follower that a caller waits for the index to reach seq (a write this node
+// made): while the index is behind it, the follower reads directly at once rather than trust
+// a consumer that may be stalled.
+func (l *Log) Want(seq uint64) {
+	for {
+		w := l.wanted.Load()
+		if seq <= w || l.wanted.CompareAndSwap(w, seq) {
 			return
 		}
-		if time.Since(start) > 10*time.Second {
-			wait = 100 * time.Millisecond // it worked a while: this is a new failure
-		}
-		l.log.Warn("jslog: reading the event stream; retrying", "err", err, "applied", db.Applied())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
 	}
 }
 
@@ -81,85 +93,227 @@ type next struct {
 	err error
 }
 
-// Watchdog timing: how often the follower's progress is looked at, and how long the index
-// may stand still while the stream has more before the follower is started anew.
-const (
-	watchEvery = 2 * time.Second
-	stuckAfter = 6 * time.Second
-)
+// feed is a consumer being read: messages arrive on ch until it fails or stop is called.
+type feed struct {
+	name string
+	ch   chan next
+	stop func()
+	cseq uint64    // the consumer sequence last delivered: each is the one before plus one
+	last time.Time // when it last delivered (or started)
+}
 
-// watch ends a follow whose consumer has stopped delivering while the stream goes on. An
-// ordered consumer whose server was killed can wait for messages that never come, without
-// an error (seen after killing the stream's leader: an index stuck for minutes, every
-// insert on that node answered 503); a new consumer from the checkpoint gets them.
-func (l *Log) watch(ctx context.Context, db *store.DB, stuck chan<- error) {
-	t := time.NewTicker(watchEvery)
+type made struct {
+	f   *feed
+	err error
+}
+
+type follower struct {
+	l        *Log
+	db       *store.DB
+	feed     *feed // nil while none
+	making   bool  // a consumer is being made (its result comes on made)
+	made     chan made
+	retryAt  time.Time // no new consumer before this (after failures)
+	failures int
+	recs     []store.Record
+}
+
+func (f *follower) run(ctx context.Context) {
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	last, since := db.Applied(), time.Now()
+	defer func() {
+		f.drop()
+		if f.making {
+			if r := <-f.made; r.f != nil {
+				r.f.stop()
+			}
+		}
+	}()
+	f.recs = make([]store.Record, 0, maxBatch)
+	lastApplied, lastProbe := f.db.Applied(), time.Time{}
 	for {
+		if f.feed == nil && !f.making && !time.Now().Before(f.retryAt) {
+			f.making = true
+			go func(start uint64) {
+				fd, err := f.l.newFeed(ctx, start)
+				f.made <- made{fd, err}
+			}(f.db.Applied() + 1)
+		}
+		var msgs <-chan next
+		if f.feed != nil {
+			msgs = f.feed.ch
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case r := <-f.made:
+			f.making = false
+			if r.err != nil {
+				f.failures++
+				f.retryAt = time.Now().Add(min(time.Duration(f.failures)*100*time.Millisecond, time.Second))
+				if f.failures == 1 || f.failures%30 == 0 {
+					f.l.log.Warn("jslog: making a consumer of the event stream; reading it directly meanwhile", "err", r.err, "attempts", f.failures, "applied", f.db.Applied())
+				}
+				continue
+			}
+			if f.failures > 0 {
+				f.l.log.Info("jslog: following the event stream again", "attempts", f.failures, "applied", f.db.Applied())
+			}
+			f.failures, f.feed = 0, r.f
+		case n := <-msgs:
+			if err := f.consume(n); err != nil {
+				if errors.Is(err, store.ErrClosed) {
+					return
+				}
+				f.l.log.Warn("jslog: the event stream's consumer ended; making another", "err", err, "applied", f.db.Applied())
+				f.drop()
+			}
+		case now := <-t.C:
+			a := f.db.Applied()
+			if a != lastApplied {
+				lastApplied = a
+				continue
+			}
+			// Without a consumer, or with a write of this node waiting, read directly at every
+			// tick; otherwise only when the index stood still a while.
+			if f.feed != nil && f.l.wanted.Load() <= a && now.Sub(lastProbe) < probeIdle {
+				continue
+			}
+			lastProbe = now
+			got, err := f.direct(ctx)
+			if errors.Is(err, store.ErrClosed) {
+				return
+			}
+			if got > 0 {
+				lastApplied = f.db.Applied()
+				if f.feed != nil && now.Sub(f.feed.last) >= stallAfter {
+					f.l.log.Warn("jslog: the event stream's consumer stopped delivering; making another", "consumer", f.feed.name, "silent", now.Sub(f.feed.last).Round(time.Millisecond), "applied", lastApplied)
+					f.drop()
+				}
+			}
 		}
-		a := db.Applied()
-		if a != last {
-			last, since = a, time.Now()
-			continue
-		}
-		if time.Since(since) < stuckAfter {
-			continue
-		}
-		ictx, cancel := context.WithTimeout(ctx, l.timeout)
-		info, err := l.stream.Info(ictx)
-		cancel()
-		since = time.Now()
-		if err != nil || info.State.LastSeq <= a {
-			continue // no quorum (a new consumer would do no better), or nothing to read
-		}
-		pair := [2]uint64{a, info.State.LastSeq}
-		l.stuckMu.Lock()
-		again := l.stuckAt == pair
-		l.stuckAt = pair
-		l.stuckMu.Unlock()
-		if again {
-			continue // restarted for this already: what is left is not readable
-		}
-		stuck <- fmt.Errorf("the index stood at %d for %v while the stream is at %d", a, stuckAfter, info.State.LastSeq)
-		return
 	}
 }
 
-func (l *Log) follow(ctx context.Context, db *store.DB) error {
-	// Everything this follow starts ends with it.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cons, err := l.js.OrderedConsumer(ctx, Stream, jetstream.OrderedConsumerConfig{
+// drop stops the current consumer, if any.
+func (f *follower) drop() {
+	if f.feed != nil {
+		f.feed.stop()
+		f.feed = nil
+	}
+}
+
+// consume applies n and whatever else the consumer has ready, in one batch.
+func (f *follower) consume(n next) error {
+	fd := f.feed
+	recs := f.recs[:0]
+	var ferr error
+	for {
+		if n.err != nil {
+			ferr = n.err
+			break
+		}
+		meta, err := n.m.Metadata()
+		if err != nil {
+			f.l.log.Error("jslog: a stream message without metadata", "subject", n.m.Subject(), "err", err)
+		} else {
+			if meta.Sequence.Consumer != fd.cseq+1 {
+				ferr = fmt.Errorf("consumer %s delivered its message %d after %d: one was lost on the way", fd.name, meta.Sequence.Consumer, fd.cseq)
+				break
+			}
+			fd.cseq = meta.Sequence.Consumer
+			recs = append(recs, f.l.record(n.m.Subject(), meta.Sequence.Stream, n.m.Headers(), n.m.Data()))
+		}
+		if len(recs) == maxBatch {
+			break
+		}
+		select {
+		case n = <-fd.ch:
+			continue
+		default:
+		}
+		break
+	}
+	fd.last = time.Now()
+	if len(recs) > 0 {
+		// Records the index has (read directly meanwhile) are skipped by Apply.
+		if err := f.db.Apply(f.l.epoch, recs); err != nil {
+			return err
+		}
+	}
+	return ferr
+}
+
+// direct reads, by direct gets, what the stream's replicas have past the index, and applies
+// it; it returns how many records it applied.
+func (f *follower) direct(ctx context.Context) (int, error) {
+	total := 0
+	for total < 8*maxBatch && ctx.Err() == nil {
+		recs := f.recs[:0]
+		seq := f.db.Applied() + 1
+		var gerr error
+		for len(recs) < maxBatch {
+			dctx, cancel := context.WithTimeout(ctx, directTimeout)
+			m, err := f.l.stream.GetMsg(dctx, seq, jetstream.WithGetMsgSubject(subjects))
+			cancel()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgNotFound) {
+					gerr = err
+				}
+				break
+			}
+			recs = append(recs, f.l.record(m.Subject, m.Sequence, m.Header, m.Data))
+			seq = m.Sequence + 1
+		}
+		if len(recs) > 0 {
+			if err := f.db.Apply(f.l.epoch, recs); err != nil {
+				return total, err
+			}
+			total += len(recs)
+		}
+		if len(recs) < maxBatch {
+			return total, gerr
+		}
+	}
+	return total, nil
+}
+
+// newFeed makes a consumer of the stream from seq start and starts reading it.
+func (l *Log) newFeed(ctx context.Context, start uint64) (*feed, error) {
+	cctx, cancel := context.WithTimeout(ctx, createTimeout)
+	cons, err := l.js.CreateConsumer(cctx, Stream, jetstream.ConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   db.Applied() + 1,
-		// One attempt per reset: nats.go otherwise retries a failed re-creation with its own
-		// backoff, up to 10 s apart, so that an index cut off from JetStream's quorum for a
-		// while stays behind for up to 10 s more after the quorum is back. A failed reset
-		// ends this follow; Follow tries again within a second, from the index's checkpoint.
-		MaxResetAttempts: 1,
+		OptStartSeq:   start,
+		AckPolicy:     jetstream.AckNonePolicy,
+		Replicas:      1,
+		MemoryStorage: true,
+		// A consumer whose creation answer was lost, or whose reader is gone, goes away.
+		InactiveThreshold: 30 * time.Second,
 	})
+	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The consumer lives on one server: when that server goes, the missing heartbeats (two,
-	// at 1 s) make the ordered consumer start a new one where it stopped, within seconds.
-	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch), jetstream.PullExpiry(4*time.Second), jetstream.PullHeartbeat(time.Second))
+	name := cons.CachedInfo().Name
+	it, err := cons.Messages(jetstream.PullMaxMessages(maxBatch), jetstream.PullExpiry(4*time.Second),
+		jetstream.PullHeartbeat(heartbeat), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
-		return err
+		l.deleteConsumer(name)
+		return nil, err
 	}
-	defer it.Stop()
-	ch := make(chan next, maxBatch)
+	rctx, rcancel := context.WithCancel(ctx)
+	fd := &feed{name: name, ch: make(chan next, maxBatch), last: time.Now()}
+	fd.stop = func() {
+		rcancel()
+		it.Stop()
+		l.deleteConsumer(name)
+	}
 	go func() {
 		for {
 			m, err := it.Next()
 			select {
-			case ch <- next{m, err}:
-			case <-ctx.Done():
+			case fd.ch <- next{m, err}:
+			case <-rctx.Done():
 				return
 			}
 			if err != nil {
@@ -167,61 +321,26 @@ func (l *Log) follow(ctx context.Context, db *store.DB) error {
 			}
 		}
 	}()
-	stuck := make(chan error, 1)
-	go l.watch(ctx, db, stuck)
-	recs := make([]store.Record, 0, maxBatch)
-	for {
-		recs = recs[:0]
-		var n next
-		select {
-		case n = <-ch:
-		case err := <-stuck:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		var ferr error
-		for {
-			if n.err != nil {
-				ferr = n.err
-				break
-			}
-			if r, ok := l.record(n.m); ok {
-				recs = append(recs, r)
-			}
-			if len(recs) == maxBatch {
-				break
-			}
-			select {
-			case n = <-ch:
-				continue
-			default:
-			}
-			break
-		}
-		if len(recs) > 0 {
-			if err := db.Apply(l.epoch, recs); err != nil {
-				return err
-			}
-		}
-		if ferr != nil {
-			return ferr
-		}
-	}
+	return fd, nil
 }
 
-// record decodes a stream message; ok is false only for a message without metadata.
-func (l *Log) record(m jetstream.Msg) (r store.Record, ok bool) {
-	meta, err := m.Metadata()
-	if err != nil {
-		l.log.Error("jslog: a stream message without metadata", "subject", m.Subject(), "err", err)
-		return store.Record{}, false
-	}
-	r, ok = decode(m.Subject(), meta.Sequence.Stream, m.Headers(), m.Data())
+// deleteConsumer removes a consumer the follower no longer reads, in the background (when
+// its server is gone the request fails, and the inactivity threshold removes it later).
+func (l *Log) deleteConsumer(name string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.js.DeleteConsumer(ctx, Stream, name)
+	}()
+}
+
+// record decodes a stream message into an index record; one that is no rtbus record is
+// logged and kept with no kind, so that the checkpoint moves past it.
+func (l *Log) record(subject string, seq uint64, h nats.Header, data []byte) store.Record {
+	r, ok := decode(subject, seq, h, data)
 	if !ok {
-		// Kept with no kind, so that the checkpoint moves past it.
-		l.log.Error("jslog: skipping a stream message that is no rtbus record", "subject", m.Subject(), "seq", meta.Sequence.Stream)
-		r = store.Record{Seq: meta.Sequence.Stream}
+		l.log.Error("jslog: skipping a stream message that is no rtbus record", "subject", subject, "seq", seq)
+		r = store.Record{Seq: seq}
 	}
-	return r, true
+	return r
 }

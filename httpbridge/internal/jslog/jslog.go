@@ -24,7 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,8 +44,11 @@ const (
 	kindCancel    = "cancel"
 )
 
-// DefaultTimeout bounds one write to the log (the wait for a quorum's acknowledgement).
-const DefaultTimeout = 5 * time.Second
+// DefaultTimeout bounds one write to the log (the wait for a quorum's acknowledgement). It
+// outlasts an election of the stream's leader (NATS's followers call one 4 to 9 s after the
+// leader's last word), so that a write sent while the leader dies is answered once the next
+// leader has it rather than with an error that leaves the client guessing.
+const DefaultTimeout = 10 * time.Second
 
 // Errors, testable with errors.Is. A cancel that loses to the schedule's firing returns
 // store.ErrPublished; one that finds a cancel already written, store.ErrCancelled.
@@ -67,6 +70,10 @@ type Options struct {
 	Replicas int           // of the stream when Open creates it; 0 = 1
 	Timeout  time.Duration // of one write; 0 = DefaultTimeout
 	Logger   *slog.Logger  // nil = slog.Default()
+	// Available, if set, is asked between a write's attempts whether waiting on is any use:
+	// an error (the node knows it has lost the quorum) ends the write with ErrUnavailable at
+	// once rather than after Timeout.
+	Available func() error
 }
 
 // Log is the stream, opened. Its methods are safe for concurrent use.
@@ -75,11 +82,10 @@ type Log struct {
 	stream  jetstream.Stream
 	epoch   string
 	timeout time.Duration
+	avail   func() error
 	log     *slog.Logger
-	// stuckAt is the (applied, stream last seq) pair the watchdog last restarted the
-	// follower for, so that a tail it cannot read does not restart it again and again.
-	stuckMu sync.Mutex
-	stuckAt [2]uint64
+	// wanted is the highest sequence a caller waits for the index to apply (Want).
+	wanted atomic.Uint64
 }
 
 // Open opens the stream, creating it (with a new random epoch) when it does not exist yet.
@@ -94,7 +100,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*Log, error) 
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	l := &Log{js: js, timeout: o.Timeout, log: o.Logger}
+	l := &Log{js: js, timeout: o.Timeout, avail: o.Available, log: o.Logger}
 	var b [8]byte
 	rand.Read(b[:])
 	cfg := jetstream.StreamConfig{
@@ -211,6 +217,11 @@ func (l *Log) write(ctx context.Context, prefix string, e store.Event, h nats.He
 		}
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if l.avail != nil {
+			if aerr := l.avail(); aerr != nil {
+				return 0, fmt.Errorf("%w: %v (%v)", ErrUnavailable, aerr, err)
+			}
 		}
 	}
 }
