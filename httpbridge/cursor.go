@@ -52,19 +52,17 @@ func parseClusterCursor(v string) (epoch string, seq uint64, err error) {
 	return epoch, seq, nil
 }
 
-// parseCursor parses a cursor of this server's mode into prm.
-func (s *Server) parseCursor(v string, prm *streamParams) error {
+// parseCursor parses a cursor of this server's mode.
+func (s *Server) parseCursor(v string) (cursorPos, error) {
 	if s.epoch == "" {
 		n, err := parseSeq(v)
-		prm.after = n
-		return err
+		return cursorPos{after: n}, err
 	}
 	epoch, seq, err := parseClusterCursor(v)
 	if err != nil {
-		return err
+		return cursorPos{}, err
 	}
-	prm.after, prm.raw, prm.stale = seq, v, epoch != s.epoch
-	return nil
+	return cursorPos{after: seq, raw: v, stale: epoch != s.epoch}, nil
 }
 
 // streamParamsOf is parseStreamParams with the cursor of this server's mode.

@@ -85,7 +85,7 @@ func (s *Server) fromLog(pr *pollReply, tenant string, message func(store.Event)
 // client since its last poll on the same ?conn= come with it. A client that polls again on
 // its connection with the cursor of its last reply is answered from the connection's queue
 // (sse.PollConn), without reading the log.
-func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string, message func(store.Event) sse.Message, prm streamParams, opts sse.StreamOptions) error {
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string, prm streamParams, opts sse.StreamOptions) error {
 	pc, err := s.hub.Poll(prm.conn, opts)
 	if err != nil {
 		return errorf(http.StatusServiceUnavailable, "server shutting down")
@@ -106,7 +106,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 	}()
 	pc.Watch()
 	state := func() error { // the state, then its cursor
-		last, err := s.backlog(r.Context(), tenant, message, streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
+		last, err := s.backlog(r.Context(), tenant, s.messageFor(opts.Anonymous), streamParams{}, opts.Filter, func(m sse.Message) error { pr.add(m); return nil })
 		if err != nil {
 			return storeError(err)
 		}
@@ -150,7 +150,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 					return s.writePoll(w, pr, eph, pc)
 				}
 			}
-			if err := s.fromLog(pr, tenant, message); err != nil {
+			if err := s.fromLog(pr, tenant, s.messageFor(opts.Anonymous)); err != nil {
 				return storeError(err)
 			}
 			if pr.last < prm.after { // Since answers a cursor ahead of the log with the log's last id
@@ -215,7 +215,8 @@ func (s *Server) pollPrincipal(r *http.Request, q url.Values) (p principal, c po
 	if tok == "" {
 		return p, c, false
 	}
-	c.digest, c.token = sha256.Sum256([]byte(tok)), true
+	var buf [1024]byte // a token's bytes stay on the stack (a JWT is about 300)
+	c.digest, c.token = sha256.Sum256(append(buf[:0], tok...)), true
 	id, err := strconv.ParseUint(q.Get("conn"), 10, 64)
 	if err != nil || q.Get("users") != "" {
 		return p, c, false

@@ -169,18 +169,33 @@ func (s *Server) streamOptions(r *http.Request, p principal, prm streamParams, w
 // anonymous stream of tenant anon (p is then the zero principal).
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, t string, p principal, prm streamParams, watch []string, anon string) error {
 	opts := s.streamOptions(r, p, prm, watch)
-	tenant, uid := p.user.TenantID, p.user.ID
-	msg := s.message
+	tenant := p.user.TenantID
 	if anon != "" {
 		tenant, opts.Tenant, opts.Anonymous = anon, anon, true
-		msg = func(e store.Event) sse.Message { m := s.message(e); m.Anon = anonRecord(e); return m }
 	}
 	if t == sse.TransportPoll {
-		return s.servePoll(w, r, tenant, msg, prm, opts)
+		// Apart from serveLive, whose closures would move p and prm to the heap for every
+		// poll too.
+		return s.servePoll(w, r, tenant, prm, opts)
 	}
+	return s.serveLive(w, r, t, p, prm, opts)
+}
+
+// messageFor is how the stream form of an event is made for a stream (anonymous or not).
+func (s *Server) messageFor(anon bool) func(store.Event) sse.Message {
+	if anon {
+		return func(e store.Event) sse.Message { m := s.message(e); m.Anon = anonRecord(e); return m }
+	}
+	return s.message
+}
+
+// serveLive serves an SSE or WebSocket stream (serveStream).
+func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, t string, p principal, prm streamParams, opts sse.StreamOptions) error {
+	tenant, uid, anon := opts.Tenant, p.user.ID, opts.Anonymous
+	msg := s.messageFor(anon)
 	filter := opts.Filter
 	opts.Backlog = func(send func(sse.Message) error) (uint64, error) {
-		if anon != "" {
+		if anon {
 			// No user, no session: nothing to kill.
 			return s.backlog(r.Context(), tenant, msg, prm, filter, send)
 		}

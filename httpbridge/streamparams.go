@@ -33,29 +33,36 @@ const (
 // parseStreamParams reads the cursor (Last-Event-ID, else ?last_event_id=), ?format=,
 // ?events=, ?collections=, ?users=, ?wait= and ?conn=. Anything malformed is a 400 naming it.
 func parseStreamParams(r *http.Request) (streamParams, error) {
-	return parseStreamParamsWith(r, func(v string, p *streamParams) error {
+	return parseStreamParamsWith(r, func(v string) (cursorPos, error) {
 		n, err := parseSeq(v)
-		p.after = n
-		return err
+		return cursorPos{after: n}, err
 	})
 }
 
+// cursorPos is what a cursor says (streamParams' after, raw and stale).
+type cursorPos struct {
+	after uint64
+	raw   string
+	stale bool
+}
+
 // parseStreamParamsWith is parseStreamParams with the cursor parsed by cursor.
-func parseStreamParamsWith(r *http.Request, cursor func(v string, p *streamParams) error) (streamParams, error) {
+func parseStreamParamsWith(r *http.Request, cursor func(v string) (cursorPos, error)) (streamParams, error) {
 	return parseStreamQueryWith(r, r.URL.Query(), cursor)
 }
 
 // parseStreamQueryWith is parseStreamParamsWith with r's query already parsed into q.
-func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string, p *streamParams) error) (streamParams, error) {
+func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string) (cursorPos, error)) (streamParams, error) {
 	var p streamParams
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
 		if v == "" {
 			continue
 		}
-		if err := cursor(v, &p); err != nil {
+		c, err := cursor(v)
+		if err != nil {
 			return p, err
 		}
-		p.resume = true
+		p.after, p.raw, p.stale, p.resume = c.after, c.raw, c.stale, true
 		break
 	}
 	switch f := q.Get("format"); f {

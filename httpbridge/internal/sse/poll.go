@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -165,8 +166,12 @@ func (p *PollConn) Watch() {
 // Wait blocks until something was queued since the last Take (or the connection failed),
 // ctx ends or d passes; it returns ctx.Err() when ctx ended, nil otherwise.
 func (p *PollConn) Wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	t := waitTimers.Get().(*time.Timer)
+	t.Reset(d)
+	defer func() {
+		t.Stop() // since Go 1.23, nothing is received from its channel after Stop
+		waitTimers.Put(t)
+	}()
 	select {
 	case <-p.s.notify:
 		return nil
@@ -176,6 +181,14 @@ func (p *PollConn) Wait(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// waitTimers are Wait's timers, stopped: a poll that waits takes one instead of making a
+// timer and its channel.
+var waitTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // Take returns, encoded as the JSON objects of a poll reply, the ephemeral messages held for
 // the connection and the live publications with Seq > after queued while watching, in the
