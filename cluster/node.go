@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,10 @@ type Node struct {
 	indexLag  atomic.Pointer[func() uint64] // SetIndexLag
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+
+	elections sync.Map // stream name: election (watchElections)
+	logMu     sync.Mutex
+	logged    map[string]string // stream name: the leader the log named last
 }
 
 // Start starts the embedded server (or connects to the external cluster) and connects the
@@ -131,6 +136,7 @@ func Start(opts Options) (*Node, error) {
 	}
 	notYet := fmt.Errorf("%w: not checked yet", ErrNotReady)
 	n.ready.Store(&notYet)
+	n.watchElections()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopWatch, n.watchDone = cancel, make(chan struct{})
 	go n.watch(ctx)

@@ -46,11 +46,14 @@ type Route struct {
 // StreamStatus is an rtbus stream (the event log, or a key-value bucket's stream) and who
 // holds it.
 type StreamStatus struct {
-	Name     string    `json:"name"`
-	Leader   string    `json:"leader,omitempty"`
-	Replicas []Replica `json:"replicas"` // the followers, as the leader sees them
-	Messages uint64    `json:"messages"`
-	LastSeq  uint64    `json:"last_seq"`
+	Name   string `json:"name"`
+	Leader string `json:"leader,omitempty"`
+	// Elected is when the leader was elected, as JetStream announced it to this node; absent
+	// when the node did not hear it (it started later).
+	Elected  *time.Time `json:"elected,omitempty"`
+	Replicas []Replica  `json:"replicas"` // the followers, as the leader sees them
+	Messages uint64     `json:"messages"`
+	LastSeq  uint64     `json:"last_seq"`
 }
 
 // Replica is a follower of a stream.
@@ -113,7 +116,7 @@ func (n *Node) status(ctx context.Context) Status {
 		if n.srv != nil && !n.srv.JetStreamIsClustered() {
 			ss.Leader = st.Node // a cluster of one holds every stream itself
 		} else if c := si.Cluster; c != nil {
-			ss.Leader = c.Leader
+			ss.Leader, ss.Elected = c.Leader, n.elected(si.Config.Name, c.Leader)
 			for _, p := range c.Replicas {
 				ss.Replicas = append(ss.Replicas, Replica{Node: p.Name, Current: p.Current, Offline: p.Offline, Lag: p.Lag})
 			}

@@ -118,7 +118,7 @@ func (n *Node) logChanges(prev, cur Status) {
 		was[s.Name] = s.Leader
 	}
 	for _, s := range cur.Streams {
-		if l, ok := was[s.Name]; !ok || l != s.Leader {
+		if l, ok := was[s.Name]; (!ok || l != s.Leader) && n.loggedLeader(s.Name, s.Leader) {
 			if s.Leader == "" {
 				n.log.Warn("cluster: stream has no leader", "stream", s.Name)
 			} else {

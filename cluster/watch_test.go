@@ -100,6 +100,38 @@ func TestWatcherReadinessLeadersAndMetrics(t *testing.T) {
 		}
 	}
 
+	// The stream's leader steps down: every node logs the new one once, at once (JetStream's
+	// advisory; the watcher's own look finds it already logged), and tells when it was elected.
+	old := nodes[0].Status(ctx).Streams[0].Leader
+	before := time.Now()
+	if _, err := nodes[0].Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN.RTBUS_TEST", nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		var ss cluster.StreamStatus
+		eventually(t, "the new leader and its election in the status", 30*time.Second, func() bool {
+			st := n.Status(ctx)
+			if len(st.Streams) != 1 {
+				return false
+			}
+			ss = st.Streams[0]
+			return ss.Leader != "" && ss.Leader != old && ss.Elected != nil
+		})
+		if ss.Elected.Before(before.Add(-time.Second)) || ss.Elected.After(time.Now()) {
+			t.Errorf("%s: elected at %v, the stepdown asked at %v", opts[i].NodeName, ss.Elected, before)
+		}
+		line := `msg="cluster: stream leader" stream=RTBUS_TEST leader=` + ss.Leader
+		eventually(t, "the new leader in the log", 10*time.Second, func() bool { return strings.Contains(logs[i].String(), line) })
+		// Once the watcher has looked again, still one line.
+		eventually(t, "the watcher's next look", 10*time.Second, func() bool {
+			last := n.LastStatus()
+			return last.Checked.After(ss.Elected.Add(time.Second)) && len(last.Streams) == 1 && last.Streams[0].Leader == ss.Leader
+		})
+		if c := strings.Count(logs[i].String(), line); c != 1 {
+			t.Errorf("%s logged the new leader %d times:\n%s", opts[i].NodeName, c, logs[i].String())
+		}
+	}
+
 	n := nodes[0]
 	lag := uint64(7)
 	n.SetIndexLag(func() uint64 { return lag })

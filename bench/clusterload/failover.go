@@ -16,7 +16,8 @@ const writers = 4
 
 type failoverResult struct {
 	leader         string
-	metaToo        bool // the killed node also led JetStream's meta group
+	metaToo        bool          // the killed node also led JetStream's meta group
+	elected        time.Duration // until the stream had a new leader (NATS's election); 0 unknown
 	insert, stream time.Duration
 	lost           int // acknowledged inserts the resumed stream never delivered
 }
@@ -200,6 +201,9 @@ func failoverOnce(s *system) (failoverResult, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if e := s.elected(); e.After(k) {
+		res.elected = e.Sub(k)
+	}
 	cancel()
 	<-streamDone
 	return res, nil
@@ -223,20 +227,20 @@ func indexID(data []byte) string {
 
 func benchFailover(c *config, s *system) {
 	fmt.Printf("\n== failover: SIGKILL of the event log's leader (%d nodes); from the kill to the next acknowledged insert and to the first event of the stream resumed on another node\n", len(s.nodes))
-	fmt.Printf("%-4s %-7s %5s %10s %10s %5s\n", "run", "killed", "meta", "insert_s", "stream_s", "lost")
-	var ins, str []float64
+	fmt.Printf("%-4s %-7s %5s %10s %10s %10s %5s\n", "run", "killed", "meta", "elected_s", "insert_s", "stream_s", "lost")
+	var ins, str, el []float64
 	for r := range c.failovers {
 		res, err := failoverOnce(s)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "failover:", err)
 			return
 		}
-		ins, str = append(ins, res.insert.Seconds()), append(str, res.stream.Seconds())
+		ins, str, el = append(ins, res.insert.Seconds()), append(str, res.stream.Seconds()), append(el, res.elected.Seconds())
 		meta := "no"
 		if res.metaToo {
 			meta = "yes"
 		}
-		fmt.Printf("%-4d %-7s %5s %10.2f %10.2f %5d\n", r+1, res.leader, meta, res.insert.Seconds(), res.stream.Seconds(), res.lost)
+		fmt.Printf("%-4d %-7s %5s %10.2f %10.2f %10.2f %5d\n", r+1, res.leader, meta, res.elected.Seconds(), res.insert.Seconds(), res.stream.Seconds(), res.lost)
 		for _, n := range s.nodes {
 			if !n.running() {
 				if err := n.start(c.bin); err != nil {
@@ -249,5 +253,5 @@ func benchFailover(c *config, s *system) {
 		}
 		time.Sleep(3 * time.Second) // the restarted node caught up and back in the stream's group
 	}
-	fmt.Printf("%-4s %-7s %5s %10.2f %10.2f\n", "med", "", "", median(ins), median(str))
+	fmt.Printf("%-4s %-7s %5s %10.2f %10.2f %10.2f\n", "med", "", "", median(el), median(ins), median(str))
 }

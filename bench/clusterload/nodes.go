@@ -201,7 +201,10 @@ func (s *system) streamLeader() (*node, error) {
 // clusterStatus is the part of GET /v1/cluster the benchmarks read.
 type clusterStatus struct {
 	MetaLeader string `json:"meta_leader"`
-	Streams    []struct{ Name, Leader string }
+	Streams    []struct {
+		Name, Leader string
+		Elected      *time.Time // when the leader was elected (JetStream's advisory)
+	}
 }
 
 // statuses asks each running node for its view of the cluster.
@@ -254,4 +257,17 @@ func (s *system) metaLeader() string {
 		}
 	}
 	return ""
+}
+
+// elected is when the event log's stream elected its current leader, as the running nodes
+// heard it; zero when none says.
+func (s *system) elected() time.Time {
+	for _, st := range s.statuses() {
+		for _, str := range st.Streams {
+			if str.Name == "RTBUS_EVENTS" && str.Elected != nil {
+				return *str.Elected
+			}
+		}
+	}
+	return time.Time{}
 }
