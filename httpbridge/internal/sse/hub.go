@@ -291,11 +291,16 @@ func without(ss []*stream, s *stream) []*stream {
 // published) is ended as slow, a stream past its Expires is ended, within half a KeepAlive
 // of it, with no timer of its own, a WebSocket that left a ping unanswered for two periods is
 // ended, and a long-polling connection unused for PollHold is forgotten.
+//
+// The sweep visits a list of the streams taken under the hub's lock, and holds no lock of the
+// hub meanwhile (a visit takes the stream's lock, which a publication queueing on it holds,
+// and reads a WebSocket's control frames): a long sweep delays no publication, and no stream
+// that opens or ends. A stream that ended meanwhile is visited once more, to no effect.
 func (h *Hub) keepAliveLoop() {
 	defer close(h.done)
 	t := time.NewTicker(h.keepAlive / 2)
 	defer t.Stop()
-	var idle []*stream
+	var all, idle []*stream
 	for {
 		select {
 		case <-h.stop:
@@ -305,13 +310,20 @@ func (h *Hub) keepAliveLoop() {
 		now := h.now().UnixNano()
 		h.mu.RLock()
 		for _, ss := range h.tenants {
-			for _, s := range ss {
-				if s.tick(now) {
-					idle = append(idle, s)
-				}
-			}
+			all = append(all, ss...)
 		}
 		h.mu.RUnlock()
+		for _, s := range all {
+			if s.tick(now) {
+				idle = append(idle, s)
+			}
+		}
+		clear(all)
+		if cap(all) > 64 && cap(all) > 4*len(all) { // most streams went: let the list go
+			all = nil
+		} else {
+			all = all[:0]
+		}
 		if len(idle) > 0 {
 			h.mu.Lock()
 			for _, s := range idle {
