@@ -242,6 +242,7 @@ func (h *Hub) unregisterLocked(s *stream, why error) {
 		return // already gone
 	}
 	h.stats.ended(s.transport, why)
+	h.stats.messages[s.transport].Add(s.sent.Load())
 	if s.session != "" {
 		h.sessions[s.session] = without(h.sessions[s.session], s)
 		if len(h.sessions[s.session]) == 0 {

@@ -38,7 +38,9 @@ const (
 
 // hubStats are the hub's counters: atomics, read by Stats at scrape time.
 type hubStats struct {
-	streams  [nTransports]atomic.Int64
+	streams [nTransports]atomic.Int64
+	// messages written by the streams that left the hub, and by long polls; each open stream
+	// counts its own (stream.sent), which Stats adds.
 	messages [nTransports]atomic.Uint64
 	slow     atomic.Uint64
 	killed   atomic.Uint64
@@ -65,14 +67,26 @@ type Stats struct {
 	Dropped  map[string]uint64 // streams ended, by reason
 }
 
-// Stats reads the hub's counters.
+// Stats reads the hub's counters. It visits every open stream (each counts the messages it
+// wrote), under the hub's read lock.
 func (h *Hub) Stats() Stats {
 	st := Stats{Streams: map[string]int64{}, Messages: map[string]uint64{}, Dropped: map[string]uint64{
 		DropSlow: h.stats.slow.Load(), DropKilled: h.stats.killed.Load(), DropClosed: h.stats.closed.Load(),
 	}}
+	var msgs [nTransports]uint64
+	h.mu.RLock() // a stream's count moves to the hub's under the write lock: never counted twice
+	for _, ss := range h.tenants {
+		for _, s := range ss {
+			msgs[s.transport] += s.sent.Load()
+		}
+	}
+	for i := range msgs {
+		msgs[i] += h.stats.messages[i].Load()
+	}
+	h.mu.RUnlock()
 	for i, n := range transportNames {
 		st.Streams[n] = h.stats.streams[i].Load()
-		st.Messages[n] = h.stats.messages[i].Load()
+		st.Messages[n] = msgs[i]
 	}
 	return st
 }

@@ -76,6 +76,11 @@ type stream struct {
 	stuck    bool
 	expires  int64 // UnixNano of StreamOptions.Expires; 0: never
 
+	// sent counts the messages written (keep-alives not counted), for Stats: the stream's own
+	// counter rather than one all streams would share (a cache line passed between cores at
+	// every write); its count moves to the hub's when the stream leaves the hub.
+	sent atomic.Uint64
+
 	// WebSocket: when the last ping went out and the last frame came in (hub clock, UnixNano);
 	// raw, for a detached connection the keep-alive loop reads (a WebSocket's frames,
 	// pollFrames; an SSE client's hang-up, pollHangup), and rbuf, the start of a client frame
@@ -475,7 +480,7 @@ func (s *stream) drain() error {
 			sent++
 		}
 		if sent > 0 {
-			s.hub.stats.messages[s.transport].Add(uint64(sent))
+			s.sent.Add(uint64(sent))
 		}
 		if ka {
 			s.keepAlive()
@@ -724,7 +729,7 @@ func (s *stream) backlog(fn func(send func(Message) error) (uint64, error)) erro
 			return err
 		}
 		s.buf = s.appendOwn(s.buf, &m)
-		s.hub.stats.messages[s.transport].Add(1)
+		s.sent.Add(1)
 		if len(s.buf) >= backlogChunk {
 			return s.flushBuf()
 		}
