@@ -99,6 +99,29 @@ func KillMessage(why string) Message {
 
 func killItem(why string) *item { return &item{m: KillMessage(why)} }
 
+// kill is the final message of the streams one kill ends, made once for all of them: the
+// KillEvent message (encoded at most once per encoding, as a publication is) and, at the
+// first WebSocket among them, its close frame.
+type kill struct {
+	why string
+	msg *item
+	ws  *item
+}
+
+func newKill(why string) *kill { return &kill{why: why, msg: killItem(why)} }
+
+// final is the item that ends a stream of transport t. Not safe for concurrent use: one
+// goroutine kills the streams of one kill.
+func (k *kill) final(t transport) *item {
+	if t != tWS {
+		return k.msg
+	}
+	if k.ws == nil {
+		k.ws = &item{raw: appendWSClose(nil, CloseSessionKilled, k.why)}
+	}
+	return k.ws
+}
+
 // KillSession sends every open stream of the session the final KillEvent message and ends
 // it (its Serve, or its Done for a detached stream, gets ErrKilled) once the message is
 // written, within half a second whatever the client does. It returns how many streams it
@@ -127,10 +150,10 @@ func killAll(ss []*stream, why string, match func(*stream) bool) int {
 	if len(ss) == 0 {
 		return 0
 	}
-	it := killItem(why)
+	k := newKill(why)
 	n := 0
 	for _, s := range ss {
-		if (match == nil || match(s)) && s.killWith(it, ErrKilled) {
+		if (match == nil || match(s)) && s.killWith(k, ErrKilled) {
 			n++
 		}
 	}

@@ -3,7 +3,6 @@ package sse
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -163,26 +162,21 @@ func (s *stream) pushPollLocked(it *item, limit int) bool {
 // killGrace bounds how long a killed stream may take to write its final message.
 const killGrace = 500 * time.Millisecond
 
-// killWith queues final as the stream's last message and ends it with err once written, or
-// after killGrace whatever happens (a client that does not read). A WebSocket gets a close
+// killWith queues k's final message as the stream's last and ends it with err once written,
+// or after killGrace whatever happens (a client that does not read). A WebSocket gets a close
 // frame 4001 instead; a long-polling connection ends at once, its poll answering 401.
-func (s *stream) killWith(final *item, err error) bool {
+func (s *stream) killWith(k *kill, err error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil || s.kill != nil {
 		return false
 	}
-	switch s.transport {
-	case tPoll:
+	if s.transport == tPoll {
 		s.failLocked(err)
 		return true
-	case tWS:
-		var reason string
-		jsonReason(final.m.Record, &reason)
-		final = &item{raw: appendWSClose(nil, CloseSessionKilled, reason)}
 	}
 	s.kill = err
-	s.q = append(s.q, final)
+	s.q = append(s.q, k.final(s.transport))
 	s.wakeLocked()
 	time.AfterFunc(killGrace, func() { s.fail(err) })
 	return true
@@ -268,13 +262,6 @@ func (s *stream) finalBytes(err error) []byte {
 		return appendWSClose(nil, cc.code, "")
 	}
 	return nil
-}
-
-// jsonReason reads the reason of a kill item's record {"reason":"…"}.
-func jsonReason(rec []byte, dst *string) {
-	var r struct{ Reason string }
-	json.Unmarshal(rec, &r)
-	*dst = r.Reason
 }
 
 // finish writes the final message of a stream that ended for err, if it has one and its
