@@ -1,7 +1,6 @@
 package httpbridge_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rtbus/rtbus/bus"
 	"github.com/rtbus/rtbus/httpbridge"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 const adminToken = "test-admin-token"
@@ -162,21 +162,22 @@ type reply struct {
 
 func (r reply) json(t testing.TB, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("reply %d %q: %v", r.code, r.body, err)
-	}
+	testutil.DecodeReply(t, r.code, r.body, v)
 }
 
 func (r reply) field(t testing.TB, name string) string {
 	t.Helper()
-	var m map[string]any
-	r.json(t, &m)
-	s, _ := m[name].(string)
-	return s
+	return testutil.ReplyField(t, r.code, r.body, name)
 }
 
 // do sends a request; auth is a full Authorization value ("Bearer …", "Basic …") or "".
 func (e *env) do(method, path, auth string, body any) reply {
+	e.t.Helper()
+	return e.doWith(method, path, auth, nil, body)
+}
+
+// doWith is do with more request headers.
+func (e *env) doWith(method, path, auth string, hdr http.Header, body any) reply {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -206,6 +207,9 @@ func (e *env) do(method, path, auth string, body any) reply {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
 	resp, err := e.cl.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -218,15 +222,7 @@ func (e *env) do(method, path, auth string, body any) reply {
 // expect checks the status code, and that an error reply is a JSON {"error": "..."}.
 func (e *env) expect(r reply, code int) reply {
 	e.t.Helper()
-	if r.code != code {
-		e.t.Fatalf("status %d, want %d: %s", r.code, code, r.body)
-	}
-	if code >= 400 {
-		var m map[string]string
-		if err := json.Unmarshal(r.body, &m); err != nil || m["error"] == "" {
-			e.t.Fatalf("error reply is not {\"error\": …}: %s", r.body)
-		}
-	}
+	testutil.ExpectStatus(e.t, r.code, r.body, code)
 	return r
 }
 
@@ -245,18 +241,7 @@ func (e *env) signup(name, tenant string) user {
 	return u
 }
 
-type record struct {
-	ID           string          `json:"id"`
-	Event        string          `json:"event"`
-	TenantID     string          `json:"tenant_id"`
-	CollectionID string          `json:"collection_id"`
-	UserID       string          `json:"user_id"`
-	Timestamp    int64           `json:"timestamp"`
-	Published    bool            `json:"published"`
-	Cancelled    bool            `json:"cancelled"`
-	Data         json.RawMessage `json:"data"`
-	Seq          uint64          `json:"seq"`
-}
+type record = testutil.Record
 
 func (e *env) insert(u user, body map[string]any) record {
 	e.t.Helper()
@@ -269,6 +254,10 @@ func (e *env) insert(u user, body map[string]any) record {
 type sseMsg struct {
 	event, data, id string
 	retry           bool
+}
+
+func fromSSE(m testutil.SSEMessage) sseMsg {
+	return sseMsg{event: m.Event, data: m.Data, id: m.ID, retry: m.Retry}
 }
 
 // stream is an open SSE connection read by a goroutine.
@@ -306,30 +295,11 @@ func (e *env) openStream(path, auth string, hdr map[string]string) *stream {
 	s := &stream{resp: resp, msgs: make(chan sseMsg, 1000), done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(s.done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<16), 1<<20)
-		var m sseMsg
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" {
-				if m.event != "keepalive" {
-					s.msgs <- m
-				}
-				m = sseMsg{}
-				continue
+		testutil.ReadSSE(resp.Body, func(m testutil.SSEMessage) {
+			if m.Event != "keepalive" {
+				s.msgs <- fromSSE(m)
 			}
-			k, v, _ := strings.Cut(line, ":")
-			switch k {
-			case "event":
-				m.event = v
-			case "data":
-				m.data = v
-			case "id":
-				m.id = v
-			case "retry":
-				m.retry = true
-			}
-		}
+		})
 	}()
 	e.t.Cleanup(s.close)
 	return s

@@ -15,26 +15,35 @@ import (
 	"github.com/rtbus/rtbus/httpbridge"
 )
 
-// insertKeyed posts an insert with Idempotency-Key values (none for nil).
+// insertKeyed posts an insert with Idempotency-Key values.
 func (e *env) insertKeyed(u user, keys []string, body map[string]any) reply {
 	e.t.Helper()
+	return e.doWith("POST", "/insert", u.bearer(), http.Header{httpbridge.IdempotencyKeyHeader: keys}, body)
+}
+
+// postKeyed is insertKeyed for a goroutine other than the test's (which must not fail the
+// test): it returns the reply's status and body, or the request's error as the body.
+func postKeyed(e *env, u user, key string, body map[string]any) (int, []byte) {
 	j, _ := json.Marshal(body)
-	req, err := http.NewRequest("POST", e.url+"/insert", bytes.NewReader(j))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	req, _ := http.NewRequest("POST", e.url+"/insert", bytes.NewReader(j))
 	req.Header.Set("Authorization", u.bearer())
-	req.Header.Set("Content-Type", "application/json")
-	for _, k := range keys {
-		req.Header.Add(httpbridge.IdempotencyKeyHeader, k)
-	}
+	req.Header.Set(httpbridge.IdempotencyKeyHeader, key)
 	resp, err := e.cl.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return 0, []byte(err.Error())
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, b, resp.Header}
+	return resp.StatusCode, b
+}
+
+// keyedID is the event id of a postKeyed answer, or what went wrong.
+func keyedID(code int, body []byte) string {
+	var out struct{ Event record }
+	if code != 200 || json.Unmarshal(body, &out) != nil || out.Event.ID == "" {
+		return fmt.Sprintf("%d %s", code, body)
+	}
+	return out.Event.ID
 }
 
 func (r reply) event(t testing.TB) record {
@@ -192,31 +201,18 @@ func TestInsertIdempotencyKeyConcurrent(t *testing.T) {
 	body := map[string]any{"event": "pay", "collection_id": "c", "data": map[string]int{"cents": 100}}
 	const n = 16
 	ids := make([]string, n)
-	codes := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Not e.insertKeyed: t.Fatal must not run outside the test's goroutine.
-			j, _ := json.Marshal(body)
-			req, _ := http.NewRequest("POST", e.url+"/insert", bytes.NewReader(j))
-			req.Header.Set("Authorization", ann.bearer())
-			req.Header.Set(httpbridge.IdempotencyKeyHeader, "pay-42")
-			resp, err := e.cl.Do(req)
-			if err != nil {
-				return
-			}
-			defer resp.Body.Close()
-			var out struct{ Event record }
-			json.NewDecoder(resp.Body).Decode(&out)
-			codes[i], ids[i] = resp.StatusCode, out.Event.ID
+			ids[i] = keyedID(postKeyed(e, ann, "pay-42", body))
 		}()
 	}
 	wg.Wait()
 	for i := range n {
-		if codes[i] != 200 || ids[i] != ids[0] || ids[0] == "" {
-			t.Fatalf("answer %d: %d %q (first %q)", i, codes[i], ids[i], ids[0])
+		if ids[i] != ids[0] || len(ids[0]) != 36 {
+			t.Fatalf("answer %d: %q (first %q)", i, ids[i], ids[0])
 		}
 	}
 	if m := s.next(t); m.record(t).ID != ids[0] {
@@ -288,28 +284,12 @@ func TestClusterInsertIdempotencyKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e := es[i%3]
-			j, _ := json.Marshal(cbody)
-			req, _ := http.NewRequest("POST", e.url+"/insert", bytes.NewReader(j))
-			req.Header.Set("Authorization", ann.bearer())
-			req.Header.Set(httpbridge.IdempotencyKeyHeader, "pay-1")
-			resp, err := e.cl.Do(req)
-			if err != nil {
-				return
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			var out struct{ Event record }
-			if resp.StatusCode == 200 && json.Unmarshal(b, &out) == nil {
-				ids[i] = out.Event.ID
-			} else {
-				ids[i] = fmt.Sprintf("%d %s", resp.StatusCode, b)
-			}
+			ids[i] = keyedID(postKeyed(es[i%3], ann, "pay-1", cbody))
 		}()
 	}
 	wg.Wait()
 	for i, id := range ids {
-		if id == "" || id != ids[0] {
+		if len(ids[0]) != 36 || id != ids[0] {
 			t.Fatalf("concurrent answer %d: %q, first %q", i, id, ids[0])
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rtbus/rtbus/httpbridge"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // admin calls the internal API with the admin token.
@@ -259,13 +260,7 @@ func TestInternalConnections(t *testing.T) {
 // waitFor polls cond until it holds, failing after a generous bound.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func TestReadiness(t *testing.T) {

@@ -1,7 +1,6 @@
 package httpbridge_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // A stream client over one transport, reading into a channel what the server sends: the
@@ -103,32 +104,13 @@ func openSSE(e *env, path, auth string, hdr map[string]string) (*tclient, int, s
 	c := &tclient{msgs: make(chan sseMsg, 10000), done: make(chan struct{}), cancel: func() { cancel(); resp.Body.Close() }}
 	go func() {
 		defer close(c.done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<16), 1<<22)
-		var m sseMsg
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" {
-				if m.event == "keepalive" {
-					c.beats.Add(1)
-				} else {
-					c.msgs <- m
-				}
-				m = sseMsg{}
-				continue
+		testutil.ReadSSE(resp.Body, func(m testutil.SSEMessage) {
+			if m.Event == "keepalive" {
+				c.beats.Add(1)
+			} else {
+				c.msgs <- fromSSE(m)
 			}
-			k, v, _ := strings.Cut(line, ":")
-			switch k {
-			case "event":
-				m.event = v
-			case "data":
-				m.data = v
-			case "id":
-				m.id = v
-			case "retry":
-				m.retry = true
-			}
-		}
+		})
 	}()
 	e.t.Cleanup(c.close)
 	return c, 200, ""

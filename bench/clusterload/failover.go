@@ -243,7 +243,7 @@ func benchFailover(c *config, s *system) {
 		fmt.Printf("%-4d %-7s %5s %10.2f %10.2f %10.2f %5d\n", r+1, res.leader, meta, res.elected.Seconds(), res.insert.Seconds(), res.stream.Seconds(), res.lost)
 		for _, n := range s.nodes {
 			if !n.running() {
-				if err := n.start(c.bin); err != nil {
+				if err := n.start(); err != nil {
 					fatal(err)
 				}
 				if err := n.waitReady(120 * time.Second); err != nil {

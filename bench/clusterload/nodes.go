@@ -1,26 +1,20 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rtbus/rtbus/internal/rtbusdproc"
 )
 
 // node is one rtbusd process on loopback; its ports and data directory survive a restart.
 type node struct {
 	name, url, iurl string
-	args            []string
-	cmd             *exec.Cmd
-	exited          chan struct{}
+	proc            rtbusdproc.Proc
 	log             *os.File
 }
 
@@ -32,32 +26,13 @@ type system struct {
 
 const adminToken = "bench-admin-token-0123456789"
 
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	var ports []int
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// startSystem starts n nodes (n == 1: a single node, no cluster flags) under dir and waits
-// until each answers /readyz.
 // logLevel is the nodes' -log-level.
 var logLevel = "warn"
 
+// startSystem starts n nodes (n == 1: a single node, no cluster flags) under dir and waits
+// until each answers /readyz.
 func startSystem(bin, dir, label string, n int) (*system, error) {
-	ports, err := freePorts(3 * n)
+	ports, err := rtbusdproc.FreePorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -72,13 +47,8 @@ func startSystem(bin, dir, label string, n int) (*system, error) {
 		if err := os.MkdirAll(ndir, 0o700); err != nil {
 			return nil, err
 		}
-		nd.args = []string{
-			"-B", filepath.Join(ndir, "bus.sock"),
-			"-http", fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			"-internal", fmt.Sprintf("127.0.0.1:%d", ports[n+i]),
-			"-data-dir", filepath.Join(ndir, "data"),
-			"-ntp", "off", "-log-level", logLevel, "-http-max-conns", "0",
-		}
+		args := append(rtbusdproc.Args(ndir, filepath.Join(ndir, "data"), ports[i], ports[n+i]),
+			"-log-level", logLevel, "-http-max-conns", "0")
 		if n > 1 {
 			var peers []string
 			for j := range n {
@@ -86,16 +56,16 @@ func startSystem(bin, dir, label string, n int) (*system, error) {
 					peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[2*n+j]))
 				}
 			}
-			nd.args = append(nd.args, "-cluster", "bench", "-cluster-node", nd.name,
-				"-cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[2*n+i]), "-cluster-peers", strings.Join(peers, ","))
+			args = append(args, rtbusdproc.ClusterArgs("bench", nd.name, fmt.Sprintf("127.0.0.1:%d", ports[2*n+i]), peers)...)
 		}
 		if nd.log, err = os.Create(filepath.Join(ndir, "rtbusd.log")); err != nil {
 			return nil, err
 		}
+		nd.proc = rtbusdproc.Proc{Bin: bin, Args: args, Env: append(os.Environ(), "RTBUS_ADMIN_TOKEN="+adminToken), Out: nd.log}
 		s.nodes = append(s.nodes, nd)
 	}
 	for _, nd := range s.nodes {
-		if err := nd.start(bin); err != nil {
+		if err := nd.start(); err != nil {
 			s.stop()
 			return nil, err
 		}
@@ -109,59 +79,15 @@ func startSystem(bin, dir, label string, n int) (*system, error) {
 	return s, nil
 }
 
-func (n *node) start(bin string) error {
-	cmd := exec.Command(bin, n.args...)
-	cmd.Env = append(os.Environ(), "RTBUS_ADMIN_TOKEN="+adminToken)
-	cmd.Stdout, cmd.Stderr = n.log, n.log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	go func(done chan struct{}) { cmd.Wait(); close(done) }(n.exited)
-	return nil
-}
+func (n *node) start() error { return n.proc.Start() }
 
-func (n *node) running() bool {
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *node) running() bool { return n.proc.Running() }
 
-func (n *node) kill() {
-	if n.running() {
-		n.cmd.Process.Kill()
-		<-n.exited
-	}
-}
-
-func (n *node) ready() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.url+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == 200
-}
+func (n *node) kill() { n.proc.Kill() }
 
 func (n *node) waitReady(bound time.Duration) error {
-	deadline := time.Now().Add(bound)
-	for !n.ready() {
-		if !n.running() {
-			return fmt.Errorf("rtbusd %s exited (log: %s)", n.name, n.log.Name())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rtbusd %s not ready within %v (log: %s)", n.name, bound, n.log.Name())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := n.proc.WaitReady(n.url, bound); err != nil {
+		return fmt.Errorf("%s: %w (log: %s)", n.name, err, n.log.Name())
 	}
 	return nil
 }
@@ -169,18 +95,10 @@ func (n *node) waitReady(bound time.Duration) error {
 // stop ends every node with SIGTERM (SIGKILL after 10 s).
 func (s *system) stop() {
 	for _, n := range s.nodes {
-		if n.running() {
-			n.cmd.Process.Signal(syscall.SIGTERM)
-		}
+		n.proc.Signal(syscall.SIGTERM)
 	}
 	for _, n := range s.nodes {
-		if n.running() {
-			select {
-			case <-n.exited:
-			case <-time.After(10 * time.Second):
-				n.kill()
-			}
-		}
+		n.proc.Stop(syscall.SIGTERM, 10*time.Second)
 		n.log.Close()
 	}
 }
@@ -198,32 +116,14 @@ func (s *system) streamLeader() (*node, error) {
 	return nil, errors.New("no node reports a leader of RTBUS_EVENTS (GET /v1/cluster)")
 }
 
-// clusterStatus is the part of GET /v1/cluster the benchmarks read.
-type clusterStatus struct {
-	MetaLeader string `json:"meta_leader"`
-	Streams    []struct {
-		Name, Leader string
-		Elected      *time.Time // when the leader was elected (JetStream's advisory)
-	}
-}
-
 // statuses asks each running node for its view of the cluster.
-func (s *system) statuses() []clusterStatus {
-	var out []clusterStatus
+func (s *system) statuses() []rtbusdproc.Status {
+	var out []rtbusdproc.Status
 	for _, n := range s.nodes {
 		if !n.running() {
 			continue
 		}
-		req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			continue
-		}
-		var st clusterStatus
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err == nil {
+		if st, err := rtbusdproc.ClusterStatus(client, n.iurl, adminToken); err == nil {
 			out = append(out, st)
 		}
 	}
@@ -238,11 +138,10 @@ func (s *system) streamLeaderNow() (*node, error) {
 		return nil, errors.New("no node answers GET /v1/cluster")
 	}
 	for _, st := range sts {
-		for _, str := range st.Streams {
-			for _, m := range s.nodes {
-				if str.Name == "RTBUS_EVENTS" && str.Leader == m.name && m.running() {
-					return m, nil
-				}
+		name := st.StreamLeader("RTBUS_EVENTS")
+		for _, m := range s.nodes {
+			if name != "" && name == m.name && m.running() {
+				return m, nil
 			}
 		}
 	}

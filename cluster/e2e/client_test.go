@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // httpClient bounds every plain request: only a broken test waits that long. Streams use
@@ -28,17 +29,12 @@ type reply struct {
 
 func (r reply) json(t testing.TB, v any) {
 	t.Helper()
-	if err := json.Unmarshal(r.body, v); err != nil {
-		t.Fatalf("reply %d %q: %v", r.code, r.body, err)
-	}
+	testutil.DecodeReply(t, r.code, r.body, v)
 }
 
 func (r reply) field(t testing.TB, name string) string {
 	t.Helper()
-	var m map[string]any
-	r.json(t, &m)
-	s, _ := m[name].(string)
-	return s
+	return testutil.ReplyField(t, r.code, r.body, name)
 }
 
 // send sends a request to a node; auth is a whole Authorization value or "". body is nil, a
@@ -93,15 +89,7 @@ func do(t testing.TB, n *node, method, path, auth string, body any) reply {
 // expect checks the status, and that an error reply is a JSON {"error": "..."}.
 func expect(t testing.TB, r reply, code int) reply {
 	t.Helper()
-	if r.code != code {
-		t.Fatalf("status %d, want %d: %s", r.code, code, r.body)
-	}
-	if code >= 400 {
-		var m map[string]any
-		if err := json.Unmarshal(r.body, &m); err != nil || m["error"] == "" || m["error"] == nil {
-			t.Fatalf("error reply is not {\"error\": …}: %s", r.body)
-		}
-	}
+	testutil.ExpectStatus(t, r.code, r.body, code)
 	return r
 }
 
@@ -136,17 +124,7 @@ func login(t testing.TB, n *node, u user) string {
 	return expect(t, do(t, n, "POST", "/login", "", map[string]string{"username": u.name, "password": u.pass}), 200).field(t, "jwt")
 }
 
-type record struct {
-	ID           string          `json:"id"`
-	Event        string          `json:"event"`
-	TenantID     string          `json:"tenant_id"`
-	CollectionID string          `json:"collection_id"`
-	UserID       string          `json:"user_id"`
-	Timestamp    int64           `json:"timestamp"`
-	Published    bool            `json:"published"`
-	Cancelled    bool            `json:"cancelled"`
-	Data         json.RawMessage `json:"data"`
-}
+type record = testutil.Record
 
 // insert inserts on n and returns the record it acknowledged.
 func insert(t testing.TB, n *node, u user, body map[string]any) record {
@@ -305,28 +283,11 @@ func openSSE(n *node, route, token, cursor string) (*stream, int, string) {
 	s.cancel = func() { cancel(); resp.Body.Close() }
 	go func() {
 		defer close(s.done)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<16), 1<<22)
-		var m msg
-		for sc.Scan() {
-			line := sc.Text()
-			if line == "" {
-				if m.event != "keepalive" && m.event != "" {
-					s.put(m)
-				}
-				m = msg{}
-				continue
+		testutil.ReadSSE(resp.Body, func(m testutil.SSEMessage) {
+			if m.Event != "keepalive" && m.Event != "" {
+				s.put(msg{event: m.Event, data: m.Data, id: m.ID})
 			}
-			k, v, _ := strings.Cut(line, ":")
-			switch k {
-			case "event":
-				m.event = v
-			case "data":
-				m.data = v
-			case "id":
-				m.id = v
-			}
-		}
+		})
 	}()
 	return s, 200, ""
 }

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtbus/rtbus/internal/rtbusdproc"
 )
 
 // eventStream is the JetStream stream that holds the event log.
@@ -25,26 +26,15 @@ func (s *system) streamLeader(t testing.TB) *node {
 			if !n.running() {
 				continue
 			}
-			req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
-			req.Header.Set("Authorization", "Bearer "+s.adminToken)
-			resp, err := httpClient.Do(req)
+			st, err := rtbusdproc.ClusterStatus(httpClient, n.iurl, s.adminToken)
 			if err != nil {
 				continue
 			}
-			var st struct {
-				Streams []struct{ Name, Leader string }
-			}
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != 200 {
-				continue
-			}
-			for _, str := range st.Streams {
-				for _, m := range s.nodes {
-					if str.Name == eventStream && str.Leader == m.name && m.running() {
-						leader = m
-						return true
-					}
+			name := st.StreamLeader(eventStream)
+			for _, m := range s.nodes {
+				if name != "" && name == m.name && m.running() {
+					leader = m
+					return true
 				}
 			}
 		}
@@ -64,27 +54,36 @@ func (s *system) others(n *node) []*node {
 	return out
 }
 
-// writer inserts events without pause, round robin over some nodes, as clients that try
-// another node when one fails: it records what was acknowledged.
+// writer inserts events round robin over some nodes, as clients that try another node when
+// one fails, and records what was acknowledged. With a pause between inserts, a test of
+// seconds makes hundreds of events, not tens of thousands.
 type writer struct {
 	mu    sync.Mutex
-	acked []string // event ids, in acknowledgement order
-	fails int
+	acked []string          // event ids, in acknowledgement order
 	last  map[string]string // node name: its last failure
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-func startWriter(t testing.TB, u user, collection string, nodes []*node) *writer {
+// startWriter starts a writer that waits pause before each insert (0: none).
+func startWriter(t testing.TB, u user, collection string, nodes []*node, pause time.Duration) *writer {
 	w := &writer{stop: make(chan struct{}), done: make(chan struct{}), last: map[string]string{}}
 	go func() {
 		defer close(w.done)
 		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
+			if pause > 0 {
+				select {
+				case <-w.stop:
+					return
+				case <-time.After(pause):
+				}
+			} else {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
 			}
 			n := nodes[i%len(nodes)]
 			r := send(n, "POST", "/insert", u.bearer(), map[string]any{"event": "w", "data": i, "collection_id": collection})
@@ -93,11 +92,10 @@ func startWriter(t testing.TB, u user, collection string, nodes []*node) *writer
 			if r.err == nil && r.code == 200 && json.Unmarshal(r.body, &out) == nil && out.Event.ID != "" {
 				w.acked = append(w.acked, out.Event.ID)
 			} else {
-				w.fails++
 				w.last[n.name] = fmt.Sprintf("%s %d %s %v", time.Now().Format("15:04:05.000"), r.code, bytes.TrimSpace(r.body), r.err)
 			}
 			w.mu.Unlock()
-			if r.err != nil { // a node down: do not spin on refused connections
+			if r.err != nil && pause == 0 { // a node down: do not spin on refused connections
 				time.Sleep(10 * time.Millisecond)
 			}
 		}

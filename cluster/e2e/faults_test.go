@@ -69,7 +69,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	for i, n := range s.nodes {
 		fs = append(fs, follow(t, transports[i%len(transports)], n, u))
 	}
-	w := startWriter(t, u, "c", s.nodes)
+	w := startWriter(t, u, "c", s.nodes, 0)
 	w.waitAcks(t, 20, 30*time.Second, "before the kill")
 
 	leader.kill()
@@ -123,7 +123,7 @@ func TestClusterPartition(t *testing.T) {
 	for i, nd := range s.nodes {
 		fs = append(fs, follow(t, transports[i%len(transports)], nd, u))
 	}
-	w := startWriter(t, u, "c", s.nodes)
+	w := startWriter(t, u, "c", s.nodes, 0)
 	w.waitAcks(t, 20, 30*time.Second, "before the partition")
 
 	start := time.Now()

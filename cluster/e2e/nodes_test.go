@@ -1,20 +1,18 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rtbus/rtbus/internal/rtbusdproc"
 	"github.com/rtbus/rtbus/internal/testutil"
 )
 
@@ -31,10 +29,9 @@ type node struct {
 	args    []string
 	env     []string
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the current process has been waited for
-	logs   *testutil.Buffer
-	runs   int
+	proc rtbusdproc.Proc
+	logs *testutil.Buffer
+	runs int
 }
 
 // system is what a test runs against: one node, or the nodes of one cluster. Requests name a
@@ -58,18 +55,9 @@ func randomHex(n int) string {
 // freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := rtbusdproc.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -115,6 +103,13 @@ func startClusterVia(t testing.TB, n int, peer func(i, j int, route string) stri
 		}
 		s.nodes = append(s.nodes, s.newNode(fmt.Sprintf("n%d", i+1), ports[i], ports[n+i], routes[i], peers, extra))
 	}
+	s.startAll()
+	return s
+}
+
+// startAll starts the nodes of a cluster, waits until each is ready, and warms them up.
+func (s *system) startAll() {
+	s.t.Helper()
 	for _, nd := range s.nodes {
 		nd.start()
 	}
@@ -122,7 +117,6 @@ func startClusterVia(t testing.TB, n int, peer func(i, j int, route string) stri
 		nd.waitReady(90 * time.Second)
 	}
 	s.warmUp()
-	return s
 }
 
 // warmUp waits until an insert is answered on every node: /readyz says JetStream answers,
@@ -148,17 +142,9 @@ func (s *system) newNode(name string, httpPort, internalPort int, route string, 
 		admin:   s.adminToken,
 		logs:    &testutil.Buffer{},
 	}
-	n.args = []string{
-		"-B", filepath.Join(dir, "bus.sock"),
-		"-http", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"-internal", fmt.Sprintf("127.0.0.1:%d", internalPort),
-		"-data-dir", n.dataDir,
-		"-ntp", "off",
-		"-log-level", "info",
-	}
+	n.args = append(rtbusdproc.Args(dir, n.dataDir, httpPort, internalPort), "-log-level", "info")
 	if route != "" {
-		n.args = append(n.args, "-cluster", "e2e", "-cluster-node", name, "-cluster-listen", route,
-			"-cluster-peers", strings.Join(peers, ","))
+		n.args = append(n.args, rtbusdproc.ClusterArgs("e2e", name, route, peers)...)
 	}
 	n.args = append(n.args, extra...)
 	// The secrets travel in the environment, not on command lines that ps shows.
@@ -190,99 +176,46 @@ func (n *node) start() {
 	}
 	n.runs++
 	fmt.Fprintf(n.logs, "=== start %d: rtbusd %s\n", n.runs, strings.Join(n.args, " "))
-	cmd := exec.Command(buildDaemon(n.t), n.args...)
-	cmd.Env = n.env
-	cmd.Stdout, cmd.Stderr = n.logs, n.logs
-	if err := cmd.Start(); err != nil {
+	n.proc = rtbusdproc.Proc{
+		Bin: buildDaemon(n.t), Args: n.args, Env: n.env, Out: n.logs,
+		OnExit: func(err error) { fmt.Fprintf(n.logs, "=== exit: %v\n", err) },
+	}
+	if err := n.proc.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		err := cmd.Wait()
-		fmt.Fprintf(n.logs, "=== exit: %v\n", err)
-		close(exited)
-	}(n.exited)
 }
 
-func (n *node) running() bool {
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (n *node) running() bool { return n.proc.Running() }
 
 // kill ends the process at once (SIGKILL), as a crash or a power cut would.
-func (n *node) kill() {
-	if !n.running() {
-		return
-	}
-	n.cmd.Process.Kill()
-	<-n.exited
-}
+func (n *node) kill() { n.proc.Kill() }
 
 // stop ends the process with SIGTERM, as an operator does, and fails if it does not exit
 // within 20 s or exits with an error.
 func (n *node) stop() {
 	n.t.Helper()
-	if !n.running() {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-		if !n.cmd.ProcessState.Success() {
-			n.t.Errorf("node %s exited with %v", n.name, n.cmd.ProcessState)
-		}
-	case <-time.After(20 * time.Second):
-		n.kill()
-		n.t.Fatalf("node %s still running 20 s after SIGTERM", n.name)
+	switch err := n.proc.Stop(syscall.SIGTERM, 20*time.Second); {
+	case errors.Is(err, rtbusdproc.ErrStillRunning):
+		n.t.Fatalf("node %s: %v", n.name, err)
+	case err != nil:
+		n.t.Errorf("node %s: %v", n.name, err)
 	}
 }
 
 // ready reports whether /readyz answers 200.
-func (n *node) ready() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.url+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == 200
-}
+func (n *node) ready() bool { return rtbusdproc.Ready(n.url) }
 
 // waitReady polls /readyz until it answers 200; it fails if the process exits or the bound
 // passes.
 func (n *node) waitReady(bound time.Duration) {
 	n.t.Helper()
-	deadline := time.Now().Add(bound)
-	for !n.ready() {
-		select {
-		case <-n.exited:
-			n.t.Fatalf("node %s exited before it was ready", n.name)
-		default:
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("node %s not ready within %v", n.name, bound)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := n.proc.WaitReady(n.url, bound); err != nil {
+		n.t.Fatalf("node %s: %v", n.name, err)
 	}
 }
 
 // eventually polls cond until it holds; it fails with what after bound.
 func eventually(t testing.TB, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", bound, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, bound, what, cond)
 }

@@ -42,7 +42,7 @@ func TestClusterPartitionOfLeader(t *testing.T) {
 	}
 	cursor := fs[1].st.lastID()
 
-	w := startPacedWriter(t, u, "c", major, 20*time.Millisecond)
+	w := startWriter(t, u, "c", major, 20*time.Millisecond)
 	w.waitAcks(t, 10, 20*time.Second, "before the cut")
 	setCut(true)
 	cutAt := time.Now()

@@ -1,15 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rtbus/rtbus/cluster/clustertest"
+	"github.com/rtbus/rtbus/internal/rtbusdproc"
 )
 
 // Helpers of the schedule, cancel and partition fault tests.
@@ -68,15 +66,8 @@ func replay(t testing.TB, n *node, u user, cursor string, count int, bound, quie
 // peersOf returns the peers n's embedded server is routed to, as its internal API reports
 // them; false if n does not answer.
 func (s *system) peersOf(n *node) ([]string, bool) {
-	req, _ := http.NewRequest("GET", n.iurl+"/v1/cluster", nil)
-	req.Header.Set("Authorization", "Bearer "+s.adminToken)
-	resp, err := httpClient.Do(req)
+	st, err := rtbusdproc.ClusterStatus(httpClient, n.iurl, s.adminToken)
 	if err != nil {
-		return nil, false
-	}
-	defer resp.Body.Close()
-	var st struct{ Routes []struct{ Node string } }
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&st) != nil {
 		return nil, false
 	}
 	var out []string
@@ -109,73 +100,6 @@ func replayAll(t testing.TB, n *node, u user, cursor string, bound, quiet time.D
 	}
 }
 
-// pacedWriter inserts events with a pause between inserts, round robin over some nodes, and
-// records the ids of those acknowledged: hundreds of events in a test of seconds, not tens of
-// thousands.
-type pacedWriter struct {
-	mu    sync.Mutex
-	acked []string
-	last  string // the last failure
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func startPacedWriter(t testing.TB, u user, collection string, nodes []*node, pause time.Duration) *pacedWriter {
-	w := &pacedWriter{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(pause):
-			}
-			n := nodes[i%len(nodes)]
-			r := send(n, "POST", "/insert", u.bearer(), map[string]any{"event": "w", "data": i, "collection_id": collection})
-			var out struct{ Event record }
-			w.mu.Lock()
-			if r.err == nil && r.code == 200 && json.Unmarshal(r.body, &out) == nil && out.Event.ID != "" {
-				w.acked = append(w.acked, out.Event.ID)
-			} else {
-				w.last = fmt.Sprintf("%s: %d %s %v", n.name, r.code, r.body, r.err)
-			}
-			w.mu.Unlock()
-		}
-	}()
-	t.Cleanup(w.halt)
-	return w
-}
-
-func (w *pacedWriter) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.acked)
-}
-
-// waitAcks waits until n more inserts than now are acknowledged.
-func (w *pacedWriter) waitAcks(t testing.TB, n int, bound time.Duration, what string) {
-	t.Helper()
-	want := w.count() + n
-	eventually(t, bound, fmt.Sprintf("%d acknowledged inserts %s", n, what), func() bool { return w.count() >= want })
-}
-
-func (w *pacedWriter) halt() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-}
-
-// ids stops the writer and returns the acknowledged event ids, in acknowledgement order.
-func (w *pacedWriter) ids() []string {
-	w.halt()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.acked...)
-}
-
 // startClusterBehindProxies is startClusterVia with a clustertest proxy on every route link:
 // proxies[i][j] carries node i's route connections to node j. Each node's route listener is
 // on its own loopback address (127.0.0.2, .3, ...), never 127.0.0.1: NATS gossips a server's
@@ -203,12 +127,6 @@ func startClusterBehindProxies(t testing.TB, n int, extra ...string) (*system, [
 		}
 		s.nodes = append(s.nodes, s.newNode(fmt.Sprintf("n%d", i+1), ports[i], ports[n+i], routes[i], peers, extra))
 	}
-	for _, nd := range s.nodes {
-		nd.start()
-	}
-	for _, nd := range s.nodes {
-		nd.waitReady(90 * time.Second)
-	}
-	s.warmUp()
+	s.startAll()
 	return s, proxies
 }

@@ -16,7 +16,7 @@ func TestSingleNodeKilled(t *testing.T) {
 	for _, tr := range transports {
 		fs = append(fs, follow(t, tr, n, u))
 	}
-	w := startWriter(t, u, "c", s.nodes)
+	w := startWriter(t, u, "c", s.nodes, 0)
 	w.waitAcks(t, 20, 30*time.Second, "before the kill")
 	n.kill()
 	n.start()

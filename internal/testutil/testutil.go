@@ -83,3 +83,16 @@ func SelfSigned(t testing.TB) Cert {
 		Pool:    pool,
 	}
 }
+
+// WaitFor polls cond until it holds, failing the test with what once bound has passed. The
+// bound only ends a broken test: it asserts no speed.
+func WaitFor(t testing.TB, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

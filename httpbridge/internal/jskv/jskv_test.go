@@ -14,6 +14,7 @@ import (
 	"github.com/rtbus/rtbus/cluster/clustertest"
 	"github.com/rtbus/rtbus/httpbridge/internal/jskv"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 // events records what the hooks of one node were told.
@@ -78,13 +79,7 @@ func open(t *testing.T, n int) ([]*jskv.Accounts, []*events, []*cluster.Node) {
 // waitFor polls cond until it holds, failing after a generous bound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func user(name, id string) store.User {

@@ -19,6 +19,7 @@ import (
 	"github.com/rtbus/rtbus/cluster/clustertest"
 	"github.com/rtbus/rtbus/httpbridge/internal/natsfan"
 	"github.com/rtbus/rtbus/httpbridge/internal/sse"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -197,15 +198,10 @@ func (c *client) killedWithin(t *testing.T, d time.Duration) {
 	}
 }
 
+// waitFor polls cond until it holds, failing after a generous bound.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func push(tenant, user, event, data string) sse.Message {

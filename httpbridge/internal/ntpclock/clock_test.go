@@ -13,17 +13,10 @@ import (
 	"github.com/rtbus/rtbus/internal/testutil"
 )
 
-// waitFor polls cond until it holds or a generous deadline passes (no speed assertion: the
-// deadline only bounds the test).
+// waitFor polls cond until it holds, failing after a generous bound.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func near(d, want time.Duration) bool { return d > want-time.Second/2 && d < want+time.Second/2 }
