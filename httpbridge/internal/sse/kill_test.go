@@ -93,15 +93,19 @@ func TestKillEndsEveryTransportWithItsFinalMessage(t *testing.T) {
 			}
 		}
 	}
+	waitStreams := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(wait); h.Streams() != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d streams, want %d", h.Streams(), n)
+			}
+		}
+	}
 	open1 := func(query string, ws bool) conn {
 		t.Helper()
 		n := h.Streams()
 		c := open(query, ws)
-		for deadline := time.Now().Add(wait); h.Streams() != n+1; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d streams, want %d", h.Streams(), n+1)
-			}
-		}
+		waitStreams(n + 1)
 		return c
 	}
 
@@ -123,6 +127,8 @@ func TestKillEndsEveryTransportWithItsFinalMessage(t *testing.T) {
 		}
 	}
 
+	waitStreams(1) // the killed streams left the hub
+
 	revoked := []conn{open1("user=u2&session=s3", true), open1("user=u2&session=s3", false), open1("user=u2&session=s4", true)}
 	open1("user=u1&session=s2&watch=u2", true)
 	if n := h.KillUser("u2"); n != len(revoked) {
@@ -137,11 +143,7 @@ func TestKillEndsEveryTransportWithItsFinalMessage(t *testing.T) {
 			t.Fatalf("last message %q, want %q (and no id)", got, want)
 		}
 	}
-	for deadline := time.Now().Add(wait); h.Streams() != 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams open, want the other session's and the watcher's", h.Streams())
-		}
-	}
+	waitStreams(2) // the other session's and the watcher's
 	if n := h.Publish(sse.Message{Tenant: "t", Seq: 1, Event: "e", Record: []byte(`{}`), Data: []byte(`{}`)}); n != 2 {
 		t.Fatalf("publication queued on %d streams, want 2", n)
 	}
