@@ -11,7 +11,8 @@
 # Each scenario runs RUNS times, the targets interleaved in each round; medians. srv_us and
 # gen_us: CPU time of the server (rtbusd or refsse) and of the load generator (gwload) per
 # delivered event, from /proc and getrusage, the run's setup included; on a shared machine
-# they move far less than the wall-clock figures.
+# they move far less than the wall-clock figures. Before each rtbusd run the script waits
+# for the streams of the last one to be closed (settle).
 # First, memory per idle stream: IDLE streams held by a raw-TCP client, a fresh rtbusd for
 # each transport, the growth of its RSS.
 #
@@ -41,6 +42,18 @@ start_rtbusd() {
   echo "rtbusd did not start" >&2; exit 1
 }
 
+# socks PID: the sockets PID holds.
+socks() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+
+# settle: wait (30 s at most) until rtbusd holds no more sockets than after its start: the
+# streams of the last run end at the keep-alive tick after their clients left (7.5 s at most),
+# and a run must neither be charged with their teardown nor add its connections to theirs
+# against the connection cap.
+settle() {
+  for _ in $(seq 300); do [ "$(socks "$rtbusd_pid")" -le $((rtbusd_socks + 8)) ] && return 0; sleep 0.1; done
+  echo "rtbusd still holds $(socks "$rtbusd_pid") sockets" >&2
+}
+
 echo "$(machine); load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$IDLE" != 0 ]; then
   echo
@@ -56,6 +69,7 @@ fi
 "$work/refsse" -addr 127.0.0.1:3200 >/dev/null 2>&1 & pids+=($!)
 refsse_pid=$!
 start_rtbusd data
+rtbusd_socks=$(socks "$rtbusd_pid")
 targets=(refsse sse ws poll)
 
 # cputicks PID: the process's user + system CPU time so far, in clock ticks.
@@ -67,7 +81,7 @@ tck=$(getconf CLK_TCK)
 # generator's (gen_us; gwload only) added.
 load() {
   local t=$1 subs=$2 msgs=$3 rate=$4 pid=$rtbusd_pid c0 line
-  [ "$t" = refsse ] && pid=$refsse_pid
+  if [ "$t" = refsse ]; then pid=$refsse_pid; else settle; fi
   c0=$(cputicks "$pid")
   if [ "$t" = refsse ]; then
     line=$("$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
