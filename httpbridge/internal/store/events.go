@@ -34,10 +34,9 @@ func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 	}
 	defer db.ops.Done()
 	p := pendingPool.Get().(*pending)
-	p.lead = true
-	stored, ticket, err := db.insertLocked(&e, publishNow, p)
+	stored, ticket, alone, err := db.insertLocked(&e, publishNow, p)
 	if err == nil {
-		err = db.await(p)
+		err = db.await(p, alone)
 	}
 	p.pubs, p.one[0] = nil, Event{}
 	pendingPool.Put(p)
@@ -52,27 +51,29 @@ func (db *DB) Insert(e Event, publishNow bool) (Event, error) {
 	return e, nil
 }
 
-// insertLocked writes e and queues the commit as p; or, if the event exists, returns it with
-// ErrExists and the commit ticket to wait for before answering with it. The key and value
-// buffers are the DB's, reused under mu: a pebble batch copies what it is given.
-func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) (stored Event, ticket uint64, err error) {
+// insertLocked writes e and queues the commit as p (alone as commitLocked's); or, if the
+// event exists, returns it with ErrExists and the commit ticket to wait for before answering
+// with it. The key and value buffers are the DB's, reused under mu: a pebble batch copies
+// what it is given.
+func (db *DB) insertLocked(e *Event, publishNow bool, p *pending) (stored Event, ticket uint64, alone bool, err error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.ekey = eventKey(db.ekey[:0], e.TenantID, e.ID)
 	switch v, err := get(db.pdb, db.ekey); {
 	case err == nil:
 		if stored, err = decodeEvent(v); err != nil {
-			return Event{}, 0, err
+			return Event{}, 0, false, err
 		}
-		return stored, db.ticket, ErrExists
+		return stored, db.ticket, false, ErrExists
 	case !errors.Is(err, ErrNotFound):
-		return Event{}, 0, err
+		return Event{}, 0, false, err
 	}
-	return Event{}, 0, db.writeInsertLocked(e, publishNow, p)
+	alone, err = db.writeInsertLocked(e, publishNow, p)
+	return Event{}, 0, alone, err
 }
 
 // writeInsertLocked is insertLocked's write of a new event.
-func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) error {
+func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) (alone bool, err error) {
 	e.Order = db.order + 1
 	b := db.pdb.NewBatch()
 	defer b.Close()
@@ -80,13 +81,13 @@ func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) error {
 	if publishNow {
 		last, err := db.lastSeqLocked(e.TenantID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		e.Published, e.Seq = true, last+1
 		db.key = pubKey(db.key[:0], e.TenantID, e.Seq)
 		b.Set(db.key, db.id, nil)
 		if err := db.setState(db.pdb, b, e); err != nil {
-			return err
+			return false, err
 		}
 		p.one[0] = *e
 		p.pubs = p.one[:]
@@ -101,13 +102,12 @@ func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) error {
 	b.Set(db.key, db.id, nil)
 	db.key = appendU64(db.key[:0], e.Order)
 	b.Set(metaOrderKey, db.key, nil)
-	var err error
 	if db.val, err = encodeEvent(db.val[:0], &db.json, e); err != nil {
-		return err
+		return false, err
 	}
 	b.Set(db.ekey, db.val, nil)
-	if err := db.commitEventsLocked(b, p); err != nil {
-		return err
+	if alone, err = db.commitEventsLocked(b, p); err != nil {
+		return false, err
 	}
 	db.order = e.Order
 	if publishNow {
@@ -115,7 +115,7 @@ func (db *DB) writeInsertLocked(e *Event, publishNow bool, p *pending) error {
 	} else {
 		db.due.Add(1)
 	}
-	return nil
+	return alone, nil
 }
 
 // setState makes e the state of its (name, collection) unless the current one is later by
@@ -160,6 +160,7 @@ func (db *DB) PublishDue(now int64) (n int, err error) {
 		}
 		n += k
 		dones = append(dones, done)
+		db.kickPublisher() // it syncs this chunk while the next one is made
 		if k < publishChunk {
 			break
 		}
@@ -235,7 +236,7 @@ func (db *DB) publishChunk(now int64) (done <-chan error, n int, err error) {
 		return nil, 0, nil
 	}
 	p := newPending(pubs)
-	if err := db.commitEventsLocked(b, p); err != nil {
+	if _, err := db.commitEventsLocked(b, p); err != nil {
 		return nil, 0, err
 	}
 	db.due.Add(-removed)
@@ -317,18 +318,21 @@ func (db *DB) Cancel(tenant, id string) (Event, error) {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(ek, v, nil)
-	b.Delete(dueKey(nil, e.Timestamp, e.Order), nil)
-	p := newPending(nil)
-	err = db.commitEventsLocked(b, p)
-	if err == nil {
-		db.due.Add(-1)
-	}
-	db.mu.Unlock()
+	// The due entry is counted out only if there is one (PublishDue drops one it cannot read).
+	dk := dueKey(nil, e.Timestamp, e.Order)
+	due, err := db.has(dk)
 	if err != nil {
+		db.mu.Unlock()
 		return Event{}, err
 	}
-	if err := <-p.done; err != nil {
+	if due {
+		b.Delete(dk, nil)
+	}
+	if err := db.commitUnlock(b, true); err != nil {
 		return Event{}, err
+	}
+	if due {
+		db.due.Add(-1)
 	}
 	return e, nil
 }

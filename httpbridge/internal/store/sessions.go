@@ -20,14 +20,8 @@ func (db *DB) put(k, v []byte) error {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(k, v, nil)
-	p := newPending(nil)
 	db.mu.Lock()
-	err := db.commitLocked(b, p)
-	db.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return <-p.done
+	return db.commitUnlock(b, false)
 }
 
 // Blacklist stores (or replaces) a blacklisted session (synced). ErrInvalid for an empty id.
@@ -52,14 +46,8 @@ func (db *DB) Unblacklist(sessions ...string) error {
 	for _, s := range sessions {
 		b.Delete(key1(pBlacklist, s), nil)
 	}
-	p := newPending(nil)
 	db.mu.Lock()
-	err := db.commitLocked(b, p)
-	db.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return <-p.done
+	return db.commitUnlock(b, false)
 }
 
 // Blacklisted returns every blacklisted session, expired ones included.

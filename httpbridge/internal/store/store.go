@@ -83,7 +83,6 @@ type pending struct {
 	ticket uint64
 	pubs   []Event
 	done   chan error // cap 1
-	lead   bool       // its writer calls await instead of kicking the publisher
 	one    [1]Event   // pubs of an insert, without an allocation
 }
 
@@ -173,30 +172,45 @@ func (db *DB) enter() error {
 	return nil
 }
 
-// commitLocked commits b (without waiting for the WAL sync) and queues it as p for the
-// publisher. Called with mu held; the caller waits on p.done after unlocking mu.
-func (db *DB) commitLocked(b *pebble.Batch, p *pending) error {
-	if err := db.commitEventsLocked(b, p); err != nil {
+// commitUnlock commits b, releases mu (which the caller holds) and waits until the commit
+// is durable: the write path of everything but inserts and publications. events tells a
+// batch that writes events only (commitEventsLocked).
+func (db *DB) commitUnlock(b *pebble.Batch, events bool) error {
+	p := newPending(nil)
+	var alone bool
+	var err error
+	if events {
+		alone, err = db.commitEventsLocked(b, p)
+	} else {
+		alone, err = db.commitLocked(b, p)
+	}
+	db.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	db.others = db.ticket
-	return nil
+	return db.await(p, alone)
+}
+
+// commitLocked commits b (without waiting for the WAL sync) and queues it as p; the caller
+// unlocks mu, then calls await(p, alone). alone: p is the only commit pending.
+func (db *DB) commitLocked(b *pebble.Batch, p *pending) (alone bool, err error) {
+	if alone, err = db.commitEventsLocked(b, p); err == nil {
+		db.others = db.ticket
+	}
+	return alone, err
 }
 
 // commitEventsLocked is commitLocked for a batch that writes events only (their records,
 // indexes, state and counters: nothing userSnapshot reads), so that reading a user never
 // waits for the sync of an insert.
-func (db *DB) commitEventsLocked(b *pebble.Batch, p *pending) error {
+func (db *DB) commitEventsLocked(b *pebble.Batch, p *pending) (alone bool, err error) {
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return err
+		return false, err
 	}
 	db.ticket++
 	p.ticket = db.ticket
 	db.pending = append(db.pending, p)
-	if !p.lead {
-		db.kickPublisher()
-	}
-	return nil
+	return len(db.pending) == 1, nil
 }
 
 func (db *DB) kickPublisher() {
@@ -206,13 +220,14 @@ func (db *DB) kickPublisher() {
 	}
 }
 
-// await waits until p's commit (made with p.lead set) is durable and announced. A writer
-// whose commit is the only one pending, with no sync round under way, runs the round
-// itself: on a busy machine each goroutine hand-off costs a wait for a processor, and this
-// spares two of them (to the publisher and back) on the way to an acknowledgement. Other
-// commits are left to the publisher, which lets concurrent writers gather for one sync.
-func (db *DB) await(p *pending) error {
-	if db.pendingLen() == 1 && db.roundMu.TryLock() {
+// await waits until p's commit is durable and announced; alone is what the commit returned.
+// A writer whose commit was the only one pending, with no sync round under way, runs the
+// round itself: on a busy machine each goroutine hand-off costs a wait for a processor, and
+// this spares two of them (to the publisher and back) on the way to an acknowledgement.
+// Other commits are left to the publisher, which lets concurrent writers gather for one
+// sync. (A round run here syncs whatever joined since: it takes every commit pending.)
+func (db *DB) await(p *pending, alone bool) error {
+	if alone && db.roundMu.TryLock() {
 		db.round()
 		db.roundMu.Unlock()
 	} else {

@@ -663,3 +663,47 @@ func TestUserReadsDoNotWaitForInserts(t *testing.T) {
 		t.Fatalf("event read after the sync: %d events, want 1", n)
 	}
 }
+
+// The count of scheduled events stays the truth (what a fresh Open counts in the due index)
+// under concurrent inserts, repeats, cancels and publications.
+func TestScheduledCountExact(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir, nil)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				id := fmt.Sprintf("w%d-%d", w, i%60) // some ids repeat
+				e := ev("t", id, "n", "c", int64(1000+i%7))
+				if _, err := db.Insert(e, i%5 == 0); err != nil && !errors.Is(err, store.ErrExists) {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					db.Cancel("t", id)
+				}
+				if i%10 == 0 {
+					if _, err := db.PublishDue(int64(1000 + i%7)); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n := db.Scheduled()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, dir, nil)
+	defer db.Close()
+	if got := db.Scheduled(); got != n || n < 0 {
+		t.Fatalf("Scheduled counted %d, the due index holds %d", n, got)
+	}
+	published, err := db.PublishDue(2000)
+	if err != nil || int64(published) != n || db.Scheduled() != 0 {
+		t.Fatalf("PublishDue = %d, %v; Scheduled was %d, is %d", published, err, n, db.Scheduled())
+	}
+}

@@ -46,13 +46,7 @@ func (db *DB) CreateUser(u User) error {
 	defer b.Close()
 	b.Set(nk, v, nil)
 	b.Set(ik, []byte(u.Username), nil)
-	p := newPending(nil)
-	err = db.commitLocked(b, p)
-	db.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return <-p.done
+	return db.commitUnlock(b, false)
 }
 
 // UserByName returns the user with that username, or ErrNotFound.
@@ -132,13 +126,7 @@ func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(key1(pUserByName, username), v, nil)
-	p := newPending(nil)
-	err = db.commitLocked(b, p)
-	db.mu.Unlock()
-	if err != nil {
-		return User{}, err
-	}
-	if err := <-p.done; err != nil {
+	if err := db.commitUnlock(b, false); err != nil {
 		return User{}, err
 	}
 	return u, nil
