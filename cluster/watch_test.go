@@ -1,13 +1,11 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,15 +14,8 @@ import (
 
 	"github.com/rtbus/rtbus/cluster"
 	"github.com/rtbus/rtbus/cluster/clustertest"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
@@ -42,10 +33,10 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 // ready within seconds (its routes reach no majority), and says why.
 func TestWatcherReadinessLeadersAndMetrics(t *testing.T) {
 	opts := clustertest.Options(t, 3)
-	logs := make([]*logBuf, 3)
+	logs := make([]*testutil.Buffer, 3)
 	nodes := make([]*cluster.Node, 3)
 	for i := range opts {
-		logs[i] = &logBuf{}
+		logs[i] = &testutil.Buffer{}
 		opts[i].Logger = slog.New(slog.NewTextHandler(logs[i], nil))
 		n, err := cluster.Start(opts[i])
 		if err != nil {

@@ -2,7 +2,6 @@ package httpserve_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,36 +9,18 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rtbus/rtbus/internal/httpserve"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
 
-// logBuf collects log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start serves h on a free loopback port with o and returns its address.
-func start(t *testing.T, h http.Handler, o httpserve.Options) (string, *logBuf) {
+func start(t *testing.T, h http.Handler, o httpserve.Options) (string, *testutil.Buffer) {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &testutil.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,12 +1,10 @@
 package jslog_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,25 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rtbus/rtbus/httpbridge/internal/jslog"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
+	"github.com/rtbus/rtbus/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the follower's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestFollowWithoutConsumers: a follower that cannot make a consumer (here its user may not;
 // in a cluster, while JetStream's meta leader is being elected) still applies every record,
@@ -74,7 +55,7 @@ func TestFollowWithoutConsumers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testutil.Buffer
 	r, err := jslog.Open(ctx, connect("reader", "r"), jslog.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

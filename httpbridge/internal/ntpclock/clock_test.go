@@ -1,11 +1,9 @@
 package ntpclock_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,29 +38,8 @@ func TestOffsetFromServer(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the clock's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
+// count is how often sub was logged.
+func count(logs *testutil.Buffer, sub string) int { return strings.Count(logs.String(), sub) }
 
 func TestNoServerAnswers(t *testing.T) {
 	// A port with nothing listening: take one, then free it.
@@ -79,7 +56,7 @@ func TestNoServerAnswers(t *testing.T) {
 	}
 	defer mute.Close()
 
-	var logs syncBuffer
+	var logs testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	start := time.Now()
 	c := ntpclock.New(ntpclock.Options{Servers: []string{dead, mute.LocalAddr().String()},
@@ -91,9 +68,9 @@ func TestNoServerAnswers(t *testing.T) {
 	if d := time.Until(c.Now()); d > time.Second || d < -time.Second {
 		t.Fatalf("Now is %v away from the local clock", d)
 	}
-	waitFor(t, "the warning", func() bool { return logs.count("no NTP server answered") > 0 })
+	waitFor(t, "the warning", func() bool { return count(&logs, "no NTP server answered") > 0 })
 	time.Sleep(300 * time.Millisecond) // several more failed rounds
-	if n := logs.count("no NTP server answered"); n != 1 {
+	if n := count(&logs, "no NTP server answered"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 	if c.Offset() != 0 {
@@ -118,14 +95,14 @@ func TestLocalOnly(t *testing.T) {
 func TestRetryWhileUnanswered(t *testing.T) {
 	srv := testutil.StartNTPServer(t, 7*time.Second)
 	srv.Mute.Store(true)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	c := ntpclock.New(ntpclock.Options{Servers: []string{srv.Addr}, Interval: time.Hour, Retry: 20 * time.Millisecond,
 		Timeout: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer c.Close()
-	waitFor(t, "the warning", func() bool { return logs.count("no NTP server answered") > 0 })
+	waitFor(t, "the warning", func() bool { return count(&logs, "no NTP server answered") > 0 })
 	srv.Mute.Store(false)
 	waitFor(t, "offset near 7 s", func() bool { return near(c.Offset(), 7*time.Second) })
-	waitFor(t, "the offset logged", func() bool { return logs.count("the clock follows it") == 1 })
+	waitFor(t, "the offset logged", func() bool { return count(&logs, "the clock follows it") == 1 })
 	if !strings.Contains(logs.String(), "offset=7") {
 		t.Errorf("the offset is not in the log:\n%s", logs.String())
 	}
