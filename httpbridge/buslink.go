@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/httpbridge/internal/sse"
 	"github.com/rtbus/rtbus/httpbridge/internal/store"
 	"github.com/rtbus/rtbus/rpc"
 )
@@ -330,19 +331,47 @@ func (s *Server) onPublish(e store.Event) { s.pubs <- e }
 // dispatch hands each publication to the streams, then to the bus, in publication order. A
 // stream that connects meanwhile loses nothing: its backlog is read from the store after it
 // joined the hub and covers every event already published; live copies of those are skipped
-// by their sequence.
+// by their sequence. The publications waiting when it gets to them (those of one sync of the
+// store) go to the hub together, so that a stream writes them in one write.
 func (s *Server) dispatch() {
 	defer close(s.pubsDone)
+	var es []store.Event
+	var ms []sse.Message
 	for e := range s.pubs {
-		if e.Seq <= s.quietSeq {
-			continue // replayed while this node caught up with the cluster's log, before serving
+		es = append(es[:0], e)
+	gather:
+		for len(es) < maxDispatch {
+			select {
+			case e, ok := <-s.pubs:
+				if !ok {
+					break gather
+				}
+				es = append(es, e)
+			default:
+				break gather
+			}
 		}
-		m := s.message(e)
-		if s.isPublic(e.TenantID) {
-			m.Anon = anonRecord(e)
+		ms = ms[:0]
+		for i := range es {
+			if es[i].Seq <= s.quietSeq {
+				continue // replayed while this node caught up with the cluster's log, before serving
+			}
+			m := s.message(es[i])
+			if s.isPublic(es[i].TenantID) {
+				m.Anon = anonRecord(es[i])
+			}
+			ms = append(ms, m)
+			es[len(ms)-1] = es[i]
 		}
-		s.hub.Publish(m)
-		s.link.publish(&e, m.Record)
-		s.metrics.publications.Inc()
+		s.hub.PublishBatch(ms)
+		for i := range ms {
+			s.link.publish(&es[i], ms[i].Record)
+			s.metrics.publications.Inc()
+		}
+		clear(es)
+		clear(ms)
 	}
 }
+
+// maxDispatch bounds the publications dispatch hands to the hub together.
+const maxDispatch = 64

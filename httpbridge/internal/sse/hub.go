@@ -151,6 +151,10 @@ func orNull(b []byte) []byte {
 func (h *Hub) Publish(m Message) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	return h.publishLocked(m)
+}
+
+func (h *Hub) publishLocked(m Message) int {
 	var ss []*stream
 	if m.User != "" {
 		ss = h.users[m.User]
@@ -163,11 +167,51 @@ func (h *Hub) Publish(m Message) int {
 	it := &item{m: m}
 	n := 0
 	for _, s := range ss {
-		if s.tenant == m.Tenant && (m.Seq != 0 || !s.anon) && s.filter.match(&m) {
+		if s.wants(&m) {
 			if s.push(it, h.queueSize) {
 				n++
 			}
 		}
+	}
+	return n
+}
+
+// PublishBatch is Publish for each of ms in order, and returns the sum of what Publish would
+// return. A stream gets all its messages of a run of ms with the same tenant (and no User)
+// queued at once and is woken once for them, so that it writes them together: publications
+// that are ready together (those of one sync of the store) cost a stream one write, not one
+// each. ms is not kept.
+func (h *Hub) PublishBatch(ms []Message) int {
+	if len(ms) == 1 {
+		return h.Publish(ms[0])
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	var its []*item
+	for i := 0; i < len(ms); {
+		j := i + 1
+		if ms[i].User != "" {
+			n += h.publishLocked(ms[i])
+			i = j
+			continue
+		}
+		for j < len(ms) && ms[j].Tenant == ms[i].Tenant && ms[j].User == "" {
+			j++
+		}
+		ss := h.tenants[ms[i].Tenant]
+		if len(ss) == 0 {
+			i = j
+			continue
+		}
+		its = its[:0]
+		for k := i; k < j; k++ {
+			its = append(its, &item{m: ms[k]})
+		}
+		for _, s := range ss {
+			n += s.pushAll(its, h.queueSize)
+		}
+		i = j
 	}
 	return n
 }

@@ -111,10 +111,45 @@ func (s *stream) wakeLocked() {
 	}
 }
 
+// wants reports whether the stream gets m (Hub.Publish): m is of its tenant, passes its
+// filter, and is a publication if the stream is anonymous. Filter is under Hub.mu.
+func (s *stream) wants(m *Message) bool {
+	return s.tenant == m.Tenant && (m.Seq != 0 || !s.anon) && s.filter.match(m)
+}
+
 // push queues it; false when the stream did not take it.
 func (s *stream) push(it *item, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.pushLocked(it, limit) {
+		return false
+	}
+	if s.transport != tPoll {
+		s.wakeLocked()
+	}
+	return true
+}
+
+// pushAll queues those of its the stream wants (Hub.PublishBatch), under one lock and with
+// one wake, and returns how many it took.
+func (s *stream) pushAll(its []*item, limit int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, it := range its {
+		if s.wants(&it.m) && s.pushLocked(it, limit) {
+			n++
+		}
+	}
+	if n > 0 && s.transport != tPoll {
+		s.wakeLocked()
+	}
+	return n
+}
+
+// pushLocked queues it without waking the stream's writer (but a long-polling connection's);
+// false when the stream did not take it.
+func (s *stream) pushLocked(it *item, limit int) bool {
 	if s.err != nil || s.kill != nil {
 		return false
 	}
@@ -126,7 +161,6 @@ func (s *stream) push(it *item, limit int) bool {
 		return false
 	}
 	s.q = append(s.q, it)
-	s.wakeLocked()
 	return true
 }
 

@@ -194,3 +194,49 @@ func testBacklogInOneWrite(t *testing.T, m mode) {
 	}
 	wantWhole(t, wl.write(wl.waitWrite(t, "\nid:1\n")), msgs, seqs...)
 }
+
+// TestPublishBatchInOneWrite: the messages of a PublishBatch that go to a stream are written
+// together, whole and in order, in one write; each stream gets only its tenant's, and those
+// addressed to its user.
+func TestPublishBatchInOneWrite(t *testing.T) { bothModes(t, testPublishBatchInOneWrite) }
+
+func testPublishBatchInOneWrite(t *testing.T, m mode) {
+	s, wl := newLoggedServer(t, m)
+	a := s.connect(t, "tenant=a&user=u1")
+	b := s.connect(t, "tenant=b")
+	s.waitStreams(t, 2)
+	s.log.publish("a", "e", `{"n":1}`) // the first message, with its retry: hint, on its own
+	if e := a.next(t); e.id != "1" {
+		t.Fatalf("got id %s, want 1", e.id)
+	}
+	msgs := map[uint64]string{}
+	var batch []sse.Message
+	for seq := uint64(2); seq <= 4; seq++ {
+		rec := fmt.Sprintf(`{"n":%d}`, seq)
+		batch = append(batch, sse.Message{Tenant: "a", Seq: seq, Event: "e", Record: []byte(rec), Data: []byte(rec)})
+		msgs[seq] = string(sse.AppendMessage(nil, "e", []byte(rec), seq, 0))
+	}
+	batch = append(batch,
+		sse.Message{Tenant: "a", User: "u1", Event: "to-u1", Record: []byte(`{}`), Data: []byte(`{}`)},
+		sse.Message{Tenant: "a", User: "u2", Event: "to-u2", Record: []byte(`{}`), Data: []byte(`{}`)},
+		sse.Message{Tenant: "b", Seq: 1, Event: "e", Record: []byte(`{"b":1}`), Data: []byte(`{"b":1}`)})
+	if n := s.hub.PublishBatch(batch); n != 5 {
+		t.Fatalf("PublishBatch queued %d copies, want 5", n)
+	}
+	for _, want := range []string{"2", "3", "4", "to-u1"} {
+		if e := a.next(t); e.id != want && e.name != want {
+			t.Fatalf("stream a got %q (id %s), want %s", e.name, e.id, want)
+		}
+	}
+	if e := b.next(t); e.id != "1" || e.data != `{"b":1}` {
+		t.Fatalf("stream b got id %s data %s", e.id, e.data)
+	}
+	wantWhole(t, wl.write(wl.waitWrite(t, "\nid:2\n")), msgs, 2, 3, 4)
+	select {
+	case e := <-a.events:
+		if e.name != "keepalive" {
+			t.Fatalf("stream a got %q too", e.name)
+		}
+	default:
+	}
+}
