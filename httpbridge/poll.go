@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,7 +186,7 @@ type pollCred struct {
 // pollToken is the bearer token of a poll, read as authenticateStream reads it (the
 // Authorization header, else ?token=, else the rtbus_token cookie); "" for Basic
 // credentials or none.
-func pollToken(r *http.Request, q url.Values) string {
+func pollToken(r *http.Request, q *query) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -210,7 +209,7 @@ func pollToken(r *http.Request, q url.Values) string {
 // polls then take the full check, and fail it). The token's expiry and the session
 // blacklist are checked still. ok is false when the poll needs the full check (or watches
 // other users: ?users= needs the user's roles).
-func (s *Server) pollPrincipal(r *http.Request, q url.Values) (p principal, c pollCred, ok bool) {
+func (s *Server) pollPrincipal(r *http.Request, q *query) (p principal, c pollCred, ok bool) {
 	tok := pollToken(r, q)
 	if tok == "" {
 		return p, c, false

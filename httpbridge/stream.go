@@ -45,11 +45,12 @@ func resyncMessage(after, last uint64) sse.Message {
 //	GET /poll/{tenant_id},   GET /poll  long-polling
 func (s *Server) streamRoute(t string, withTenant bool) route {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		q := r.URL.Query()
+		var q query
+		parseQuery(r.URL.RawQuery, &q)
 		var cred pollCred
 		p, ok := principal{}, false
 		if t == sse.TransportPoll {
-			p, cred, ok = s.pollPrincipal(r, q) // a client polling again on its connection
+			p, cred, ok = s.pollPrincipal(r, &q) // a client polling again on its connection
 		}
 		if !ok {
 			var err error
@@ -62,7 +63,7 @@ func (s *Server) streamRoute(t string, withTenant bool) route {
 				return errorf(http.StatusForbidden, "tenant %q is not your tenant", t)
 			}
 		}
-		prm, err := parseStreamQueryWith(r, q, s.parseCursor)
+		prm, err := parseStreamQueryWith(r, &q, s.parseCursor)
 		if err != nil {
 			return err
 		}

@@ -48,11 +48,13 @@ type cursorPos struct {
 
 // parseStreamParamsWith is parseStreamParams with the cursor parsed by cursor.
 func parseStreamParamsWith(r *http.Request, cursor func(v string) (cursorPos, error)) (streamParams, error) {
-	return parseStreamQueryWith(r, r.URL.Query(), cursor)
+	var q query
+	parseQuery(r.URL.RawQuery, &q)
+	return parseStreamQueryWith(r, &q, cursor)
 }
 
 // parseStreamQueryWith is parseStreamParamsWith with r's query already parsed into q.
-func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string) (cursorPos, error)) (streamParams, error) {
+func parseStreamQueryWith(r *http.Request, q *query, cursor func(v string) (cursorPos, error)) (streamParams, error) {
 	var p streamParams
 	for _, v := range []string{r.Header.Get("Last-Event-ID"), q.Get("last_event_id")} {
 		if v == "" {
@@ -73,13 +75,13 @@ func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string) (
 		return p, errorf(http.StatusBadRequest, "format %q: want data or record", f)
 	}
 	var err error
-	if p.events, err = parseList(q, "events"); err != nil {
+	if p.events, err = parseList(q.values("events"), "events"); err != nil {
 		return p, err
 	}
-	if p.collections, err = parseList(q, "collections"); err != nil {
+	if p.collections, err = parseList(q.values("collections"), "collections"); err != nil {
 		return p, err
 	}
-	if p.users, err = parseList(q, "users"); err != nil {
+	if p.users, err = parseList(q.values("users"), "users"); err != nil {
 		return p, err
 	}
 	p.wait = defaultPollWait
@@ -100,11 +102,11 @@ func parseStreamQueryWith(r *http.Request, q url.Values, cursor func(v string) (
 	return p, nil
 }
 
-// parseList reads a comma-separated list (also given as repeated parameters); empty items
-// are ignored.
-func parseList(q map[string][]string, name string) ([]string, error) {
+// parseList reads the comma-separated lists vs of parameter name (given once or repeated);
+// empty items are ignored.
+func parseList(vs []string, name string) ([]string, error) {
 	var out []string
-	for _, v := range q[name] {
+	for _, v := range vs {
 		for _, item := range strings.Split(v, ",") {
 			item = strings.TrimSpace(item)
 			if item == "" {
@@ -120,4 +122,73 @@ func parseList(q map[string][]string, name string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// query holds a request's query parameters as r.URL.Query() reads them (url.ParseQuery,
+// leaving out the pairs it refuses: one with a ';' or a bad escape), the first few as pairs
+// in the value itself: a poll, which a client sends again with each reply, allocates no map
+// and no strings for them (but for escaped ones). The zero query has no parameters.
+type query struct {
+	kv   [maxQueryPairs][2]string
+	n    int
+	more url.Values // a query with more pairs than kv holds: all of them
+}
+
+const maxQueryPairs = 12
+
+// parseQuery parses raw (a URL's RawQuery) into q.
+func parseQuery(raw string, q *query) {
+	for rest := raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := queryUnescape(k)
+		v, err2 := queryUnescape(v)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if q.n == len(q.kv) {
+			q.more, _ = url.ParseQuery(raw)
+			return
+		}
+		q.kv[q.n] = [2]string{k, v}
+		q.n++
+	}
+}
+
+func queryUnescape(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// Get is the first value of key, or "".
+func (q *query) Get(key string) string {
+	if q.more != nil {
+		return q.more.Get(key)
+	}
+	for i := range q.n {
+		if q.kv[i][0] == key {
+			return q.kv[i][1]
+		}
+	}
+	return ""
+}
+
+// values are the values of key, in order (nil: none).
+func (q *query) values(key string) []string {
+	if q.more != nil {
+		return q.more[key]
+	}
+	var vs []string
+	for i := range q.n {
+		if q.kv[i][0] == key {
+			vs = append(vs, q.kv[i][1])
+		}
+	}
+	return vs
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,6 +58,32 @@ func FuzzStreamParams(f *testing.F) {
 		}
 		if p.resume != (cursor != "") || (p.resume && strconv.FormatUint(p.after, 10) != strings.TrimLeft(cursor, "+0") && p.after != 0) {
 			t.Fatalf("cursor %q read as %v %d", cursor, p.resume, p.after)
+		}
+	})
+}
+
+// FuzzQuery: the stream routes' query parsing reads what r.URL.Query() reads, for any raw
+// query: the first value and every value of each key, in order.
+func FuzzQuery(f *testing.F) {
+	f.Add("token=a.b-c_d&last_event_id=12&conn=7", "token")
+	f.Add("events=a&events=b,c&x=%zz&y=1;2&=v&k&k=", "events")
+	f.Add("a+b=c%20d&a%20b=e", "a b")
+	f.Add(strings.Repeat("k=v&", 20)+"k=last", "k")
+	f.Fuzz(func(t *testing.T, raw, key string) {
+		want := (&url.URL{RawQuery: raw}).Query()
+		var q query
+		parseQuery(raw, &q)
+		keys := []string{key}
+		for k := range want {
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			if got := q.Get(k); got != want.Get(k) {
+				t.Fatalf("%q: Get(%q) = %q, want %q", raw, k, got, want.Get(k))
+			}
+			if got, w := q.values(k), want[k]; !slices.Equal(got, w) {
+				t.Fatalf("%q: values(%q) = %q, want %q", raw, k, got, w)
+			}
 		}
 	})
 }
