@@ -222,6 +222,7 @@ func (q *queue) sleep(ctx context.Context) error {
 // there is one.
 func (q *queue) pop() Frame {
 	f := q.out[q.pos]
+	q.out[q.pos] = Frame{} // handed out: the queue no longer keeps its payload
 	q.pos++
 	q.left.Store(int64(len(q.out) - q.pos))
 	return f
@@ -261,6 +262,7 @@ func (q *queue) take(dst []Frame, max int) []Frame {
 			n = max - len(dst)
 		}
 		dst = append(dst, q.out[q.pos:q.pos+n]...)
+		clear(q.out[q.pos : q.pos+n]) // handed out: the queue no longer keeps their payloads
 		q.pos += n
 		q.left.Store(int64(len(q.out) - q.pos))
 	}

@@ -27,7 +27,9 @@
 // other connections end, for up to Timeout; then it is closed and the reason logged. Frames
 // that fit the connection's own buffer never touch the count, so the read path of small
 // frames is unchanged. A client that trickles a large frame keeps only what it sent, and
-// that within the cap.
+// that within the cap. Once the frame is routed, the grown buffer goes (its count with it),
+// and neither the server's queue of a receiver nor a Go client's inbox keeps a frame it has
+// handed on: an idle connection holds its own buffer, whatever it sent or received before.
 //
 // A UNIX listener replaces a stale socket file at its path but refuses one that a process
 // answers on (ErrAddrInUse), and removes on Close only the socket file it bound.

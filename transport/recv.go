@@ -126,6 +126,7 @@ func (q *inbox) take(dst []bus.Frame, max int) ([]bus.Frame, bool) {
 		wake(q.signal)
 	}
 	dst = append(dst, q.out[q.pos:q.pos+n]...)
+	clear(q.out[q.pos : q.pos+n]) // handed out: an idle client keeps no payload it was given
 	q.pos += n
 	return dst, true
 }
