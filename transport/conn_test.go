@@ -27,6 +27,13 @@ func testServer(t testing.TB, cfg Config) (*bus.Broker, string) {
 // TCP and WebSocket) and returns the addresses to dial.
 func testListen(t testing.TB, cfg Config, addrs ...string) (*bus.Broker, []string) {
 	t.Helper()
+	_, b, dial := testListenServer(t, cfg, addrs...)
+	return b, dial
+}
+
+// testListenServer is testListen that returns the server too.
+func testListenServer(t testing.TB, cfg Config, addrs ...string) (*Server, *bus.Broker, []string) {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,7 +61,7 @@ func testListen(t testing.TB, cfg Config, addrs ...string) (*bus.Broker, []strin
 			dial[i] = ln.Addr().String()
 		}
 	}
-	return b, dial
+	return s, b, dial
 }
 
 // raw is a client speaking bytes, as the conformance tests want.

@@ -60,16 +60,8 @@ func TestIncompleteLimit(t *testing.T) {
 	logs := &lockedBuffer{}
 	cfg := Config{PayloadLimit: limit, IncompleteLimit: limit + 64<<10, Timeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	b := bus.New(bus.WithLogger(cfg.Logger))
-	s := NewServer(b)
-	t.Cleanup(func() {
-		s.Close()
-		b.Close()
-	})
-	path := filepath.Join(t.TempDir(), "bus.sock")
-	if _, err := s.ListenUnix(path, cfg); err != nil {
-		t.Fatal(err)
-	}
+	s, _, addrs := testListenServer(t, cfg, filepath.Join(t.TempDir(), "bus.sock"))
+	path := addrs[0]
 	rx := dialTest(t, path, "rx")
 	small := dialTest(t, path, "small")
 	held := func() int { return int(s.incomplete.held.Load()) }

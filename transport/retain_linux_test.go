@@ -22,17 +22,8 @@ import (
 // header of another large frame, whose buffer then grows with its bytes as they come.
 func TestLargeFrameNotHeldWhileIdle(t *testing.T) {
 	const size, conns = 4 << 20, 4
-	cfg := Config{PayloadLimit: size, Timeout: 10 * time.Second}
-	b := bus.New()
-	s := NewServer(b)
-	t.Cleanup(func() {
-		s.Close()
-		b.Close()
-	})
-	path := filepath.Join(t.TempDir(), "bus.sock")
-	if _, err := s.ListenUnix(path, cfg); err != nil {
-		t.Fatal(err)
-	}
+	s, _, addrs := testListenServer(t, Config{PayloadLimit: size, Timeout: 10 * time.Second}, filepath.Join(t.TempDir(), "bus.sock"))
+	path := addrs[0]
 	held := func() int64 { return s.incomplete.held.Load() }
 	first := clientFrame(1, opPublish|1<<6, "quiet/x\x00"+strings.Repeat("x", size-8))
 	second := clientFrame(2, opPublish|1<<6, "quiet/y\x00"+strings.Repeat("y", size-8))
