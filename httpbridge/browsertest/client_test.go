@@ -240,8 +240,17 @@ func TestCrossOrigin(t *testing.T) {
 	var ins record
 	tb.eval(`new T.rt.Client({token: `+js(kim.token)+`}).insert({event: "x", collection_id: "c", data: "from another origin"})`, &ins)
 	want = append(want, ins)
+	// An insert with an Idempotency-Key (allowed by the preflight), and its retry: one event.
+	var keyed [2]record
+	for i := range keyed {
+		tb.eval(`new T.rt.Client({token: `+js(kim.token)+`}).insert({event: "x", collection_id: "c", data: "keyed", key: "k-1"})`, &keyed[i])
+	}
+	if keyed[0].ID == "" || keyed[1].ID != keyed[0].ID || keyed[1].Seq != keyed[0].Seq {
+		t.Fatalf("a keyed insert and its retry: %+v, %+v", keyed[0], keyed[1])
+	}
+	want = append(want, keyed[0])
 	for _, tr := range transports {
-		tb.waitFor(`T.logs[`+js(tr)+`].length >= 2`, "T.dump()")
+		tb.waitFor(`T.logs[`+js(tr)+`].length >= 3`, "T.dump()")
 		checkLog(t, tr, tb.log(tr), want, []string{fmt.Sprint(want[0].Seq)})
 	}
 }

@@ -94,11 +94,15 @@ export class Client {
 
   /**
    * POST /insert. timestamp (Unix seconds, or a Date) in the future schedules the event.
+   * key (1-255 visible ASCII characters, e.g. crypto.randomUUID() made once per event) is
+   * sent as the Idempotency-Key header: an insert retried with the same key after a network
+   * error or a 503 is stored once, and answered with the stored record.
    * Returns the stored event record.
    */
-  async insert({ event, data = null, collection_id, tenant_id, timestamp } = {}) {
+  async insert({ event, data = null, collection_id, tenant_id, timestamp, key } = {}) {
     if (timestamp instanceof Date) timestamp = Math.ceil(timestamp.getTime() / 1000);
-    const r = await this.#request("POST", "insert", { event, data, collection_id, tenant_id, timestamp });
+    const headers = key === undefined ? undefined : { "Idempotency-Key": key };
+    const r = await this.#request("POST", "insert", { event, data, collection_id, tenant_id, timestamp }, true, headers);
     return r.event;
   }
 
@@ -134,8 +138,8 @@ export class Client {
     return new Subscription(this, options);
   }
 
-  async #request(method, path, body, auth = true) {
-    const headers = {};
+  async #request(method, path, body, auth = true, extra = undefined) {
+    const headers = { ...extra };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (auth && this.token) headers.Authorization = "Bearer " + this.token;
     let res;
