@@ -571,8 +571,9 @@ type StreamOptions struct {
 	// Detach lets an HTTP/1.x stream outlive the Serve call: Serve takes the connection over
 	// (Hijack), writes the headers (those already set on w too) and the backlog itself, then
 	// returns nil, and the stream lives on in the hub with no goroutine while idle (a
-	// short-lived one writes when there is something to send). This costs an idle stream a
-	// few hundred bytes instead of net/http's buffers and two goroutine stacks, and writes
+	// short-lived one writes when there is something to send). This costs an idle stream
+	// about 1.5 KB, its connection included, instead of net/http's buffers and two goroutine
+	// stacks (about 26 KB), and writes
 	// each message to the socket with no copy and no chunk framing (the body ends when the
 	// connection closes). A client that goes away is noticed at the next write (a keep-alive
 	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
