@@ -110,11 +110,14 @@ func (l *clusterLog) Insert(ctx context.Context, e store.Event, publishNow bool)
 	// A repeat of an event this index has (an Idempotency-Key retry, perhaps after the
 	// stream's two-minute de-duplication window) writes nothing: a second schedule record
 	// would replace the first's. Within the window, the stream drops a repeat that gets past
-	// this check (the event id is the message id), and the index drops any later copy.
-	if old, err := l.db.Get(e.TenantID, e.ID); err == nil {
-		return old, store.ErrExists
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.Event{}, err
+	// this check (the event id is the message id), and the index drops any later copy. A
+	// random id is new: no read for it.
+	if keyedID(e.ID) {
+		if old, err := l.db.Get(e.TenantID, e.ID); err == nil {
+			return old, store.ErrExists
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return store.Event{}, err
+		}
 	}
 	var seq uint64
 	var err error

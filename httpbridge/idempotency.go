@@ -68,6 +68,9 @@ func idempotentID(tenant, userID, key string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// keyedID tells an id made by idempotentID (version 5) from a random one (version 4).
+func keyedID(id string) bool { return len(id) == 36 && id[14] == '5' }
+
 // sameInsert checks that the stored event of a key is what the repeat asks for: the same
 // name and data, and the collection and timestamp where the repeat gives them (a first
 // request without them got a new collection and the time of its insert). A repeat that asks
