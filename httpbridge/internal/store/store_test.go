@@ -707,3 +707,38 @@ func TestScheduledCountExact(t *testing.T) {
 		t.Fatalf("PublishDue = %d, %v; Scheduled was %d, is %d", published, err, n, db.Scheduled())
 	}
 }
+
+// Concurrent inserts of one id store it once: one succeeds, the others get ErrExists with
+// the stored record, and it is announced once.
+func TestInsertSameIDConcurrent(t *testing.T) {
+	r := newRecorder(t)
+	db := open(t, t.TempDir(), r)
+	defer db.Close()
+	const n = 8
+	got := make([]store.Event, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = db.Insert(ev("t", "same", "x", "c", 1), true)
+		}()
+	}
+	wg.Wait()
+	stored := 0
+	for i := range n {
+		switch {
+		case errs[i] == nil:
+			stored++
+		case !errors.Is(errs[i], store.ErrExists):
+			t.Fatalf("insert %d: %v", i, errs[i])
+		}
+		if got[i].ID != "same" || !got[i].Published || got[i].Seq != 1 {
+			t.Fatalf("insert %d returned %+v", i, got[i])
+		}
+	}
+	if stored != 1 || len(r.ids()) != 1 {
+		t.Fatalf("%d inserts stored it, %d announcements", stored, len(r.ids()))
+	}
+}
