@@ -17,6 +17,9 @@
 // Last-Event-ID and loses nothing); so is one whose write has been stuck for half a
 // keep-alive interval. A publication is encoded at most once per format, by the first stream
 // that sends it, and every other stream writes the same bytes (a WebSocket frame included).
+// PublishBatch hands over publications that are ready together (those of one sync of the
+// store): a stream takes its share of them under one lock, with one wake, and writes them
+// in one write.
 //
 // A stream writes whatever is waiting when it gets to write (the messages queued while its
 // previous write was in progress, or its backlog) together, in one write, then flushes: one
