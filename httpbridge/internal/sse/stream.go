@@ -58,6 +58,7 @@ type stream struct {
 	// goroutine running at a time; s.mu hands the role over).
 	out       func(net.Buffers) error // writes whole messages in one write, then flushes
 	iov       net.Buffers             // messages gathered for the next out
+	wv        net.Buffers             // what out is writing, on a writev connection
 	retry     int                     // > 0 until the first message is written (SSE)
 	last      uint64                  // highest Seq sent
 	spare     []*item
@@ -66,6 +67,10 @@ type stream struct {
 	done      func(error)
 	broken    bool // a write failed: no final message can follow
 	finalSent bool // the kill message queued by killWith was written
+
+	// run is s.runDetached, made once: a go statement with a method value allocates its
+	// closure each time, and a detached stream starts one for every write.
+	run func()
 
 	// written counts completed writes; writing is set during one. The keep-alive loop reads
 	// them to spot idle and stuck streams (lastSeen and stuck are its own).
@@ -107,7 +112,7 @@ func (s *stream) wakeLocked() {
 	}
 	if !s.running {
 		s.running = true
-		go s.runDetached()
+		go s.run()
 	}
 }
 
@@ -680,13 +685,18 @@ func (h *Hub) serveAttached(ctx context.Context, s *stream, w http.ResponseWrite
 
 func (h *Hub) serveDetached(ctx context.Context, s *stream, conn net.Conn, status string, hd http.Header, opts StreamOptions) error {
 	s.conn = conn
+	s.run = s.runDetached
 	if s.transport == tSSE {
 		s.pollable(conn) // the keep-alive loop notices a client that hung up (pollHangup)
 	}
 	s.abort = func() { conn.SetWriteDeadline(time.Unix(1, 0)) }
 	if writevConn(conn) { // writev: one system call for the lot, no copy
 		s.out = func(v net.Buffers) error {
-			_, err := v.WriteTo(conn)
+			// WriteTo takes its receiver's address, through an interface: v's own would move
+			// to the heap at every write; the stream's field already is there.
+			s.wv = v
+			_, err := s.wv.WriteTo(conn) // consumes s.wv
+			s.wv = nil
 			return err
 		}
 	} else { // TLS and the like would write each buffer on its own (a record each)
