@@ -19,7 +19,9 @@ import (
 // own code when the code is one a client may send, with 1000 when it has none, and with 1002
 // (1007 for a reason that is not UTF-8) when the client may not send it (RFC 6455 §7.4).
 func TestWSClientCloseCodes(t *testing.T) {
-	h := NewHub(HubOptions{KeepAlive: 200 * time.Millisecond}) // the hub reads frames at each 100 ms tick
+	// The hub reads frames at each 500 ms tick; a client that answers no ping is closed two
+	// seconds after it, which leaves a loaded machine time to send the close first.
+	h := NewHub(HubOptions{KeepAlive: time.Second})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeWS(r.Context(), w, r, StreamOptions{Tenant: "t"})
 	}))
@@ -40,6 +42,7 @@ func TestWSClientCloseCodes(t *testing.T) {
 		{append(code(1000), 0xff, 0xfe), CloseInvalidData},
 	} {
 		t.Run(fmt.Sprintf("% x", c.payload), func(t *testing.T) {
+			t.Parallel()
 			conn, br := dialWS(t, srv.Listener.Addr().String())
 			if _, err := conn.Write(masked(true, opClose, c.payload)); err != nil {
 				t.Fatal(err)
