@@ -67,7 +67,8 @@ type server struct {
 	errs   chan error // what each Serve returned
 }
 
-// newServer serves GET /?tenant=T&user=U&format=data&after=N (after: backlog from the log).
+// newServer serves GET /?tenant=T&user=U&format=data&after=N&events=E,F (after: backlog from
+// the log; events: a Filter).
 // With detach, streams are served detached, and errs gets what Done reports (or Serve's
 // error).
 func newServer(t *testing.T, opts sse.HubOptions, m mode) *server {
@@ -84,6 +85,9 @@ func newServerOn(t *testing.T, opts sse.HubOptions, m mode, wrap func(net.Listen
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		o := sse.StreamOptions{Tenant: q.Get("tenant"), User: q.Get("user"), DataOnly: q.Get("format") == "data"}
+		if ev := q.Get("events"); ev != "" {
+			o.Filter = sse.NewFilter(strings.Split(ev, ","), nil)
+		}
 		if a := q.Get("after"); a != "" {
 			n, _ := strconv.ParseUint(a, 10, 64)
 			o.Backlog = s.log.since(o.Tenant, n)

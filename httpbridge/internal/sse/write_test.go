@@ -204,26 +204,31 @@ func testPublishBatchInOneWrite(t *testing.T, m mode) {
 	s, wl := newLoggedServer(t, m)
 	a := s.connect(t, "tenant=a&user=u1")
 	b := s.connect(t, "tenant=b")
-	s.waitStreams(t, 2)
+	f := s.connect(t, "tenant=a&events=f") // a filter: event f only
+	s.waitStreams(t, 3)
 	s.log.publish("a", "e", `{"n":1}`) // the first message, with its retry: hint, on its own
 	if e := a.next(t); e.id != "1" {
 		t.Fatalf("got id %s, want 1", e.id)
 	}
 	msgs := map[uint64]string{}
 	var batch []sse.Message
-	for seq := uint64(2); seq <= 4; seq++ {
+	for seq := uint64(2); seq <= 5; seq++ {
+		ev := "e"
+		if seq == 4 {
+			ev = "f"
+		}
 		rec := fmt.Sprintf(`{"n":%d}`, seq)
-		batch = append(batch, sse.Message{Tenant: "a", Seq: seq, Event: "e", Record: []byte(rec), Data: []byte(rec)})
-		msgs[seq] = string(sse.AppendMessage(nil, "e", []byte(rec), seq, 0))
+		batch = append(batch, sse.Message{Tenant: "a", Seq: seq, Event: ev, Record: []byte(rec), Data: []byte(rec)})
+		msgs[seq] = string(sse.AppendMessage(nil, ev, []byte(rec), seq, 0))
 	}
 	batch = append(batch,
 		sse.Message{Tenant: "a", User: "u1", Event: "to-u1", Record: []byte(`{}`), Data: []byte(`{}`)},
 		sse.Message{Tenant: "a", User: "u2", Event: "to-u2", Record: []byte(`{}`), Data: []byte(`{}`)},
 		sse.Message{Tenant: "b", Seq: 1, Event: "e", Record: []byte(`{"b":1}`), Data: []byte(`{"b":1}`)})
-	if n := s.hub.PublishBatch(batch); n != 5 {
-		t.Fatalf("PublishBatch queued %d copies, want 5", n)
+	if n := s.hub.PublishBatch(batch); n != 7 {
+		t.Fatalf("PublishBatch queued %d copies, want 7", n)
 	}
-	for _, want := range []string{"2", "3", "4", "to-u1"} {
+	for _, want := range []string{"2", "3", "4", "5", "to-u1"} {
 		if e := a.next(t); e.id != want && e.name != want {
 			t.Fatalf("stream a got %q (id %s), want %s", e.name, e.id, want)
 		}
@@ -231,12 +236,13 @@ func testPublishBatchInOneWrite(t *testing.T, m mode) {
 	if e := b.next(t); e.id != "1" || e.data != `{"b":1}` {
 		t.Fatalf("stream b got id %s data %s", e.id, e.data)
 	}
-	wantWhole(t, wl.write(wl.waitWrite(t, "\nid:2\n")), msgs, 2, 3, 4)
-	select {
-	case e := <-a.events:
-		if e.name != "keepalive" {
-			t.Fatalf("stream a got %q too", e.name)
-		}
-	default:
+	if e := f.next(t); e.id != "4" || e.name != "f" {
+		t.Fatalf("filtered stream got %q (id %s), want f (id 4)", e.name, e.id)
+	}
+	wantWhole(t, wl.write(wl.waitWrite(t, "\nid:2\n")), msgs, 2, 3, 4, 5)
+	// Nothing more reached the filtered stream: the next it gets is the next f.
+	s.hub.Publish(sse.Message{Tenant: "a", Seq: 6, Event: "f", Record: []byte(`{}`), Data: []byte(`{}`)})
+	if e := f.next(t); e.id != "6" {
+		t.Fatalf("filtered stream got id %s (%q), want 6", e.id, e.name)
 	}
 }
