@@ -103,6 +103,39 @@ func (s *Server) authenticate(r *http.Request, allowQuery bool) (principal, erro
 }
 
 func (s *Server) checkToken(tok string) (principal, error) {
+	now := s.clock.Now()
+	k := tokenKey(tok)
+	e, ok := s.tokens.get(k, now)
+	if !ok {
+		var err error
+		if e, err = s.verifyToken(tok); err != nil {
+			return principal{}, err
+		}
+		s.tokens.put(k, e, now)
+	}
+	if e.jti != "" && s.bl.refused(e.jti, now.Unix()) {
+		return principal{}, errorf(http.StatusUnauthorized, "session ended (logged out or killed): log in again")
+	}
+	u, err := s.acct.UserByID(e.subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return principal{}, errorf(http.StatusUnauthorized, "token of an unknown user")
+	} else if err != nil {
+		return principal{}, storeError(err)
+	}
+	if u.Revoked {
+		return principal{}, errorf(http.StatusUnauthorized, "user %q is revoked", u.Username)
+	}
+	if u.TenantID != e.tenant {
+		return principal{}, errorf(http.StatusUnauthorized, "invalid token: tenant does not match the user")
+	}
+	if e.gen != u.TokenGen {
+		return principal{}, errorf(http.StatusUnauthorized, "token issued before the user was last revoked: log in again")
+	}
+	return principal{user: u, exp: e.exp, jti: e.jti}, nil
+}
+
+// verifyToken checks the token's signature and claims: what tokenCache remembers.
+func (s *Server) verifyToken(tok string) (tokenEntry, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return s.signer.verKey, nil },
 		jwt.WithValidMethods([]string{s.signer.method.Alg()}),
@@ -113,32 +146,20 @@ func (s *Server) checkToken(tok string) (principal, error) {
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return principal{}, errorf(http.StatusUnauthorized, "token expired")
+		return tokenEntry{}, errorf(http.StatusUnauthorized, "token expired")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return principal{}, errorf(http.StatusUnauthorized, "token signature invalid")
+		return tokenEntry{}, errorf(http.StatusUnauthorized, "token signature invalid")
 	case err != nil:
-		return principal{}, errorf(http.StatusUnauthorized, "invalid token: %v", err)
+		return tokenEntry{}, errorf(http.StatusUnauthorized, "invalid token: %v", err)
 	case c.Subject == "":
-		return principal{}, errorf(http.StatusUnauthorized, "invalid token: no subject")
-	case c.ID != "" && s.bl.refused(c.ID, s.clock.Now().Unix()):
-		return principal{}, errorf(http.StatusUnauthorized, "session ended (logged out or killed): log in again")
+		return tokenEntry{}, errorf(http.StatusUnauthorized, "invalid token: no subject")
 	}
-	u, err := s.acct.UserByID(c.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		return principal{}, errorf(http.StatusUnauthorized, "token of an unknown user")
-	} else if err != nil {
-		return principal{}, storeError(err)
-	}
-	if u.Revoked {
-		return principal{}, errorf(http.StatusUnauthorized, "user %q is revoked", u.Username)
-	}
-	if u.TenantID != c.Tenant {
-		return principal{}, errorf(http.StatusUnauthorized, "invalid token: tenant does not match the user")
-	}
-	if c.Gen != u.TokenGen {
-		return principal{}, errorf(http.StatusUnauthorized, "token issued before the user was last revoked: log in again")
-	}
-	return principal{user: u, exp: c.ExpiresAt.Unix(), jti: c.ID}, nil
+	// WithExpirationRequired: ExpiresAt is set. The parser refuses the token from exp plus
+	// the leeway on; nbf and iat only pass more easily as time goes on.
+	return tokenEntry{
+		subject: c.Subject, tenant: c.Tenant, jti: c.ID, gen: c.Gen,
+		exp: c.ExpiresAt.Unix(), validUntil: c.ExpiresAt.Add(s.cfg.Leeway),
+	}, nil
 }
 
 // checkAdmin compares tok with the admin token in constant time (hashes first, so the

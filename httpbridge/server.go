@@ -41,6 +41,7 @@ type Server struct {
 	kv              *jskv.Accounts
 	link            *busLink
 	bl              blacklist
+	tokens          tokenCache // tokens whose signature and claims passed
 	public          publicTenants
 	stopPrune       func() bool // under mu
 	// Publications go from the store's commit pipeline to one dispatcher goroutine, in order,

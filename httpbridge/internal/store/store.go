@@ -70,6 +70,8 @@ type DB struct {
 	applied uint64
 	acond   chan struct{}
 
+	users userCache // users by id, for token checks
+
 	syncs, synced atomic.Int64 // WAL syncs, and the commits they made durable (benchmarks)
 	due           atomic.Int64 // entries of the due index: events scheduled, not yet published
 

@@ -147,9 +147,52 @@ func TestUsers(t *testing.T) {
 	if u, err := db.SetRevoked("bob", false); err != nil || u.Revoked {
 		t.Fatalf("unrevoke = %+v, %v", u, err)
 	}
+	if u, _ := db.UserByID("id-bob"); u.Revoked || u.TokenGen != 1 {
+		t.Fatalf("UserByID after unrevoke = %+v", u)
+	}
 	if _, err := db.SetRevoked("nobody", true); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("revoke unknown: %v", err)
 	}
+}
+
+// UserByID, which keeps the users it read, never answers with a record older than the last
+// write that returned, however reads and writes interleave.
+func TestUserByIDFollowsWrites(t *testing.T) {
+	db := open(t, t.TempDir(), nil)
+	defer db.Close()
+	if err := db.CreateUser(store.User{ID: "id-ann", Username: "ann", TenantID: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.UserByID("id-ann"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		w, err := db.SetRevoked("ann", i%2 == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err := db.UserByID("id-ann"); err != nil || u.Revoked != w.Revoked || u.TokenGen != w.TokenGen {
+			t.Fatalf("write %d: UserByID = %+v, %v; the write returned %+v", i, u, err, w)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
 
 func TestInsertNowAndFuture(t *testing.T) {

@@ -66,13 +66,21 @@ func (db *DB) UserByID(id string) (User, error) {
 		return User{}, err
 	}
 	defer db.ops.Done()
+	if u, ok := db.users.get(id); ok {
+		return u, nil
+	}
+	gen := db.users.generation()
 	s := db.userSnapshot()
 	defer s.Close()
 	name, err := get(s, key1(pUserByID, id))
 	if err != nil {
 		return User{}, err
 	}
-	return userByName(s, string(name))
+	u, err := userByName(s, string(name))
+	if err == nil {
+		db.users.put(u, gen)
+	}
+	return u, err
 }
 
 // Users returns all users sorted by username.
@@ -126,7 +134,9 @@ func (db *DB) SetRevoked(username string, revoked bool) (User, error) {
 	b := db.pdb.NewBatch()
 	defer b.Close()
 	b.Set(key1(pUserByName, username), v, nil)
-	if err := db.commitUnlock(b, false); err != nil {
+	err = db.commitUnlock(b, false)
+	db.users.drop(u.ID)
+	if err != nil {
 		return User{}, err
 	}
 	return u, nil
