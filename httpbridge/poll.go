@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type pollReply struct {
 	data  bool
 	last  uint64
 	limit bool // the reply is full
+	woken bool // the poll waited, and a publication or message woke it
 }
 
 var errReplyFull = errors.New("poll reply full")
@@ -173,6 +175,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request, tenant string
 		if err := pc.Wait(r.Context(), d); err != nil {
 			return nil // the client went away
 		}
+		pr.woken = true
 	}
 }
 
@@ -283,11 +286,21 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	if len(b) > 2048 { // net/http sets it itself for a body it holds whole
-		h["Content-Length"] = []string{strconv.Itoa(len(b))} // never chunked, however long
-	}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))} // never chunked, however long
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	pr.b = b // back to the pool with its growth
+	if pr.woken && pr.n > 0 {
+		// A publication wakes every poll waiting for it at once, and the last reply to go
+		// out sets the latency that counts. Each waiter sends its reply now, then lets the
+		// others send theirs before net/http does its part of the round (finishing this
+		// request, reading the next): that puts the replies first and lowered p99 latency
+		// by about a fifth with 1,000 pollers on two cores (bench/gateway.sh). A poll
+		// answered at once, from messages that were waiting, does not yield: under a high
+		// rate, the later a client polls again the more its next reply carries, and
+		// hurrying each reply out cost fan-out half its rate.
+		http.NewResponseController(w).Flush()
+		runtime.Gosched()
+	}
 	return nil
 }
