@@ -133,3 +133,20 @@ func TestRevokeKillsEverySession(t *testing.T) {
 		t.Fatalf("bob's stream got %+v", m)
 	}
 }
+
+// TestTokenCheckAllocatesNothing: the check of a token already seen (the cached signature and
+// claims, the blacklist, the user record kept in memory) allocates nothing, so that requests
+// that carry a token (inserts, polls, stream connects) pay nothing for it on the heap.
+func TestTokenCheckAllocatesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	u := e.signup("ann", "acme")
+	check := func() {
+		if id, err := e.srv.CheckToken(u.token); err != nil || id == "" {
+			t.Fatalf("CheckToken = %q, %v", id, err)
+		}
+	}
+	check() // the first check verifies the token and reads the user
+	if a := testing.AllocsPerRun(100, check); a != 0 {
+		t.Fatalf("%.1f allocations per token check", a)
+	}
+}

@@ -29,7 +29,10 @@ type tokenEntry struct {
 	validUntil           time.Time // exp plus the leeway: the token is refused from then on
 }
 
-func tokenKey(tok string) [sha256.Size]byte { return sha256.Sum256([]byte(tok)) }
+func tokenKey(tok string) [sha256.Size]byte {
+	var buf [1024]byte // a token's bytes stay on the stack (a JWT is about 300)
+	return sha256.Sum256(append(buf[:0], tok...))
+}
 
 // get returns the entry of the token keyed k if the token is still valid at now.
 func (c *tokenCache) get(k [sha256.Size]byte, now time.Time) (tokenEntry, bool) {
