@@ -28,8 +28,9 @@ type pollReply struct {
 	f     sse.Filter
 	data  bool
 	last  uint64
-	limit bool // the reply is full
-	woken bool // the poll waited, and a publication or message woke it
+	limit bool      // the reply is full
+	woken bool      // the poll waited, and a publication or message woke it
+	cl    [1]string // the Content-Length header's value, without a slice of its own
 }
 
 var errReplyFull = errors.New("poll reply full")
@@ -286,7 +287,8 @@ func (s *Server) writePoll(w http.ResponseWriter, pr *pollReply, eph [][]byte, p
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(b))} // never chunked, however long
+	pr.cl[0] = strconv.Itoa(len(b))
+	h["Content-Length"] = pr.cl[:] // never chunked, however long
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 	pr.b = b // back to the pool with its growth
