@@ -33,26 +33,32 @@ func (s *stream) pollable(conn net.Conn) bool {
 // next tick.
 const pollReads = 4
 
-// readNow reads what the client sent into buf without waiting. again: nothing was there; n
-// == 0 with no error and not again: the client closed its side.
-func (s *stream) readNow(buf []byte) (n int, again bool, err error) {
+// readNow reads what the client sent into buf without waiting: n > 0 bytes, or ok false when
+// nothing was there or the stream failed meanwhile (a read error, or the client closed its
+// side: io.EOF), in which case it has failed the stream.
+func (s *stream) readNow(buf []byte) (n int, ok bool) {
 	for {
 		var rerr error
 		if err := s.raw.Read(func(fd uintptr) bool {
 			n, rerr = syscall.Read(int(fd), buf)
 			return true // never wait
 		}); err != nil { // the connection is closed
-			return 0, false, err
+			s.fail(err)
+			return 0, false
 		}
 		switch {
 		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
-			return 0, true, nil
+			return 0, false
 		case rerr == syscall.EINTR:
 			continue
 		case rerr != nil:
-			return 0, false, rerr
+			s.fail(rerr)
+			return 0, false
+		case n == 0:
+			s.fail(io.EOF)
+			return 0, false
 		}
-		return n, false, nil
+		return n, true
 	}
 }
 
@@ -64,17 +70,7 @@ func (s *stream) readNow(buf []byte) (n int, again bool, err error) {
 func (s *stream) pollHangup() {
 	var buf [512]byte
 	for range pollReads {
-		n, again, err := s.readNow(buf[:])
-		switch {
-		case again:
-			return
-		case err != nil:
-			s.fail(err)
-			return
-		case n == 0:
-			s.fail(io.EOF)
-			return
-		case n < len(buf):
+		if n, ok := s.readNow(buf[:]); !ok || n < len(buf) {
 			return
 		}
 	}
@@ -87,15 +83,8 @@ func (s *stream) pollFrames() {
 	var buf [512]byte
 	var fb [maxControl + 8]byte
 	for range pollReads {
-		n, again, err := s.readNow(buf[:])
-		switch {
-		case again:
-			return
-		case err != nil:
-			s.fail(err)
-			return
-		case n == 0:
-			s.fail(io.EOF)
+		n, ok := s.readNow(buf[:])
+		if !ok {
 			return
 		}
 		s.rbuf = append(s.rbuf, buf[:n]...)
