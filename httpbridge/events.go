@@ -221,7 +221,12 @@ func newUUID() string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	b[6] = b[6]&0x0f | 0x40
+	return formatUUID(b, 4)
+}
+
+// formatUUID sets the version and RFC 4122 variant bits of b and formats it the usual way.
+func formatUUID(b [16]byte, version byte) string {
+	b[6] = b[6]&0x0f | version<<4
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
