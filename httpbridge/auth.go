@@ -111,7 +111,7 @@ func (s *Server) checkToken(tok string) (principal, error) {
 		if e, err = s.verifyToken(tok); err != nil {
 			return principal{}, err
 		}
-		s.tokens.put(k, e, now)
+		s.tokens.remember(k, e, now)
 	}
 	if e.jti != "" && s.bl.refused(e.jti, now.Unix()) {
 		return principal{}, errorf(http.StatusUnauthorized, "session ended (logged out or killed): log in again")

@@ -16,7 +16,7 @@ func (s *Server) DummyHashCost() int {
 }
 
 // BasicCached is the number of Basic credentials remembered.
-func (s *Server) BasicCached() int { return s.pw.basic.len() }
+func (s *Server) BasicCached() int { return s.pw.basic.entries() }
 
 // CheckToken runs the token check of every authenticated request; it returns the user id.
 func (s *Server) CheckToken(tok string) (string, error) {

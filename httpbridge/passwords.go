@@ -106,7 +106,7 @@ func (s *Server) checkBasic(r *http.Request, username, password string) (store.U
 	}
 	u, err := s.checkPassword(r, username, password)
 	if err == nil {
-		c.put(k, u, now)
+		c.remember(k, u, now)
 	}
 	return u, err
 }

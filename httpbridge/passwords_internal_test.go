@@ -38,7 +38,7 @@ func TestBasicCacheBounded(t *testing.T) {
 	c.max = 50
 	now := time.Unix(1_800_000_000, 0)
 	for i := 0; i < 500; i++ {
-		c.put(c.sum("u"+strconv.Itoa(i), "pw"), store.User{ID: strconv.Itoa(i)}, now)
+		c.remember(c.sum("u"+strconv.Itoa(i), "pw"), store.User{ID: strconv.Itoa(i)}, now)
 		if c.len() > c.max {
 			t.Fatalf("%d entries, bound %d", c.len(), c.max)
 		}

@@ -94,6 +94,7 @@ func New(b *bus.Broker, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, signer: sg, pw: pw, adminHash: sha256.Sum256([]byte(admin)), kv: kv, closed: make(chan struct{})}
+	s.tokens.max = maxCachedTokens
 	s.clock = cfg.Clock
 	if s.clock == nil {
 		s.ntp = ntpclock.New(ntpclock.Options{Servers: cfg.NTPServers, Logger: log})

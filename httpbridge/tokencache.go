@@ -2,7 +2,6 @@ package httpbridge
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
 )
 
@@ -14,12 +13,9 @@ const maxCachedTokens = 16384
 // back end) pays for the JWT's decoding and signature once. A hit stands only for what the
 // token itself proves, which cannot change while it is unexpired: checkToken still consults
 // the blacklist and the user's current record on every request, so logouts, kills and
-// revocations take effect at once. Entries are keyed by the token's SHA-256, so the cache
-// holds no token and a lookup compares no secret bytes.
-type tokenCache struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]tokenEntry
-}
+// revocations take effect at once. Entries are keyed by the token's SHA-256 and kept until
+// exp plus the leeway, from which on the parser would refuse the token.
+type tokenCache struct{ expiring[tokenEntry] }
 
 // tokenEntry is what a verified token says.
 type tokenEntry struct {
@@ -34,40 +30,7 @@ func tokenKey(tok string) [sha256.Size]byte {
 	return sha256.Sum256(append(buf[:0], tok...))
 }
 
-// get returns the entry of the token keyed k if the token is still valid at now.
-func (c *tokenCache) get(k [sha256.Size]byte, now time.Time) (tokenEntry, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok && !now.Before(e.validUntil) {
-		c.mu.Lock()
-		delete(c.m, k)
-		c.mu.Unlock()
-		return tokenEntry{}, false
-	}
-	return e, ok
-}
-
-// put remembers a verified token. When the cache is full, expired entries go first, then
-// any (map order is random).
-func (c *tokenCache) put(k [sha256.Size]byte, e tokenEntry, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[[sha256.Size]byte]tokenEntry)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= maxCachedTokens {
-		for ek, ee := range c.m {
-			if !now.Before(ee.validUntil) {
-				delete(c.m, ek)
-			}
-		}
-		for ek := range c.m {
-			if len(c.m) < maxCachedTokens {
-				break
-			}
-			delete(c.m, ek)
-		}
-	}
-	c.m[k] = e
+// remember keeps e, the claims of the token keyed k, until the token is refused.
+func (c *tokenCache) remember(k [sha256.Size]byte, e tokenEntry, now time.Time) {
+	c.put(k, e, e.validUntil, now)
 }
