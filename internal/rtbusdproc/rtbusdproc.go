@@ -96,9 +96,6 @@ func (p *Proc) Start() error {
 	return nil
 }
 
-// Exited is closed when the current process has ended (nil before the first Start).
-func (p *Proc) Exited() <-chan struct{} { return p.exited }
-
 // Running reports whether the process was started and has not ended.
 func (p *Proc) Running() bool {
 	if p.cmd == nil {
