@@ -57,17 +57,25 @@ type Options struct {
 	// default there), faster, where a process crash loses nothing but a power loss of a
 	// majority may lose the last writes.
 	SyncInterval time.Duration
+	// ElectionTimeout: an embedded server's raft follower that hears nothing from its leader
+	// for a random time between this and twice this calls an election; 0 =
+	// DefaultElectionTimeout, at least MinElectionTimeout. Longer where nodes may stall for
+	// seconds (an overloaded host, a slow link), at the price of a slower failover. The
+	// timers are the process's: every embedded server in one process runs with the same.
+	// An external cluster's timers are its own.
+	ElectionTimeout time.Duration
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger
 }
 
 // Node is this process's place in the cluster. Its methods are safe for concurrent use.
 type Node struct {
-	opts Options
-	srv  *server.Server // nil with an external cluster
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	log  *slog.Logger
+	opts    Options
+	srv     *server.Server // nil with an external cluster
+	srvDown sync.Once      // shutdownServer
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *slog.Logger
 
 	ready     atomic.Pointer[error]         // the watcher's latest answer; nil: ready
 	last      atomic.Pointer[Status]        // the watcher's latest Status
@@ -203,14 +211,20 @@ func (n *Node) startServer() error {
 	if err := os.MkdirAll(sopts.StoreDir, 0o700); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	if err := useElectionTimeout(o.ElectionTimeout); err != nil {
+		return err
+	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
+		releaseElectionTimeout()
 		return fmt.Errorf("cluster: %w", err)
 	}
 	srv.SetLoggerV2(natsLogger{n.log}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
+		srv.WaitForShutdown()
+		releaseElectionTimeout()
 		return fmt.Errorf("cluster: embedded NATS server did not start (is %s free?)", o.Listen)
 	}
 	n.srv = srv
@@ -316,8 +330,11 @@ func (n *Node) Close() {
 
 func (n *Node) shutdownServer() {
 	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
+		n.srvDown.Do(func() {
+			n.srv.Shutdown()
+			n.srv.WaitForShutdown()
+			releaseElectionTimeout()
+		})
 	}
 }
 

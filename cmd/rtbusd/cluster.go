@@ -28,7 +28,7 @@ import (
 type clusterOptions struct {
 	name, listen, peers, node      string
 	replicas                       int
-	sync                           time.Duration
+	sync, election                 time.Duration
 	urls, creds, user, pass, token string
 	set                            map[string]bool // the cluster flags given (command line or environment)
 }
@@ -37,8 +37,8 @@ type clusterOptions struct {
 var clusterFlagEnv = map[string]string{
 	"cluster": "RTBUS_CLUSTER", "cluster-listen": "RTBUS_CLUSTER_LISTEN", "cluster-peers": "RTBUS_CLUSTER_PEERS",
 	"cluster-node": "RTBUS_CLUSTER_NODE", "cluster-replicas": "RTBUS_CLUSTER_REPLICAS",
-	"cluster-sync": "RTBUS_CLUSTER_SYNC",
-	"nats-url":     "RTBUS_NATS_URL", "nats-creds": "RTBUS_NATS_CREDS", "nats-user": "RTBUS_NATS_USER",
+	"cluster-sync": "RTBUS_CLUSTER_SYNC", "cluster-election-timeout": "RTBUS_CLUSTER_ELECTION_TIMEOUT",
+	"nats-url": "RTBUS_NATS_URL", "nats-creds": "RTBUS_NATS_CREDS", "nats-user": "RTBUS_NATS_USER",
 	"nats-password": "RTBUS_NATS_PASSWORD", "nats-token": "RTBUS_NATS_TOKEN",
 }
 
@@ -49,6 +49,7 @@ func clusterFlags(fs *flag.FlagSet, o *clusterOptions) error {
 	fs.StringVar(&o.node, "cluster-node", "", "this node's name in the cluster, unique; default: the host name and the -cluster-listen port (env RTBUS_CLUSTER_NODE)")
 	fs.IntVar(&o.replicas, "cluster-replicas", 0, "copies kept of the event log and the account buckets, 1 to 5; 0: 3, or 1 for an embedded node without peers (env RTBUS_CLUSTER_REPLICAS)")
 	fs.DurationVar(&o.sync, "cluster-sync", 0, "how often the embedded NATS server flushes the event log and buckets to disk: 0 after every write (an acknowledged event survives a power loss, as on a single node); e.g. 2m is NATS's default, faster, where a power loss of most nodes at once may lose the last writes (env RTBUS_CLUSTER_SYNC)")
+	fs.DurationVar(&o.election, "cluster-election-timeout", cluster.DefaultElectionTimeout, "a node that hears nothing from a raft leader of the embedded NATS servers for a random time between this and twice this calls an election: the wait after a leader's crash; at least 2s; longer where a host may stall for seconds (NATS's own default is 4s) (env RTBUS_CLUSTER_ELECTION_TIMEOUT)")
 	fs.StringVar(&o.urls, "nats-url", "", "cluster mode on an external NATS cluster with JetStream: its URLs, comma-separated (nats://host:4222); no embedded server (env RTBUS_NATS_URL)")
 	fs.StringVar(&o.creds, "nats-creds", "", "credentials file (.creds) for -nats-url (env RTBUS_NATS_CREDS)")
 	fs.StringVar(&o.user, "nats-user", "", "user for -nats-url, with -nats-password (env RTBUS_NATS_USER)")
@@ -81,7 +82,7 @@ func (o *clusterOptions) enabled() bool { return o.name != "" || o.listen != "" 
 // check refuses the combinations that make no sense, naming the flags, before anything starts.
 func (o *clusterOptions) check(httpOff bool) error {
 	embedded, external := o.listen != "" || o.name != "", o.urls != ""
-	for _, f := range []string{"cluster-peers", "cluster-node", "cluster-replicas", "cluster-sync", "nats-creds", "nats-user", "nats-password", "nats-token"} {
+	for _, f := range []string{"cluster-peers", "cluster-node", "cluster-replicas", "cluster-sync", "cluster-election-timeout", "nats-creds", "nats-user", "nats-password", "nats-token"} {
 		if o.set[f] && !embedded && !external {
 			return fmt.Errorf("-%s is for cluster mode: give -cluster NAME and -cluster-listen HOST:PORT, or -nats-url", f)
 		}
@@ -99,6 +100,10 @@ func (o *clusterOptions) check(httpOff bool) error {
 		return fmt.Errorf("bad -cluster-sync %v: 0 (every write) or a positive duration", o.sync)
 	case external && o.set["cluster-sync"]:
 		return errors.New("-cluster-sync is for the embedded NATS server; an external cluster's operator sets sync_interval in its configuration")
+	case external && o.set["cluster-election-timeout"]:
+		return errors.New("-cluster-election-timeout is for the embedded NATS server; an external cluster's elections follow its own timers")
+	case o.election < cluster.MinElectionTimeout:
+		return fmt.Errorf("bad -cluster-election-timeout %v: at least %v (NATS leaders send a heartbeat every second)", o.election, cluster.MinElectionTimeout)
 	case o.replicas < 0 || o.replicas > 5:
 		return fmt.Errorf("bad -cluster-replicas %d: want 1 to 5 (0: the default)", o.replicas)
 	}
@@ -171,7 +176,7 @@ func (o *clusterOptions) start(dataDir string, log *slog.Logger) (*cluster.Node,
 	opts := cluster.Options{
 		Name: o.name, NodeName: o.node, Listen: o.listen, Peers: splitList(o.peers),
 		URLs: splitList(o.urls), CredsFile: o.creds, User: o.user, Password: o.pass, Token: o.token,
-		DataDir: dataDir, Replicas: o.replicas, SyncInterval: o.sync, Logger: log,
+		DataDir: dataDir, Replicas: o.replicas, SyncInterval: o.sync, ElectionTimeout: o.election, Logger: log,
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
