@@ -204,7 +204,9 @@ func Open(ctx context.Context, n *cluster.Node, o Options) (*Accounts, error) {
 
 func createBucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// Each attempt is bounded, and short: when several nodes create the bucket at once,
+		// all but one may go unanswered (a second attempt finds it made).
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		kv, err := js.CreateOrUpdateKeyValue(cctx, c)
 		cancel()
 		if err == nil {
