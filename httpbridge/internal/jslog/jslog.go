@@ -45,8 +45,8 @@ const (
 )
 
 // DefaultTimeout bounds one write to the log (the wait for a quorum's acknowledgement). It
-// outlasts an election of the stream's leader (NATS's followers call one 4 to 9 s after the
-// leader's last word), so that a write sent while the leader dies is answered once the next
+// outlasts an election of the stream's leader (the followers call one 2 to 4 s after the
+// leader's last word in rtbusd's embedded servers, 4 to 9 s on NATS's own timers), so that a write sent while the leader dies is answered once the next
 // leader has it rather than with an error that leaves the client guessing.
 const DefaultTimeout = 10 * time.Second
 
