@@ -191,7 +191,7 @@ func (o *clusterOptions) start(dataDir string, log *slog.Logger) (*cluster.Node,
 			"cluster", o.name, "node", n.NodeName(), "replicas", n.Replicas(), "jetstream_dir", filepath.Join(dataDir, "jetstream"))
 	case o.listen != "":
 		log.Info("cluster: embedded NATS server started", "cluster", o.name, "node", n.NodeName(), "listen", o.listen,
-			"peers", o.peers, "replicas", n.Replicas(), "jetstream_dir", filepath.Join(dataDir, "jetstream"))
+			"peers", o.peers, "replicas", n.Replicas(), "election_timeout", o.election, "jetstream_dir", filepath.Join(dataDir, "jetstream"))
 	default:
 		log.Info("cluster: connected to NATS", "node", n.NodeName(), "url", n.Conn().ConnectedUrlRedacted(), "replicas", n.Replicas())
 	}
