@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,17 +283,33 @@ func (h *Hub) unregister(s *stream, why error) {
 }
 
 func (h *Hub) unregisterLocked(s *stream, why error) {
-	if s.tidx < 0 {
+	if !h.detachLocked(s, why) {
 		return // already gone
 	}
-	h.stats.ended(s.transport, why)
-	h.stats.messages[s.transport].Add(s.sent.Load())
 	if s.session != "" {
 		h.sessions[s.session] = without(h.sessions[s.session], s)
 		if len(h.sessions[s.session]) == 0 {
 			delete(h.sessions, s.session)
 		}
 	}
+	for _, u := range s.addressees() {
+		us := without(h.users[u], s)
+		if len(us) == 0 {
+			delete(h.users, u)
+		} else {
+			h.users[u] = us
+		}
+	}
+}
+
+// detachLocked takes s out of the hub but for the user and session lists it is on (which
+// the caller fixes); false if it was gone already.
+func (h *Hub) detachLocked(s *stream, why error) bool {
+	if s.tidx < 0 {
+		return false
+	}
+	h.stats.ended(s.transport, why)
+	h.stats.messages[s.transport].Add(s.sent.Load())
 	ss := h.tenants[s.tenant]
 	last := len(ss) - 1
 	ss[s.tidx] = ss[last]
@@ -304,18 +321,48 @@ func (h *Hub) unregisterLocked(s *stream, why error) {
 		h.tenants[s.tenant] = ss[:last]
 	}
 	s.tidx = -1
-	for _, u := range s.addressees() {
-		us := without(h.users[u], s)
-		if len(us) == 0 {
-			delete(h.users, u)
-		} else {
-			h.users[u] = us
-		}
-	}
 	if s.transport == tPoll && h.polls[s.id] == s {
 		delete(h.polls, s.id)
 	}
 	h.n.Add(-1)
+	return true
+}
+
+// forgetPollsLocked unregisters those of ss that are long-polling connections gone
+// (pollGone), and fixes each user and session list they were on once, not once per
+// connection: one user's thousands of connections expiring in one sweep would otherwise hold
+// the hub's lock, and delay every publication, for a time quadratic in their number.
+func (h *Hub) forgetPollsLocked(ss []*stream, now int64) {
+	var users, sessions map[string]bool
+	for _, s := range ss {
+		if !s.pollGone(now) || !h.detachLocked(s, s.failed()) {
+			continue
+		}
+		if users == nil {
+			users, sessions = map[string]bool{}, map[string]bool{}
+		}
+		for _, u := range s.addressees() {
+			users[u] = true
+		}
+		if s.session != "" {
+			sessions[s.session] = true
+		}
+	}
+	gone := func(s *stream) bool { return s.tidx < 0 }
+	for u := range users {
+		if us := slices.DeleteFunc(h.users[u], gone); len(us) > 0 {
+			h.users[u] = us
+		} else {
+			delete(h.users, u)
+		}
+	}
+	for id := range sessions {
+		if ss := slices.DeleteFunc(h.sessions[id], gone); len(ss) > 0 {
+			h.sessions[id] = ss
+		} else {
+			delete(h.sessions, id)
+		}
+	}
 }
 
 // without removes s from ss (in no order).
@@ -371,11 +418,7 @@ func (h *Hub) keepAliveLoop() {
 		}
 		if len(idle) > 0 {
 			h.mu.Lock()
-			for _, s := range idle {
-				if s.pollGone(now) {
-					h.unregisterLocked(s, s.failed())
-				}
-			}
+			h.forgetPollsLocked(idle, now)
 			h.mu.Unlock()
 			clear(idle)
 			idle = idle[:0]
