@@ -29,8 +29,13 @@ func (c *expiring[V]) get(k [sha256.Size]byte, now time.Time) (V, bool) {
 	e, ok := c.m[k]
 	c.mu.RUnlock()
 	if ok && !now.Before(e.until) {
-		c.drop(k)
-		ok = false
+		c.mu.Lock()
+		if e, still := c.m[k]; still && !now.Before(e.until) { // not put again meanwhile
+			delete(c.m, k)
+		}
+		c.mu.Unlock()
+		var zero V
+		return zero, false
 	}
 	return e.v, ok
 }

@@ -287,18 +287,19 @@ func (h *Hub) unregisterLocked(s *stream, why error) {
 		return // already gone
 	}
 	if s.session != "" {
-		h.sessions[s.session] = without(h.sessions[s.session], s)
-		if len(h.sessions[s.session]) == 0 {
-			delete(h.sessions, s.session)
-		}
+		setList(h.sessions, s.session, without(h.sessions[s.session], s))
 	}
 	for _, u := range s.addressees() {
-		us := without(h.users[u], s)
-		if len(us) == 0 {
-			delete(h.users, u)
-		} else {
-			h.users[u] = us
-		}
+		setList(h.users, u, without(h.users[u], s))
+	}
+}
+
+// setList sets m[key] to ss, or deletes the key when ss is empty.
+func setList(m map[string][]*stream, key string, ss []*stream) {
+	if len(ss) == 0 {
+		delete(m, key)
+	} else {
+		m[key] = ss
 	}
 }
 
@@ -348,20 +349,12 @@ func (h *Hub) forgetPollsLocked(ss []*stream, now int64) {
 			sessions[s.session] = true
 		}
 	}
-	gone := func(s *stream) bool { return s.tidx < 0 }
+	gone := func(s *stream) bool { return s.tidx < 0 } // detached
 	for u := range users {
-		if us := slices.DeleteFunc(h.users[u], gone); len(us) > 0 {
-			h.users[u] = us
-		} else {
-			delete(h.users, u)
-		}
+		setList(h.users, u, slices.DeleteFunc(h.users[u], gone))
 	}
 	for id := range sessions {
-		if ss := slices.DeleteFunc(h.sessions[id], gone); len(ss) > 0 {
-			h.sessions[id] = ss
-		} else {
-			delete(h.sessions, id)
-		}
+		setList(h.sessions, id, slices.DeleteFunc(h.sessions[id], gone))
 	}
 }
 

@@ -579,12 +579,12 @@ type StreamOptions struct {
 	// short-lived one writes when there is something to send). This costs an idle stream
 	// about 1.5 KB, its connection included, instead of net/http's buffers and two goroutine
 	// stacks (about 26 KB), and writes each message to the socket with no copy and no chunk
-	// framing (the body ends when the connection closes). A client that goes away is noticed at the next write (a keep-alive
-	// at the latest), not at once; ctx only covers the backlog. Done, if set, is called once
-	// with the reason a stream ended after Serve returned nil for it (not when Serve returns
-	// an error). Where the connection cannot be taken over (HTTP/2, a
-	// ResponseWriter that hides Hijack), Serve serves the stream attached, as without Detach.
-	// WebSocket streams (ServeWS) are always detached.
+	// framing (the body ends when the connection closes). A client that goes away is noticed
+	// at the next write (a keep-alive at the latest), not at once; ctx only covers the
+	// backlog. Done, if set, is called once with the reason a stream ended after Serve
+	// returned nil for it (not when Serve returns an error). Where the connection cannot be
+	// taken over (HTTP/2, a ResponseWriter that hides Hijack), Serve serves the stream
+	// attached, as without Detach. WebSocket streams (ServeWS) are always detached.
 	Detach bool
 	Done   func(error)
 
