@@ -145,6 +145,11 @@ func TestBrokerMethodsBytes(t *testing.T) {
 		other, _ := msgpack.Marshal(map[string]string{"x": "y"})
 		wantCode("client.list", other, rpc.CodeInvalidParams)
 		wantCode("client.list", []byte{0xc1}, rpc.CodeInvalidParams)
+		// An extension whose data a map decoder would read as an array of two billion
+		// elements: refused, and the broker goes on.
+		extArray := []byte("\xd8\xc4\x89\xa6f\xc2\xc2\xc2\xc2\xc2\xddter\xe3\x00.*")
+		wantCode("client.list", extArray, rpc.CodeInvalidParams)
+		wantCode(rpc.MethodClientKill, extArray, rpc.CodeInvalidParams)
 
 		payload := bytes.Repeat([]byte{0xab}, 100)
 		if got := call("benchmark.test", payload); !bytes.Equal(got, payload) {

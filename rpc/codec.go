@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -22,9 +23,16 @@ func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 //	}
 //
 // The structure of data is checked first (declared lengths fit, nesting at most 100 deep),
-// so that a peer cannot make the decoder allocate gigabytes with a few bytes.
+// so that a peer cannot make the decoder allocate gigabytes with a few bytes. Where v has a
+// map, the decoder reads an extension value there as the map its data begins with, so
+// there an extension whose data begins like a map must hold exactly one well-formed value.
+// A map type registered as an extension does; a timestamp whose bytes happen to begin like
+// a map (about one in thirteen with nanoseconds) is refused where v's type might read it
+// as one: as the top-level value when v is a map of values that hold no maps (such as
+// map[string]any, whose values may be timestamps), anywhere when v holds maps deeper
+// down (a struct with a map field, a map of maps).
 func Unmarshal(data []byte, v any) error {
-	if !mpcheck.Valid(data) {
+	if !mpcheck.ValidIn(data, extScope(reflect.TypeOf(v))) {
 		return Errorf(CodeInvalidParams, "malformed MessagePack")
 	}
 	if err := msgpack.Unmarshal(data, v); err != nil {

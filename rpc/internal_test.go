@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/internal/mpcheck"
 )
 
 // Call ids run 1…2^32-1 and wrap to 1, skipping 0 (which means "no reply") and any id still
@@ -69,5 +73,40 @@ func TestFrameRoundTrip(t *testing.T) {
 	e := appendError(nil, 1, -32113, nil)
 	if binary.LittleEndian.Uint16(e[5:]) != 0x828f {
 		t.Fatalf("-32113 encodes as % x", e[5:])
+	}
+}
+
+type extTree struct {
+	Kids []extTree
+	Next *extTree
+}
+
+type extTreeOfMaps struct {
+	Kids []extTreeOfMaps
+	Tags map[string]string
+}
+
+func TestExtScope(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want mpcheck.Scope
+	}{
+		{new(string), mpcheck.Opaque},
+		{new(any), mpcheck.Opaque},
+		{new([]any), mpcheck.Opaque},
+		{new(time.Time), mpcheck.Opaque},
+		{new(msgpack.RawMessage), mpcheck.Opaque},
+		{new(extTree), mpcheck.Opaque},
+		{new(map[string]any), mpcheck.Top},
+		{new(*map[string]string), mpcheck.Top},
+		{new(map[string]extTree), mpcheck.Top},
+		{new(map[string]map[string]any), mpcheck.Anywhere},
+		{new([]map[string]any), mpcheck.Anywhere},
+		{new(extTreeOfMaps), mpcheck.Anywhere},
+		{nil, mpcheck.Opaque},
+	} {
+		if got := extScope(reflect.TypeOf(c.v)); got != c.want {
+			t.Errorf("%T: scope %d, want %d", c.v, got, c.want)
+		}
 	}
 }

@@ -3,6 +3,11 @@
 // general-purpose decoder trusts declared lengths (an array header may announce four billion
 // elements in five bytes) and recurses into nesting, so unchecked input can exhaust memory
 // or the stack.
+//
+// Extension values are opaque to MessagePack, but github.com/vmihailenco/msgpack/v5 reads
+// one as the map its data begins with wherever it expects a map (that is how it decodes a
+// type registered as an extension into a map). Data read that way escapes a check that
+// treats it as opaque, so callers that decode into maps say so with a [Scope].
 package mpcheck
 
 import "encoding/binary"
@@ -10,9 +15,45 @@ import "encoding/binary"
 // MaxDepth is the deepest nesting of arrays and maps accepted.
 const MaxDepth = 100
 
+// Scope says where the decoder that follows may read an extension value as a map.
+type Scope int
+
+const (
+	// Opaque: nowhere; extension data is never read as MessagePack (decoding into
+	// interfaces, structs without maps, or a decoder of one's own).
+	Opaque Scope = iota
+	// Top: the top-level value only (decoding into a map whose keys and values hold no maps).
+	Top
+	// Anywhere: any value.
+	Anywhere
+)
+
 // Value reports whether p begins with one well-formed MessagePack value and returns its
-// length.
+// length. Extension data is not checked (Scope Opaque).
 func Value(p []byte) (int, bool) {
+	return value(p, Opaque, MaxDepth)
+}
+
+// Valid reports whether p is exactly one well-formed MessagePack value, extension data
+// unchecked (Scope Opaque).
+func Valid(p []byte) bool {
+	n, ok := Value(p)
+	return ok && n == len(p)
+}
+
+// ValidIn reports whether p is exactly one well-formed MessagePack value for a decoder that
+// may read extension values within scope as maps: there, an extension whose data begins
+// with a map or nil header must hold exactly one well-formed value, which is what such a
+// decoder reads. (An extension whose data merely happens to begin with such a byte, such as
+// one timestamp in thirteen, is refused where the decoder might misread it.)
+func ValidIn(p []byte, scope Scope) bool {
+	n, ok := value(p, scope, MaxDepth)
+	return ok && n == len(p)
+}
+
+// value is Value for a decoder that reads extensions as maps within scope, nesting at most
+// maxDepth deep.
+func value(p []byte, scope Scope, maxDepth int) (int, bool) {
 	var pending [MaxDepth + 1]int // elements left in each open container; [0] is the top level
 	depth := 0
 	pending[0] = 1
@@ -30,10 +71,23 @@ func Value(p []byte) (int, bool) {
 		if !ok || size > len(p)-i {
 			return 0, false
 		}
+		if scope == Anywhere || scope == Top && depth == 0 {
+			if data, ok := mapLike(p[i : i+size]); ok {
+				// Read as a map, the data must end where the extension does; what it holds
+				// is typed by the map's values, so Top does not reach into it.
+				inner := scope
+				if scope == Top {
+					inner = Opaque
+				}
+				if n, ok := value(data, inner, maxDepth-depth); !ok || n != len(data) {
+					return 0, false
+				}
+			}
+		}
 		i += size
 		if children > 0 {
 			// Each element takes at least one byte: more than remain cannot be there.
-			if children > len(p)-i || depth == MaxDepth {
+			if children > len(p)-i || depth == maxDepth {
 				return 0, false
 			}
 			depth++
@@ -42,10 +96,28 @@ func Value(p []byte) (int, bool) {
 	}
 }
 
-// Valid reports whether p is exactly one well-formed MessagePack value.
-func Valid(p []byte) bool {
-	n, ok := Value(p)
-	return ok && n == len(p)
+// mapLike returns the data of the extension value v when a decoder expecting a map would
+// read it: data that begins with a map header, or nil (a nil map), or no data.
+func mapLike(v []byte) ([]byte, bool) {
+	var off int
+	switch v[0] {
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type, data
+		off = 2
+	case 0xc7, 0xc8, 0xc9: // ext 8/16/32: length, type, data
+		off = 2 + 1<<(v[0]-0xc7)
+	default:
+		return nil, false
+	}
+	// Without data the decoder would read the next value as this one: refused (the empty
+	// data is not one value).
+	if off >= len(v) {
+		return v[off:], true
+	}
+	switch c := v[off]; {
+	case c >= 0x80 && c <= 0x8f, c == 0xde, c == 0xdf, c == 0xc0:
+		return v[off:], true
+	}
+	return nil, false
 }
 
 // head decodes the header at the start of p: size is the header plus any inline data
