@@ -31,10 +31,17 @@ func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 // as one: as the top-level value when v is a map of values that hold no maps (such as
 // map[string]any, whose values may be timestamps), anywhere when v holds maps deeper
 // down (a struct with a map field, a map of maps).
-func Unmarshal(data []byte, v any) error {
+func Unmarshal(data []byte, v any) (err error) {
 	if !mpcheck.ValidIn(data, extScope(reflect.TypeOf(v))) {
 		return Errorf(CodeInvalidParams, "malformed MessagePack")
 	}
+	// The decoder panics on some data it cannot store, such as an array as a key of a
+	// map[any]any: that is the peer's error, not the handler's.
+	defer func() {
+		if r := recover(); r != nil {
+			err = Errorf(CodeInvalidParams, "MessagePack does not fit %T: %v", v, r)
+		}
+	}()
 	if err := msgpack.Unmarshal(data, v); err != nil {
 		return Errorf(CodeInvalidParams, "%v", err)
 	}

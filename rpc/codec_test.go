@@ -62,3 +62,14 @@ func TestUnmarshalExtensions(t *testing.T) {
 		t.Errorf("map held by an extension: %v, %v", m, err)
 	}
 }
+
+// The decoder panics where a map[any]any gets an array as a key: Unmarshal answers an error.
+func TestUnmarshalUnhashableKey(t *testing.T) {
+	var m map[any]any
+	err := rpc.Unmarshal([]byte{0x81, 0x91, 0x01, 0x02}, &m) // {[1]: 2}
+	var re *rpc.Error
+	if !errors.As(err, &re) || re.Code != rpc.CodeInvalidParams {
+		t.Fatalf("array key: %v, want an *rpc.Error coded %d", err, rpc.CodeInvalidParams)
+	}
+}
+

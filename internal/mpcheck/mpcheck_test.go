@@ -76,7 +76,7 @@ func FuzzValue(f *testing.F) {
 			_ = msgpack.Unmarshal(p, &sm)
 			var s struct {
 				M map[string]any   `msgpack:"m"`
-				L []map[any]any    `msgpack:"l"`
+				L []map[string]int `msgpack:"l"`
 				K map[string][]any `msgpack:"k"`
 			}
 			_ = msgpack.Unmarshal(p, &s)
