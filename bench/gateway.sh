@@ -16,8 +16,12 @@
 # First, memory per idle stream: IDLE streams held by a raw-TCP client, a fresh rtbusd for
 # each transport, the growth of its RSS.
 #
+# SRV_CPUS and GEN_CPUS (taskset lists, such as 0 and 1) pin the servers and the load
+# generators to CPUs of their own, so that neither waits for the other's core.
+#
 # Usage: bench/gateway.sh   (env: RUNS=3 MSGS=1000 SUBS="1000 5000" LAT_SUBS=1000
-#                            LAT_RATE=20 LAT_MSGS=200 IDLE=10000; IDLE=0 skips memory)
+#                            LAT_RATE=20 LAT_MSGS=200 IDLE=10000; IDLE=0 skips memory;
+#                            SRV_CPUS= GEN_CPUS=)
 # Figures: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +37,14 @@ go build -o "$work/gwload" ./bench/gwload
 (cd "$shared/refsse" && go build -o "$work/refsse" .)
 (cd "$shared/sseload" && go build -o "$work/sseload" .)
 
+# srv and gen run a server or a load generator on the CPUs given to it. They exec, so that
+# $! is the server's own pid: call them only in subshells (&, $(...), a pipeline).
+srv() { if [ -n "${SRV_CPUS:-}" ]; then exec taskset -c "$SRV_CPUS" "$@"; else exec "$@"; fi; }
+gen() { if [ -n "${GEN_CPUS:-}" ]; then exec taskset -c "$GEN_CPUS" "$@"; else exec "$@"; fi; }
+
 # start_rtbusd DIR: a fresh rtbusd on port 3203; sets rtbusd_pid.
 start_rtbusd() {
-  "$work/rtbusd" -B "$work/$1.sock" -http 127.0.0.1:3203 -internal off -data-dir "$work/$1" \
+  srv "$work/rtbusd" -B "$work/$1.sock" -http 127.0.0.1:3203 -internal off -data-dir "$work/$1" \
     -admin-token bench-admin-token -log-level warn & pids+=($!)
   rtbusd_pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/3203) 2>/dev/null && return 0; sleep 0.1; done
@@ -54,19 +63,19 @@ settle() {
   echo "rtbusd still holds $(socks "$rtbusd_pid") sockets" >&2
 }
 
-echo "$(machine); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(machine); load $(cut -d' ' -f1-3 /proc/loadavg); servers on CPUs ${SRV_CPUS:-any}, load generators on ${GEN_CPUS:-any}"
 if [ "$IDLE" != 0 ]; then
   echo
   echo "== memory per idle stream: $IDLE streams held by a raw-TCP client, a fresh rtbusd each, its RSS growth"
   for t in sse ws; do
     start_rtbusd "idle-$t"
-    "$work/gwload" -base http://127.0.0.1:3203 -transport $t -idle "$IDLE" -pid "$rtbusd_pid" 2>&1 | tail -1
+    gen "$work/gwload" -base http://127.0.0.1:3203 -transport $t -idle "$IDLE" -pid "$rtbusd_pid" 2>&1 | tail -1
     kill "$rtbusd_pid"; wait "$rtbusd_pid" 2>/dev/null || true
     sleep 1
   done
 fi
 
-"$work/refsse" -addr 127.0.0.1:3200 >/dev/null 2>&1 & pids+=($!)
+srv "$work/refsse" -addr 127.0.0.1:3200 >/dev/null 2>&1 & pids+=($!)
 refsse_pid=$!
 start_rtbusd data
 rtbusd_socks=$(socks "$rtbusd_pid")
@@ -84,11 +93,11 @@ load() {
   if [ "$t" = refsse ]; then pid=$refsse_pid; else settle; fi
   c0=$(cputicks "$pid")
   if [ "$t" = refsse ]; then
-    line=$("$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
+    line=$(gen "$work/sseload" -target generic -base http://127.0.0.1:3200 -suburl "http://127.0.0.1:3200/sse?topic={topic}" \
       -puburl "http://127.0.0.1:3200/pub?topic={topic}" -pubbody '{{payload}}' -pubct text/plain \
       -subs "$subs" -msgs "$msgs" -rate "$rate" -runs 1 -json -timeout 180s 2>>"$work/$t.err" | grep '^{' | tail -1) || true
   else
-    line=$("$work/gwload" -base http://127.0.0.1:3203 -transport "$t" -subs "$subs" -msgs "$msgs" -rate "$rate" \
+    line=$(gen "$work/gwload" -base http://127.0.0.1:3203 -transport "$t" -subs "$subs" -msgs "$msgs" -rate "$rate" \
       -json -timeout 180s 2>>"$work/$t.err" | grep '^{' | tail -1) || true
   fi
   [ -n "$line" ] || return 0
