@@ -74,6 +74,9 @@ func TestInsertQueryCancel(t *testing.T) {
 		t.Run(name, func(t *testing.T) { e.expect(e.do("POST", "/insert", u.bearer(), body), 400) })
 	}
 	e.expect(e.do("POST", "/insert", u.bearer(), `{"event":"x","data":{"a":}}`), 400)
+	for _, trailing := range []string{`}`, `]`, `{}`, "}\\\x8e"} {
+		e.expect(e.do("POST", "/insert", u.bearer(), `{"event":"x","data":1}`+trailing), 400)
+	}
 	e.expect(e.do("POST", "/insert", "", map[string]any{"event": "x", "data": 1}), 401)
 	e.expect(e.do("GET", "/insert", u.bearer(), nil), 405)
 	e.expect(e.do("GET", "/nowhere", "", nil), 404)

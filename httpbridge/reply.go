@@ -85,7 +85,9 @@ func decodeBody(r *http.Request, v any) error {
 		}
 		return errorf(http.StatusBadRequest, "request body is not valid JSON: %v", err)
 	}
-	if d.More() {
+	// The body was trimmed: anything after the object is more than it. (d.More would not
+	// see a stray "}" or "]".)
+	if d.InputOffset() != int64(len(body)) {
 		return errorf(http.StatusBadRequest, "request body holds more than one JSON value")
 	}
 	return nil

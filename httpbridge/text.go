@@ -89,6 +89,10 @@ func scanString(b []byte, i int) (end int, ok bool) {
 				i += n
 				continue
 			}
+			if i+1 < len(b) && b[i+1] >= utf8.RuneSelf {
+				i++ // not an escape JSON knows, and the byte after it must still be UTF-8
+				continue
+			}
 			i += 2
 		case c < utf8.RuneSelf:
 			i++
