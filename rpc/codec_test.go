@@ -72,4 +72,3 @@ func TestUnmarshalUnhashableKey(t *testing.T) {
 		t.Fatalf("array key: %v, want an *rpc.Error coded %d", err, rpc.CodeInvalidParams)
 	}
 }
-
