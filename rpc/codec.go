@@ -33,6 +33,9 @@ func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 // down (a struct with a map field, a map of maps).
 func Unmarshal(data []byte, v any) (err error) {
 	if !mpcheck.ValidIn(data, extScope(reflect.TypeOf(v))) {
+		if mpcheck.Valid(data) {
+			return Errorf(CodeInvalidParams, "MessagePack extension value whose data begins like a map, where %T may read it as one", v)
+		}
 		return Errorf(CodeInvalidParams, "malformed MessagePack")
 	}
 	// The decoder panics on some data it cannot store, such as an array as a key of a

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,11 @@ func TestUnmarshalExtensions(t *testing.T) {
 			t.Errorf("%s: %v, want an *rpc.Error coded %d", what, err, rpc.CodeInvalidParams)
 		}
 	}
-	wantInvalid("timestamp into a map", rpc.Unmarshal(ts, &m))
+	err = rpc.Unmarshal(ts, &m)
+	wantInvalid("timestamp into a map", err)
+	if err == nil || !strings.Contains(err.Error(), "extension value whose data begins like a map, where *map[string]interface {} may read it") {
+		t.Errorf("timestamp into a map: error %q does not say why", err)
+	}
 	var mm map[string]map[string]any
 	wantInvalid("timestamp into a map of maps", rpc.Unmarshal(inMap, &mm))
 	extArray := []byte("\xd8\xc4\x89\xa6f\xc2\xc2\xc2\xc2\xc2\xddter\xe3\x00.*")
