@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rtbus/rtbus/bus"
+	"github.com/rtbus/rtbus/internal/rtbusdproc"
 	"github.com/rtbus/rtbus/internal/testutil"
 	"github.com/rtbus/rtbus/transport"
 )
@@ -243,15 +245,15 @@ func listenAddr(t *testing.T, logs *syncBuffer, scheme string) string {
 	return m[1]
 }
 
-// freePort returns a loopback host:port that was free a moment ago.
+// freePort returns a loopback host:port that was free a moment ago, outside the ports the
+// system hands out by itself (see rtbusdproc.FreePorts).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := rtbusdproc.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", ports[0])
 }
 
 // writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM files and returns

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +22,12 @@ import (
 	"time"
 )
 
-// FreePorts returns n distinct loopback TCP ports that were free a moment ago.
+// FreePorts returns n distinct loopback TCP ports that were free a moment ago. Where the
+// system says which ports it hands out by itself (Linux's ip_local_port_range: the source
+// port of each outgoing connection, and the port of each listener on port 0), they are
+// drawn at random from below that range: a port given to a process that binds it later
+// could otherwise be taken meanwhile by a connection that another test opens (a cluster
+// test in CI once lost a node's HTTP port that way).
 func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -29,16 +35,44 @@ func FreePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	lo, hi := portsBelowEphemeral()
+	seen := map[int]bool{}
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if hi > lo && tries < 100*n {
+			p := lo + rand.IntN(hi-lo)
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			addr = fmt.Sprintf("127.0.0.1:%d", p)
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // in use: draw another
+			}
 			return nil, err
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// portsBelowEphemeral returns the ports [lo, hi) below the system's ephemeral range, or
+// lo == hi where it cannot tell or leaves too few.
+func portsBelowEphemeral() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil || first < 12000 {
+		return 0, 0
+	}
+	return 10000, first
 }
 
 // Args are the flags of a node whose files are under dir (its bus socket; dataDir holds its
