@@ -77,6 +77,9 @@ func TestInsertQueryCancel(t *testing.T) {
 	for _, trailing := range []string{`}`, `]`, `{}`, "}\\\x8e"} {
 		e.expect(e.do("POST", "/insert", u.bearer(), `{"event":"x","data":1}`+trailing), 400)
 	}
+	if msg := e.expect(e.do("POST", "/insert", u.bearer(), `{"event":"x","data":1}}`), 400).field(t, "error"); !strings.Contains(msg, "after its JSON object") {
+		t.Errorf("trailing brace: error %q does not say what is wrong", msg)
+	}
 	e.expect(e.do("POST", "/insert", "", map[string]any{"event": "x", "data": 1}), 401)
 	e.expect(e.do("GET", "/insert", u.bearer(), nil), 405)
 	e.expect(e.do("GET", "/nowhere", "", nil), 404)

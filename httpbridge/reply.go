@@ -87,8 +87,8 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	// The body was trimmed: anything after the object is more than it. (d.More would not
 	// see a stray "}" or "]".)
-	if d.InputOffset() != int64(len(body)) {
-		return errorf(http.StatusBadRequest, "request body holds more than one JSON value")
+	if off := d.InputOffset(); off != int64(len(body)) {
+		return errorf(http.StatusBadRequest, "request body goes on after its JSON object (at byte %d)", off)
 	}
 	return nil
 }
