@@ -78,8 +78,9 @@ func holdsMap(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
+// decodesItself reports whether the decoder hands t's data to t's own method (through *t:
+// its method set holds t's too).
 func decodesItself(t reflect.Type) bool {
 	p := reflect.PointerTo(t)
-	return t.Kind() != reflect.Interface &&
-		(p.Implements(customDecoder) || p.Implements(unmarshaler) || t.Implements(customDecoder) || t.Implements(unmarshaler))
+	return p.Implements(customDecoder) || p.Implements(unmarshaler)
 }
