@@ -2,6 +2,7 @@
 // daemons from outside: the tests across processes (cluster/e2e) and the cluster load tool
 // (bench/clusterload). It builds the flags of a single node or of a cluster member, starts,
 // signals and kills a process, waits for /readyz, and asks a node which one leads a stream.
+// Its FreePorts serves every test that names a port for a server to bind later.
 // It returns errors instead of failing a test, so that a tool can use it; it is no part of
 // rtbusd itself.
 package rtbusdproc

@@ -46,8 +46,9 @@ const (
 
 // DefaultTimeout bounds one write to the log (the wait for a quorum's acknowledgement). It
 // outlasts an election of the stream's leader (the followers call one 2 to 4 s after the
-// leader's last word in rtbusd's embedded servers, 4 to 9 s on NATS's own timers), so that a write sent while the leader dies is answered once the next
-// leader has it rather than with an error that leaves the client guessing.
+// leader's last word in rtbusd's embedded servers, 4 to 9 s on NATS's own timers), so that
+// a write sent while the leader dies is answered once the next leader has it rather than
+// with an error that leaves the client guessing.
 const DefaultTimeout = 10 * time.Second
 
 // Errors, testable with errors.Is. A cancel that loses to the schedule's firing returns
